@@ -1,0 +1,62 @@
+# adlib study book. `make book` executes every chapter and builds the site; `make test` runs
+# the unit tests plus every chapter under the smoke profile and a -W build of the result.
+#
+#   make book                    quick profile (embedded data, 2-core CPU, minutes)
+#   make book PROFILE=paper      papers' datasets and iterations (GPU)
+#   make book ADLIB_DATA=/data   also use real data found there (MVTec-layout folders, MNIST, ...)
+#
+# Make's own dependency tracking (chapter source, its params file, adlib sources, profile and
+# ADLIB_DATA) decides what re-executes: an unchanged second `make book` only re-renders.
+
+PROFILE ?= quick
+ADLIB_DATA ?=
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+ENV_STAMP := $(VENV)/.adlib-installed
+GEN := book/generated
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+
+CHAPTERS := $(sort $(basename $(notdir $(wildcard notebooks/*.py))))
+EXECUTED := $(CHAPTERS:%=$(GEN)/%.ipynb)
+ADLIB_SOURCES := $(shell find adlib -name '*.py' 2>/dev/null)
+RUN_CONFIG := $(GEN)/.run-config
+
+export ADLIB_DATA
+
+.PHONY: all book execute env test clean distclean FORCE
+.DELETE_ON_ERROR:
+
+all: book
+
+env: $(ENV_STAMP)
+
+$(ENV_STAMP): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet $(TORCH_PINS)
+	$(PYTHON) -m pip install --quiet -e '.[book,test]'
+	touch $@
+
+# Rewritten only when the profile or data folder changes, so it re-executes chapters then.
+$(RUN_CONFIG): FORCE
+	@mkdir -p $(GEN)
+	@echo "PROFILE=$(PROFILE) ADLIB_DATA=$(ADLIB_DATA)" > $@.new
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+$(GEN)/%.ipynb: notebooks/%.py notebooks/params/$(PROFILE)/%.yaml $(ADLIB_SOURCES) $(RUN_CONFIG) | $(ENV_STAMP)
+	$(PYTHON) -m adlib.execute $* --profile $(PROFILE) --out $(GEN)
+
+execute: $(EXECUTED)
+
+book: $(EXECUTED) | $(ENV_STAMP)
+	$(VENV)/bin/jupyter-book build -W --keep-going .
+	@echo "book: $(CURDIR)/_build/html/index.html"
+
+test: $(ENV_STAMP)
+	$(PYTHON) -m pytest
+
+clean:
+	rm -rf _build $(GEN)
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

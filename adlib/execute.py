@@ -1,0 +1,87 @@
+"""Execute one chapter notebook: jupytext source → papermill with a profile's parameters.
+
+    python -m adlib.execute schneider_cae_vae_aae --profile quick --out book/generated
+
+The executed notebook (outputs and widget state) is written atomically to
+``<out>/<name>.ipynb``; a failed run leaves the previous good notebook untouched, writes
+the partial one to ``<out>/<name>.failed.ipynb`` for inspection, and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+import papermill
+import yaml
+
+from adlib.params import PROFILES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_params(name: str, profile: str, notebooks: Path) -> dict:
+    path = notebooks / "params" / profile / f"{name}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no parameter file {path}: every chapter needs one per profile "
+                                f"({', '.join(PROFILES)})")
+    params = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{path} must hold a mapping of parameter names to values")
+    return params
+
+
+def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebooks",
+            extra: dict | None = None) -> Path:
+    source = notebooks / f"{name}.py"
+    if not source.exists():
+        raise FileNotFoundError(f"no chapter source {source}")
+    params = {**load_params(name, profile, notebooks), **(extra or {})}
+    params["profile"] = profile
+    params["results_dir"] = str(out.resolve())
+    if os.environ.get("ADLIB_DATA") and "data_root" not in params:
+        params["data_root"] = os.environ["ADLIB_DATA"]
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        unexecuted = Path(tmp) / f"{name}.ipynb"
+        executed = Path(tmp) / f"{name}.executed.ipynb"
+        nbformat.write(jupytext.read(source), unexecuted)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(unexecuted), str(executed), parameters=params,
+                                       kernel_name="python3", progress_bar=False,
+                                       cwd=str(ROOT), request_save_on_cell_execute=False)
+        except papermill.PapermillExecutionError as err:
+            if executed.exists():
+                os.replace(executed, out / f"{name}.failed.ipynb")
+            raise SystemExit(f"chapter {name} failed under profile {profile!r} "
+                             f"(partial notebook: {out / (name + '.failed.ipynb')}):\n"
+                             f"{err.ename}: {err.evalue}") from None
+        target = out / f"{name}.ipynb"
+        os.replace(executed, target)           # atomic: same folder
+    (out / f"{name}.failed.ipynb").unlink(missing_ok=True)
+    print(f"executed {name} ({profile}) in {time.perf_counter() - start:.1f} s -> {target}")
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="chapter, e.g. schneider_cae_vae_aae")
+    parser.add_argument("--profile", default="quick", choices=PROFILES)
+    parser.add_argument("--out", type=Path, default=ROOT / "book" / "generated")
+    parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
+    args = parser.parse_args(argv)
+    try:
+        execute(args.name, args.profile, args.out, args.notebooks)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Models, one module per paper, all with the interface of :class:`base.Autoencoder`."""

@@ -1,0 +1,57 @@
+"""The small interface every reconstruction model in adlib shares: fit / anomaly_map / score."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from adlib import training
+
+
+class Autoencoder(nn.Module):
+    """Base class: subclasses define ``forward`` (returns the reconstruction) and ``loss``.
+
+    - ``fit(data, ...)`` trains with the shared loop in :mod:`adlib.training`;
+    - ``anomaly_map(x)`` is the per-pixel squared residual (x - x̂)², averaged over channels;
+    - ``score(x)`` is one number per image, the mean of its anomaly map.
+    """
+
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        recon = self(x)
+        loss = torch.mean((recon - x) ** 2)
+        return loss, {"loss": loss.item()}
+
+    def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
+        return [torch.optim.Adam(self.parameters(), lr=lr)]
+
+    def train_step(self, x: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
+        (optimizer,) = optimizers
+        optimizer.zero_grad(set_to_none=True)
+        loss, logs = self.loss(x)
+        loss.backward()
+        optimizer.step()
+        return logs
+
+    def fit(self, data: training.BatchSource, **kwargs) -> training.History:
+        return training.fit(self, data, **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Reconstructions of ``x`` (N, C, H, W) in eval mode, batched, returned on the CPU."""
+        self.eval()
+        out = [self(chunk.to(self.device)).float().cpu() for chunk in torch.split(x, batch_size)]
+        return torch.cat(out) if out else x.new_zeros((0, *x.shape[1:]))
+
+    @torch.no_grad()
+    def anomaly_map(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """(N, H, W) squared residual averaged over channels (Schneider et al., eq. 1)."""
+        return ((x - self.reconstruct(x, batch_size)) ** 2).mean(dim=1)
+
+    @torch.no_grad()
+    def score(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """(N,) mean squared reconstruction error per image."""
+        return self.anomaly_map(x, batch_size).flatten(1).mean(dim=1)

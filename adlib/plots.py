@@ -1,0 +1,73 @@
+"""One plotting style for the whole book, and the figure helpers the chapters share."""
+
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+PALETTE = "colorblind"
+MASK_COLOUR = (0.85, 0.1, 0.1)
+
+
+def use_style() -> None:
+    """The study's style: seaborn 'whitegrid', colour-blind palette, readable sizes."""
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
+    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.autolayout": False,
+                                "axes.titlesize": 11, "image.cmap": "gray"})
+
+
+def as_image(array) -> np.ndarray:
+    """(C, H, W) or (H, W) tensor/array → (H, W) or (H, W, 3) numpy for imshow."""
+    array = np.asarray(array.detach().cpu() if hasattr(array, "detach") else array)
+    if array.ndim == 3 and array.shape[-1] not in (3, 4):      # channels first
+        array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+    return array
+
+
+def overlay(image, mask, alpha: float = 0.5) -> np.ndarray:
+    """A grey image with ``mask`` painted in red (for predicted or true defect regions)."""
+    grey = as_image(image)
+    rgb = np.repeat(grey[..., None], 3, axis=2) if grey.ndim == 2 else grey.copy()
+    mask = np.asarray(mask, bool)
+    rgb[mask] = (1 - alpha) * rgb[mask] + alpha * np.array(MASK_COLOUR)
+    return np.clip(rgb, 0, 1)
+
+
+def image_grid(rows: Sequence[Sequence], row_labels: Sequence[str] = (),
+               col_labels: Sequence[str] = (), cell: float = 1.8, cmaps=None,
+               vmax: Sequence[float | None] | None = None):
+    """A grid of images without axes; ``cmaps``/``vmax`` optional per column."""
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, cell * n_rows), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i, j]
+            ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
+            if j >= len(row) or row[j] is None:
+                ax.axis("off")
+                continue
+            cmap = cmaps[j] if cmaps else "gray"
+            top = vmax[j] if vmax else None
+            image = as_image(row[j])
+            ax.imshow(image, cmap=cmap, vmin=0 if image.ndim == 2 else None,
+                      vmax=top if top is not None else (1 if cmap == "gray" else None))
+            if i == 0 and j < len(col_labels):
+                ax.set_title(col_labels[j])
+            if j == 0 and i < len(row_labels):
+                ax.set_ylabel(row_labels[i])
+    fig.tight_layout()
+    return fig
+
+
+def figure_png(fig, close: bool = True) -> bytes:
+    """A matplotlib figure as PNG bytes (for widget frames)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    if close:
+        plt.close(fig)
+    return buffer.getvalue()
