@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from adlib import metrics
+
+
+def brute_force_best_iou(residual, mask):
+    best = (-1.0, None)
+    for t in np.unique(residual):
+        pred = residual >= t
+        best = max(best, (metrics.iou(pred, mask), t), key=lambda x: x[0])
+    return best
+
+
+def test_best_iou_matches_brute_force():
+    rng = np.random.default_rng(0)
+    mask = rng.random((3, 12, 12)) < 0.2
+    residual = rng.random((3, 12, 12)) + mask * rng.random((3, 12, 12))
+    result = metrics.best_iou_threshold(residual, mask)
+    expected_iou, _ = brute_force_best_iou(residual, mask)
+    assert result.iou == pytest.approx(expected_iou)
+    prediction = residual >= result.threshold
+    assert metrics.iou(prediction, mask) == pytest.approx(result.iou)
+    assert metrics.accuracy_a(prediction, mask) == pytest.approx(result.accuracy)
+
+
+def test_perfect_separation_gives_iou_one():
+    mask = np.zeros((2, 8, 8), bool)
+    mask[:, 2:4, 2:5] = True
+    result = metrics.best_iou_threshold(mask * 1.0 + 0.01, mask)
+    assert result.iou == 1.0 and result.accuracy == 1.0
+
+
+def test_accuracy_a_is_recall():
+    mask = np.array([1, 1, 0, 0], bool)
+    pred = np.array([1, 0, 1, 1], bool)
+    assert metrics.accuracy_a(pred, mask) == 0.5
+    assert metrics.iou(pred, mask) == 0.25
+
+
+def test_errors_on_bad_input():
+    with pytest.raises(ValueError, match="no anomalous pixel"):
+        metrics.best_iou_threshold(np.ones((2, 2)), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="scores"):
+        metrics.best_iou_threshold(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="both classes"):
+        metrics.image_auroc_ap([], [1.0])
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.image_auroc_ap([0.1, np.nan], [1.0])
+
+
+def test_auroc_ap():
+    auc, ap = metrics.image_auroc_ap([0.1, 0.2], [0.3, 0.4])
+    assert auc == 1.0 and ap == 1.0

@@ -1,0 +1,88 @@
+import pytest
+import torch
+
+from adlib import training
+from adlib.models import schneider
+from adlib.patches import assemble, grid_patches, image_anomaly_maps, random_crops, reconstruct_images
+
+
+@pytest.mark.parametrize("kind", ["CAE", "VAE", "AAE"])
+@pytest.mark.parametrize("variant", ["synthetic", "industrial"])
+def test_shapes_and_bottleneck(kind, variant):
+    model = schneider.build(kind, input_size=32, variant=variant, in_channels=3)
+    x = torch.rand(2, 3, 32, 32)
+    assert model(x).shape == x.shape
+    assert model.encode(x).shape == (2, 100)
+    assert model.lin1[1].out_features == 1024
+    assert all(isinstance(m.kernel_size, tuple) and m.kernel_size == (3, 3)
+               for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)))
+    out = model(x)
+    assert out.min() >= 0 and out.max() <= 1          # sigmoid output
+
+
+def test_wrong_input_size_is_a_clear_error():
+    with pytest.raises(ValueError, match="multiple of 16"):
+        schneider.CAE(input_size=40)
+    with pytest.raises(ValueError, match="built for inputs"):
+        schneider.CAE(input_size=32)(torch.rand(1, 1, 64, 64))
+    with pytest.raises(ValueError, match="unknown model"):
+        schneider.build("GAN")
+
+
+def test_aae_critic_weights_are_clipped():
+    model = schneider.AAE(input_size=32, clip=0.01)
+    model.fit(torch.rand(8, 1, 32, 32), iterations=2, batch_size=4, progress=False)
+    assert all(p.abs().max() <= 0.01 + 1e-9 for p in model.critic.parameters())
+
+
+def test_training_reduces_the_loss_and_is_seeded():
+    images = torch.linspace(0.2, 0.8, 8).view(8, 1, 1, 1).expand(8, 1, 32, 32).clone()
+    histories = []
+    for _ in range(2):
+        model = schneider.CAE(input_size=32)
+        histories.append(model.fit(images, iterations=40, batch_size=8, lr=1e-3, seed=1, progress=False))
+    losses = histories[0].series()
+    assert sum(losses[-5:]) < sum(losses[:5])
+    assert histories[0].series() == histories[1].series()
+
+
+def test_nan_loss_stops_with_advice():
+    class Broken(schneider.CAE):
+        def loss(self, x):
+            value = super().loss(x)[0] * float("nan")
+            return value, {"loss": value.item()}
+
+    with pytest.raises(training.DivergedError, match="learning rate"):
+        Broken(input_size=32).fit(torch.rand(4, 1, 32, 32), iterations=3, batch_size=2, progress=False)
+
+
+def test_callback_snapshots():
+    seen = []
+    schneider.CAE(input_size=32).fit(torch.rand(4, 1, 32, 32), iterations=6, batch_size=2, progress=False,
+                                     callback=lambda step, m: seen.append(step), callback_every=3)
+    assert seen == [0, 3, 6]
+
+
+def test_patch_grid_round_trip():
+    images = torch.rand(2, 1, 64, 64)
+    patches = grid_patches(images, 32, 16)
+    assert patches.shape == (2 * 9, 1, 32, 32)
+    assert torch.allclose(assemble(patches[:, 0], (64, 64), 32, 16), images[:, 0])
+
+    class Identity(schneider.CAE):
+        def forward(self, x):
+            return x
+    model = Identity(input_size=32)
+    assert torch.allclose(reconstruct_images(model, images, 32), images)
+    assert image_anomaly_maps(model, images, 32, 16).abs().max() == 0
+    with pytest.raises(ValueError, match="not covered"):
+        grid_patches(images, 32, 20)
+
+
+def test_random_crops_on_a_lattice():
+    images = torch.arange(64 * 64, dtype=torch.float32).view(1, 1, 64, 64)
+    crops = random_crops(images, 16, step=8)(torch.Generator().manual_seed(0), 20)
+    origins = crops[:, 0, 0, 0].long()
+    assert ((origins // 64) % 8 == 0).all() and ((origins % 64) % 8 == 0).all()
+    with pytest.raises(ValueError, match="smaller than the patch"):
+        random_crops(images, 128)

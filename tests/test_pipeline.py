@@ -1,0 +1,119 @@
+"""End to end: `make book PROFILE=smoke` in a copy of the repository.
+
+Runs every chapter under the smoke profile, builds the book with -W, checks results.json,
+that an unchanged second build re-executes nothing, and that bad parameters or a bad data
+folder make `make book` fail with a message that names the fix.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = Path(sys.prefix)
+CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
+pytestmark = pytest.mark.slow
+
+
+def copy_repository(target: Path) -> Path:
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\n")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)      # keeps mtimes: the venv stamp stays valid
+    return target
+
+
+def make(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONPATH": str(repo), **env}
+    environment.pop("ADLIB_DATA", None) if "ADLIB_DATA" not in env else None
+    return subprocess.run(["make", "--no-print-directory", "book", "PROFILE=smoke", f"VENV={VENV}", *args],
+                          cwd=repo, env=environment, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    repo = copy_repository(tmp_path_factory.mktemp("repo"))
+    first = make(repo)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    return repo, first
+
+
+def test_every_chapter_executes_and_the_book_builds(built):
+    repo, first = built
+    html = repo / "_build" / "html"
+    assert (html / "index.html").exists()
+    for chapter in CHAPTERS:
+        assert (repo / "book" / "generated" / f"{chapter}.ipynb").exists()
+        assert (html / "book" / "generated" / f"{chapter}.html").exists(), chapter
+        results = json.loads((repo / "book" / "generated" / f"{chapter}.results.json").read_text())
+        prov = results["provenance"]
+        assert prov["profile"] == "smoke" and prov["chapter"] == chapter
+        assert prov["torch_version"] and prov["device"] and prov["datasets"]
+
+
+def test_schneider_results_have_table1(built):
+    repo, _ = built
+    results = json.loads((repo / "book/generated/schneider_cae_vae_aae.results.json").read_text())
+    rows = results["table1"]
+    assert {(r["dataset"], r["model"]) for r in rows} == {
+        (d, m) for d in ("chess", "noise") for m in ("CAE", "VAE", "AAE")}
+    for row in rows:
+        assert 0 <= row["A"] <= 1 and 0 <= row["IoU"] <= 1 and row["train_seconds"] > 0
+    page = (repo / "_build/html/book/generated/schneider_cae_vae_aae.html").read_text()
+    assert "application/vnd.jupyter.widget-view+json" in page or "widget-view" in page
+    assert "Table 1" in page
+
+
+def test_unchanged_rebuild_executes_nothing(built):
+    repo, _ = built
+    second = make(repo)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "adlib.execute" not in second.stdout
+
+
+def test_unknown_parameter_fails_the_build(built, tmp_path):
+    repo, _ = built
+    params = repo / "notebooks/params/smoke/schneider_cae_vae_aae.yaml"
+    original = params.read_text()
+    try:
+        params.write_text(original + "iteration: 5\n")
+        result = make(repo)
+    finally:
+        params.write_text(original)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "unknown parameter(s) 'iteration'" in output and "valid parameters" in output
+
+
+def test_out_of_range_parameter_fails_the_build(built):
+    repo, _ = built
+    params = repo / "notebooks/params/smoke/schneider_cae_vae_aae.yaml"
+    original = params.read_text()
+    try:
+        values = yaml.safe_load(original)
+        values["patch_size"] = 8
+        params.write_text(yaml.safe_dump(values))
+        result = make(repo)
+    finally:
+        params.write_text(original)
+    assert result.returncode != 0
+    assert "patch_size" in result.stdout + result.stderr
+
+
+def test_data_folder_without_layout_fails_naming_it(built, tmp_path):
+    repo, _ = built
+    empty = tmp_path / "not-mvtec"
+    (empty / "something").mkdir(parents=True)
+    result = make(repo, ADLIB_DATA=str(empty))
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert str(empty) in output and "MVTec-layout" in output

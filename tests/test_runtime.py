@@ -1,0 +1,54 @@
+import json
+import os
+
+import pytest
+import torch
+
+from adlib import runtime
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "out.json"
+    runtime.atomic_write_json(target, {"a": 1})
+    runtime.atomic_write_json(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert os.listdir(tmp_path) == ["out.json"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "out.json"
+    runtime.atomic_write_json(target, {"good": True})
+    with pytest.raises(ValueError):              # NaN is not valid JSON: refused, old file kept
+        runtime.atomic_write_json(target, {"bad": float("nan")})
+    assert json.loads(target.read_text()) == {"good": True}
+    assert os.listdir(tmp_path) == ["out.json"]
+
+
+def test_device_selection():
+    assert runtime.select_device("cpu").type == "cpu"
+    with pytest.raises(ValueError):
+        runtime.select_device("tpu")
+    if not torch.cuda.is_available():
+        assert runtime.select_device("auto").type == "cpu"
+        with pytest.raises(RuntimeError, match="no GPU"):
+            runtime.select_device("cuda")
+
+
+def test_run_writes_results_with_provenance(tmp_path):
+    run = runtime.Run("demo", {"profile": "smoke", "seed": 3}, tmp_path)
+    with run.step("work"):
+        pass
+    run.add_dataset("toy", size=4, checksum=runtime.array_checksum(torch.zeros(2).numpy()))
+    run.results["value"] = 1.5
+    saved = json.loads(run.save().read_text())
+    assert saved["value"] == 1.5
+    prov = saved["provenance"]
+    for key in ("profile", "seed", "parameters", "adlib_version", "git_commit", "torch_version",
+                "device", "step_seconds", "datasets", "wall_seconds"):
+        assert key in prov
+    assert prov["seed"] == 3 and "work" in prov["step_seconds"] and "toy" in prov["datasets"]
+
+
+def test_checkpoint_round_trip(tmp_path):
+    path = runtime.atomic_torch_save({"w": torch.ones(3)}, tmp_path / "ckpt.pt")
+    assert torch.equal(torch.load(path)["w"], torch.ones(3))
