@@ -257,3 +257,51 @@ def hazelnut_like(n_train: int = 390, n_test_good: int = 40, n_test_per_defect: 
     files = [f"test/{t}/{i:03d}.png" for i, t in enumerate(types)]
     return ObjectSet(name, Path(f"<generated seed={seed}>"), train, np.stack(images), labels, types,
                      np.stack(masks), files)
+
+
+def load_category_with_masks(folder: str | Path, size: int, max_train: int | None = None,
+                             max_test_per_type: int | None = None):
+    """An MVTec-layout category for pixel-level evaluation: every defect needs its mask.
+
+    Wraps :func:`adlib.data.folders.load_mvtec_category` (RGB, resized to ``size``) and
+    fails, naming the folder or file, when the category has no ``ground_truth`` folder, no
+    defective test images, a defective image without its mask, or a mask whose size differs
+    from its image's.
+    """
+    from adlib.data import folders
+
+    folder = Path(folder)
+    if not folders.is_mvtec_category(folder):
+        raise folders.DataLayoutError(f"{folder} is not an MVTec-layout category; expected "
+                                      f"{folders.MVTEC_LAYOUT}")
+    defect_dirs = sorted(p for p in (folder / "test").iterdir() if p.is_dir() and p.name != "good")
+    if not defect_dirs:
+        raise folders.DataLayoutError(f"{folder / 'test'} has no defect folder besides 'good': pixel "
+                                      f"thresholding needs defective test images with masks")
+    if not (folder / "ground_truth").is_dir():
+        raise folders.DataLayoutError(f"{folder / 'ground_truth'} does not exist: this chapter needs a "
+                                      f"mask <category>/ground_truth/<defect>/<stem>_mask.png for "
+                                      f"every defective test image")
+    category = folders.load_mvtec_category(folder, size=size, grey=False, max_train=max_train,
+                                           max_test_per_type=max_test_per_type, require_masks=True)
+    for i, (kind, mask) in enumerate(zip(category.defect_types, category.masks)):
+        if kind != "good" and not mask.any():
+            raise folders.DataLayoutError(f"the mask of {folder / category.files[i]} is empty: a "
+                                          f"defective image needs at least one defect pixel")
+    return category
+
+
+def calibration_split(defect_types, n_val_per_type: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (validation, test): ``n_val_per_type`` images of each defect type (at most half
+    of them, evenly spaced) go to the validation split used to choose τ; the rest and every
+    good image are the test split."""
+    types = np.asarray(defect_types)
+    val = []
+    for kind in sorted(set(types) - {"good"}):
+        index = np.flatnonzero(types == kind)
+        n = min(n_val_per_type, len(index) // 2)
+        if n:
+            val.extend(index[np.linspace(0, len(index) - 1, n).round().astype(int)])
+    val = np.array(sorted(set(val)), dtype=int)
+    test = np.setdiff1d(np.arange(len(types)), val)
+    return val, test
