@@ -240,6 +240,7 @@ t_val, t_test = types[val_idx], types[test_idx]
 
 
 def train_and_score(latent_size):
+    runtime.seed_everything(seed)                  # the same initialisation stream for every model
     model = F.CAE(image_size, channels, latent_size)
     history = model.fit(train_set, iterations=iterations, batch_size=batch_size, lr=lr, seed=seed,
                         device=dev, desc=f"CAE latent {latent_size}")
