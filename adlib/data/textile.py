@@ -282,11 +282,12 @@ def textile_patch_sets(pattern: str, patch_size: int = 64, n_train: int = 1000,
         raise ValueError(f"unknown pattern {pattern!r}; choose one of {PATTERNS}")
     rng = np.random.default_rng(seed + 1)
     if pattern in WEAVES:
-        train_web = weave(pattern, web_size, pitch=pitch, seed=seed * 10 + 1).image
-        valid_web = weave(pattern, web_size, pitch=pitch, seed=seed * 10 + 2).image
-        defect_web = weave(pattern, web_size, pitch=pitch, flaws=n_flaws, seed=seed * 10 + 3)
+        base = 10 * seed + 100_000 * list(WEAVES).index(pattern)    # other yarns per pattern
+        train_web = weave(pattern, web_size, pitch=pitch, seed=base + 1).image
+        valid_web = weave(pattern, web_size, pitch=pitch, seed=base + 2).image
+        defect_web = weave(pattern, web_size, pitch=pitch, flaws=n_flaws, seed=base + 3)
         select_web = weave(pattern, web_size, pitch=pitch, flaws=max(n_flaws // 2, 1),
-                           seed=seed * 10 + 4)
+                           seed=base + 4)
         d_images, d_masks = [defect_web.image], [defect_web.mask]
         s_images, s_masks = [select_web.image], [select_web.mask]
         example = (defect_web.image, defect_web.mask)
@@ -300,10 +301,11 @@ def textile_patch_sets(pattern: str, patch_size: int = 64, n_train: int = 1000,
             kind = textures.DEFECTS[k % len(textures.DEFECTS)]
             region = bottom[:, :half] if k % 2 == 0 else bottom[:, half:]
             img, mask = textures.add_defect(region, kind, rng)
-            (d_images if k % 3 else s_images).append(img)
-            (d_masks if k % 3 else s_masks).append(mask)
-        if not d_images:
-            d_images, d_masks = s_images, s_masks
+            to_select = k % 4 == 3            # every fourth flaw (all kinds in turn) for D_sel
+            (s_images if to_select else d_images).append(img)
+            (s_masks if to_select else d_masks).append(mask)
+        if not s_images:                      # fewer than four flaws: D_sel reuses D's images
+            s_images, s_masks = d_images, d_masks
         example = (d_images[0], d_masks[0])
     train = random_patches(train_web, patch_size, n_train, rng)
     valid = random_patches(valid_web, patch_size, n_valid, rng)

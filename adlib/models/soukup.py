@@ -163,10 +163,16 @@ def cross_entropy(p_samples: np.ndarray, q_samples: np.ndarray, edges: np.ndarra
 
 
 def cross_entropy_table(sets: dict[str, np.ndarray], bins: int = 50, epsilon: float = 1e-6) -> dict[str, float]:
-    """H(T,V), H(T,D), H(V,D) for one loss, all on the same edges over T ∪ V ∪ D."""
+    """H(T,V), H(T,D), H(V,D) for one loss, all on the same edges over T ∪ V ∪ D.
+
+    Also the entropies H(T) = H(T,T) and H(V) = H(V,V) on the same edges, the floor of any
+    cross-entropy from T or V (H(p, q) − H(p) is the Kullback-Leibler divergence in bits).
+    """
     edges = shared_edges([sets["T"], sets["V"], sets["D"]], bins)
-    return {f"H_{a}{b}": cross_entropy(sets[a], sets[b], edges, epsilon)
-            for a, b in (("T", "V"), ("T", "D"), ("V", "D"))}
+    table = {f"H_{a}{b}": cross_entropy(sets[a], sets[b], edges, epsilon)
+             for a, b in (("T", "V"), ("T", "D"), ("V", "D"))}
+    table.update({f"H_{a}": cross_entropy(sets[a], sets[a], edges, epsilon) for a in ("T", "V")})
+    return table
 
 
 def gaussian_fit(samples: np.ndarray) -> tuple[float, float]:
