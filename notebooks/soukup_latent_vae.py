@@ -107,11 +107,15 @@ if patch_size % 2 ** depth:
 if not lambdas or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1e3
                           for v in lambdas):
     raise P.ParameterError(f"lambdas={lambdas!r} must be a non-empty list of numbers in [0, 1000]")
+if patterns and patch_size > web_size:
+    raise P.ParameterError(f"patch_size={patch_size} is larger than web_size={web_size}; the webs must hold a patch")
 if not patterns and not data_root:
     raise P.ParameterError("patterns is empty and no data_root / ADLIB_DATA was given: nothing to run")
 lambdas = sorted(float(v) for v in lambdas)
 
 # %% tags=["remove-cell"]
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -137,6 +141,13 @@ glue("sou_epsilon", f"{ce_epsilon:g}", display=False)
 glue("sou_eps_bits", float(-np.log2(ce_epsilon)), display=False)
 glue("sou_n_boot", n_boot, display=False)
 LOSSES = ("reconstruction", "latent")
+
+
+def glue_safe(name: str) -> str:
+    """A pattern name (e.g. 'mvtec:magnetic_tile') as part of a glue key."""
+    return re.sub(r"\W", "_", name)
+
+
 SET_COLOURS = {"T": "tab:blue", "V": "tab:green", "D": "tab:red"}
 
 # %% [markdown]
@@ -158,6 +169,14 @@ SET_COLOURS = {"T": "tab:blue", "V": "tab:green", "D": "tab:red"}
 # patches around the flaws of a third web (a patch is in D when it overlaps a flaw's mask).
 # A fourth web with *other* flaws gives **D_sel**, the "few available defective patches"
 # used only for the λ search, so that the λ we pick is never tuned on D.
+#
+# With a real data folder (parameter `data_root` or the `ADLIB_DATA` environment variable),
+# every MVTec-layout category found there {cite}`bergmann2019mvtec` is one more pattern:
+# T from random patches of `train/good`, V from `test/good`, D from patches overlapping a
+# ground-truth mask of every other defective test image, and D_sel from the remaining
+# defective images ({func}`adlib.data.textile.mvtec_patch_sets`; images are rescaled by
+# `real_scale`). An image smaller than a patch, a mask whose size differs from its image, or
+# an empty D stops the run with a message naming the file or the count.
 
 # %%
 sets = {}
@@ -224,6 +243,7 @@ plt.close(fig)
 scores, histories, models = {}, {}, {}
 for name, s in sets.items():
     for lam in lambdas:
+        runtime.seed_everything(seed)          # the same initial weights for every λ
         model = soukup.build(input_size=patch_size, in_channels=s.train.shape[1], depth=depth,
                              base_channels=base_channels, latent_dim=latent_dim, kl_weight=lam)
         with run.step(f"train {name} λ={lam:g}"):
@@ -250,7 +270,7 @@ display(search.pivot(index="λ", columns="pattern", values="separation (V vs D_s
         .set_caption("λ search: mean AUROC of both losses, V against D_sel (bold: selected)"))
 display(Markdown("Selected λ per pattern: " + ", ".join(f"**{n}**: {selected[n]:g}" for n in names)))
 for name in names:
-    glue(f"sou_lambda_{name.replace(':', '_')}", f"{selected[name]:g}", display=False)
+    glue(f"sou_lambda_{glue_safe(name)}", f"{selected[name]:g}", display=False)
 n_paper_lambda = sum(np.isclose(v, 1e-5) for v in selected.values())
 glue("sou_n_paper_lambda", int(n_paper_lambda), display=False)
 glue("sou_n_patterns", len(names), display=False)
@@ -408,7 +428,7 @@ with run.step("bootstrap"):
             rel_rows.append({"pattern": name, "loss": loss, "AUROC": r.auroc,
                              "AUROC 95% CI": f"[{r.auroc_ci[0]:.3f}, {r.auroc_ci[1]:.3f}]",
                              "AP": r.ap, "AP 95% CI": f"[{r.ap_ci[0]:.3f}, {r.ap_ci[1]:.3f}]"})
-            glue(f"sou_auroc_{name.replace(':', '_')}_{loss[:3]}", r.auroc, display=False)
+            glue(f"sou_auroc_{glue_safe(name)}_{loss[:3]}", r.auroc, display=False)
 rel = pd.DataFrame(rel_rows)
 display(rel.style.format(precision=3).hide(axis="index")
         .set_caption("D against V: AUROC and average precision of each score (selected λ)"))
