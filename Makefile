@@ -20,6 +20,10 @@ CHAPTERS := $(sort $(basename $(notdir $(wildcard notebooks/*.py))))
 EXECUTED := $(CHAPTERS:%=$(GEN)/%.ipynb)
 ADLIB_SOURCES := $(shell find adlib -name '*.py' 2>/dev/null)
 RUN_CONFIG := $(GEN)/.run-config
+# Widget JavaScript served from the site itself, so sliders work with the network cut off.
+WIDGETS_DIR := book/_static/widgets
+WIDGETS_JS := $(WIDGETS_DIR)/embed-amd.js $(WIDGETS_DIR)/require.js
+NPM_PACKAGES := @jupyter-widgets/html-manager@1.0.15 requirejs@2.3.8
 
 export ADLIB_DATA
 
@@ -48,7 +52,14 @@ $(GEN)/%.ipynb: notebooks/%.py notebooks/params/$(PROFILE)/%.yaml $(ADLIB_SOURCE
 
 execute: $(EXECUTED)
 
-book: $(EXECUTED) | $(ENV_STAMP)
+$(WIDGETS_JS):
+	npm install --prefix build/npm --no-audit --no-fund --no-save --silent $(NPM_PACKAGES)
+	mkdir -p $(WIDGETS_DIR)
+	cp build/npm/node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js \
+	   build/npm/node_modules/@jupyter-widgets/html-manager/dist/*.woff* $(WIDGETS_DIR)/
+	cp build/npm/node_modules/requirejs/require.js $(WIDGETS_DIR)/require.js
+
+book: $(EXECUTED) $(WIDGETS_JS) | $(ENV_STAMP)
 	$(VENV)/bin/jupyter-book build -W --keep-going .
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
@@ -56,7 +67,7 @@ test: $(ENV_STAMP)
 	$(PYTHON) -m pytest
 
 clean:
-	rm -rf _build $(GEN)
+	rm -rf _build $(GEN) $(WIDGETS_DIR) build/npm
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info

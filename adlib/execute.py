@@ -53,9 +53,12 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
         executed = Path(tmp) / f"{name}.executed.ipynb"
         nbformat.write(jupytext.read(source), unexecuted)
         start = time.perf_counter()
+        # the kernel inherits this: no tqdm widgets stored in the executed notebook; the
+        # terminal gets papermill's cell-by-cell progress bar instead
+        os.environ["ADLIB_PROGRESS"] = "0"
         try:
             papermill.execute_notebook(str(unexecuted), str(executed), parameters=params,
-                                       kernel_name="python3", progress_bar=False,
+                                       kernel_name="python3", progress_bar=sys.stderr.isatty(),
                                        cwd=str(ROOT), request_save_on_cell_execute=False)
         except papermill.PapermillExecutionError as err:
             if executed.exists():

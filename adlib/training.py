@@ -8,6 +8,7 @@ minibatch sampling, a tqdm progress bar, the loss history, snapshots and the NaN
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Union
@@ -39,7 +40,7 @@ class History:
 
 
 def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: float = 1e-3,
-        seed: int = 0, device: torch.device | str = "cpu", progress: bool = True,
+        seed: int = 0, device: torch.device | str = "cpu", progress: bool | None = None,
         desc: str | None = None,
         callback: Callable[[int, torch.nn.Module], None] | None = None,
         callback_every: int = 0) -> History:
@@ -48,7 +49,11 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
     ``callback(iteration, model)`` runs before the first step and then every
     ``callback_every`` steps (in eval mode, without gradients), e.g. to keep reconstructions
     over training. Raises :class:`DivergedError` with advice when the loss is not finite.
+    ``progress=None`` shows a tqdm bar unless ``ADLIB_PROGRESS=0`` (set by
+    :mod:`adlib.execute`, so executed notebooks don't store dozens of finished bars).
     """
+    if progress is None:
+        progress = os.environ.get("ADLIB_PROGRESS", "1") != "0"
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     if batch_size < 1:

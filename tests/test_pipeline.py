@@ -28,7 +28,12 @@ def copy_repository(target: Path) -> Path:
         source = ROOT / name
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)      # keeps mtimes: the venv stamp stays valid
+            shutil.copy2(source, target / name)
+    # The copy uses this test's virtual environment: make its install stamp look current so
+    # `make` does not reinstall (which would repoint the editable adlib at the copy).
+    stamp = VENV / ".adlib-installed"
+    if stamp.exists():
+        os.utime(target / "pyproject.toml", (stamp.stat().st_mtime - 1,) * 2)
     return target
 
 

@@ -30,12 +30,20 @@ class TextureSet:
     defects: list[str]      # defect type per test image
 
 
-def load_texture(name: str, size: int = 256) -> np.ndarray:
-    """A scikit-image texture as float32 in [0, 1], resized to ``size``×``size``."""
+def load_texture(name: str, size: int = 256, contrast: float | None = 0.2) -> np.ndarray:
+    """A scikit-image texture as float32 in [0, 1], resized to ``size``×``size``.
+
+    With ``contrast`` the image is standardised to mean 0.5 and that standard deviation
+    (then clipped to [0, 1]): the photographs differ a lot in contrast, and a low-contrast
+    input makes every model's first minimum, the flat mean image, much harder to leave.
+    """
     if name not in TEXTURES:
         raise ValueError(f"unknown texture {name!r}; choose one of {sorted(TEXTURES)}")
     image = getattr(skdata, name)().astype(np.float32) / 255.0
-    return resize(image, (size, size), anti_aliasing=True).astype(np.float32)
+    image = resize(image, (size, size), anti_aliasing=True)
+    if contrast is not None:
+        image = 0.5 + contrast * (image - image.mean()) / max(image.std(), 1e-6)
+    return np.clip(image, 0, 1).astype(np.float32)
 
 
 def add_defect(image: np.ndarray, kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

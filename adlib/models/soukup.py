@@ -249,3 +249,47 @@ def time_scoring(model: SoukupVAE, batch: torch.Tensor, repeats: int = 20,
     timings = {name: statistics.median(values) for name, values in runs.items()}
     timings["speedup"] = timings["full"] / timings["encoder"]
     return timings
+
+
+@torch.no_grad()
+def multiply_accumulates(model: SoukupVAE) -> dict[str, int]:
+    """Multiply-accumulate operations per patch of the encoder (c, μ, log σ²) and of the
+    decoder (d), counted with forward hooks on every convolution and linear layer.
+
+    A 3×3 convolution costs C_in·C_out·9 per *output* pixel; a transposed one C_in·C_out·9
+    per *input* pixel, so a mirrored decoder costs about what the encoder costs and the
+    arithmetic predicts a full/encoder ratio near 2.
+    """
+    counts = {"encoder": 0, "decoder": 0}
+    hooks = []
+
+    def hook(part):
+        def count(module, inputs, output):
+            x = inputs[0]
+            if isinstance(module, nn.Conv2d):
+                n = output[0].numel() * module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+            elif isinstance(module, nn.ConvTranspose2d):
+                n = x[0].numel() * module.out_channels * module.kernel_size[0] * module.kernel_size[1]
+            else:
+                n = module.in_features * module.out_features
+            counts[part] += int(n)
+        return count
+
+    for part, modules in (("encoder", (model.encoder, model.mu, model.logvar)),
+                          ("decoder", (model.expand, model.decoder))):
+        for module in modules:
+            for m in module.modules():
+                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                    hooks.append(m.register_forward_hook(hook(part)))
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.zeros(1, model.in_channels, model.input_size, model.input_size, device=model.device)
+        mu, logvar = model.posterior(x)
+        model.decode_signed(mu)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    counts["full"] = counts["encoder"] + counts["decoder"]
+    return counts
