@@ -188,3 +188,23 @@ def test_separation_is_the_mean_auroc_of_both_losses():
     valid = {"reconstruction": np.zeros(4), "latent": np.array([0., 1, 2, 3])}
     defect = {"reconstruction": np.ones(4), "latent": np.array([0., 1, 2, 3])}
     assert soukup.separation(valid, defect) == pytest.approx((1.0 + 0.5) / 2)
+
+
+def test_multiply_accumulates_of_a_mirrored_decoder_are_close_to_the_encoder():
+    model = soukup.SoukupVAE(input_size=64, depth=4, base_channels=8, latent_dim=64)
+    macs = soukup.multiply_accumulates(model)
+    # first conv: 1·8·9 per output pixel, 32² output pixels
+    assert macs["encoder"] >= 8 * 9 * 32 * 32
+    assert 1.5 < macs["full"] / macs["encoder"] < 2.5
+    assert macs["full"] == macs["encoder"] + macs["decoder"]
+
+
+def test_defect_patches_carry_their_flaw_kind():
+    s = textile.textile_patch_sets("twill", patch_size=32, n_train=8, n_valid=4, n_defect=20, n_select=4,
+                                   web_size=160, n_flaws=5, seed=1)
+    assert len(s.defect_kinds) == len(s.defect)
+    assert set(s.defect_kinds) <= set(textile.FLAWS) and len(set(s.defect_kinds)) >= 3
+    web = textile.weave("plain", 128, flaws=["knot"], seed=0)
+    cy, cx = web.flaws[0][1]
+    assert web.kind_at(max(cy - 8, 0), max(cx - 8, 0), 16) == "knot"
+    assert web.kind_at(0, 0, 4) in ("none", "knot")

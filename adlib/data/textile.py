@@ -57,6 +57,13 @@ class Web:
     image: np.ndarray        # (H, W) float32 in [0, 1]
     mask: np.ndarray         # (H, W) bool: union of all flaw masks
     flaws: list[tuple[str, tuple[int, int]]] = field(default_factory=list)   # (kind, centre y, x)
+    labels: np.ndarray | None = None   # (H, W) int: 0 no flaw, k + 1 inside flaw k
+
+    def kind_at(self, y0: int, x0: int, size: int) -> str:
+        """The kind of the flaw covering most of the window at (y0, x0), or "none"."""
+        window = self.labels[y0:y0 + size, x0:x0 + size]
+        counts = np.bincount(window.ravel(), minlength=len(self.flaws) + 1)[1:]
+        return self.flaws[int(counts.argmax())][0] if counts.any() else "none"
 
 
 def _yarn_edges(length: float, pitch: float, jitter: float, rng: np.random.Generator) -> np.ndarray:
@@ -123,7 +130,7 @@ def weave(pattern: str = "plain", size: int | tuple[int, int] = 256, pitch: floa
     image = np.where(warp_up, warp_val, weft_val)
     image = np.maximum(image, BACKING)
     mask = np.zeros((height, width), bool)
-    web = Web(image, mask)
+    web = Web(image, mask, labels=np.zeros((height, width), np.int16))
 
     kinds = ([FLAWS[k % len(FLAWS)] for k in range(flaws)] if isinstance(flaws, int) else list(flaws))
     fields = dict(i=i, fx=fx, j=j, fy=fy, warp_up=warp_up, warp_val=warp_val, weft_val=weft_val,
@@ -193,6 +200,7 @@ def _add_flaw(web: Web, kind: str, f: dict, rng: np.random.Generator) -> None:
     else:
         raise ValueError(f"unknown flaw {kind!r}; choose one of {FLAWS}")
     web.mask |= region
+    web.labels[region] = len(web.flaws) + 1
     web.flaws.append((kind, (cy, cx)))
 
 
@@ -208,6 +216,7 @@ class PatchSets:
     defect: np.ndarray           # D: patches overlapping a flaw
     defect_masks: np.ndarray     # (N_D, s, s) bool, the flaw pixels in each D patch
     select: np.ndarray           # D_sel: defect patches from *other* flaws, for the λ search
+    defect_kinds: list[str] = field(default_factory=list)   # flaw kind of each D patch
     examples: dict = field(default_factory=dict)   # images for figures: {"web": .., "mask": ..}
     source: str = ""
 
@@ -224,24 +233,32 @@ def random_patches(image: np.ndarray, size: int, n: int, rng: np.random.Generato
 
 
 def patches_around(image: np.ndarray, mask: np.ndarray, size: int, n: int,
-                   rng: np.random.Generator, min_pixels: int = 1, label: str = "image"
+                   rng: np.random.Generator, min_pixels: int = 1, label: str = "image",
+                   positions: list | None = None, labels: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` patches placed at random around flaw pixels, each overlapping the mask.
 
     A patch is centred on a random flaw pixel plus a uniform offset of up to a third of the
     patch (so flaws sit anywhere in the patch, as the paper's "randomly distributed patches
     containing those defect patterns"); it is kept when at least ``min_pixels`` of its
-    pixels are flaw pixels. Raises :class:`PatchSetError` with the count when none is left.
+    pixels are flaw pixels. The top-left corner of every kept patch is appended to
+    ``positions`` when a list is given. With ``labels`` (an int map, k > 0 inside flaw k),
+    each patch first draws one flaw uniformly, so large flaws do not dominate D.
     """
     height, width = image.shape
     if image.shape != mask.shape:
         raise PatchSetError(f"{label}: mask {mask.shape} differs from image {image.shape}")
     if height < size or width < size:
         raise PatchSetError(f"{label}: {height}×{width} is smaller than the patch size {size}")
-    ys, xs = np.nonzero(mask)
+    if labels is not None:
+        groups = [np.nonzero(mask & (labels == k)) for k in np.unique(labels[mask])]
+    else:
+        groups = [np.nonzero(mask)]
+    groups = [g for g in groups if len(g[0])]
     out, out_masks = [], []
-    if len(ys) and n:
+    if groups and n:
         for _ in range(4 * n):
+            ys, xs = groups[int(rng.integers(len(groups)))]
             k = int(rng.integers(len(ys)))
             oy, ox = rng.integers(-size // 3, size // 3 + 1, 2)
             y = int(np.clip(ys[k] + oy - size // 2, 0, height - size))
@@ -250,6 +267,8 @@ def patches_around(image: np.ndarray, mask: np.ndarray, size: int, n: int,
             if window.sum() >= min_pixels:
                 out.append(image[y:y + size, x:x + size])
                 out_masks.append(window)
+                if positions is not None:
+                    positions.append((y, x))
             if len(out) == n:
                 break
     if not out:
@@ -290,13 +309,15 @@ def textile_patch_sets(pattern: str, patch_size: int = 64, n_train: int = 1000,
                            seed=base + 4)
         d_images, d_masks = [defect_web.image], [defect_web.mask]
         s_images, s_masks = [select_web.image], [select_web.mask]
+        d_kind_of = [defect_web.kind_at]
+        d_labels, s_labels = [defect_web.labels], [select_web.labels]
         example = (defect_web.image, defect_web.mask)
     else:
         image = textures.load_texture(pattern, REAL_SIZE)       # skimage's native 512²
         half = REAL_SIZE // 2
         top, bottom = image[:half], image[half:]
         train_web, valid_web = top[:, :half], top[:, half:]
-        d_images, d_masks, s_images, s_masks = [], [], [], []
+        d_images, d_masks, s_images, s_masks, d_kind_of = [], [], [], [], []
         for k in range(max(n_flaws, 1)):
             kind = textures.DEFECTS[k % len(textures.DEFECTS)]
             region = bottom[:, :half] if k % 2 == 0 else bottom[:, half:]
@@ -304,24 +325,37 @@ def textile_patch_sets(pattern: str, patch_size: int = 64, n_train: int = 1000,
             to_select = k % 4 == 3            # every fourth flaw (all kinds in turn) for D_sel
             (s_images if to_select else d_images).append(img)
             (s_masks if to_select else d_masks).append(mask)
+            if not to_select:
+                d_kind_of.append(lambda y, x, size, kind=kind: kind)
         if not s_images:                      # fewer than four flaws: D_sel reuses D's images
             s_images, s_masks = d_images, d_masks
+        if not d_images:                      # (cannot happen with n_flaws >= 1; kept for safety)
+            d_images, d_masks = s_images, s_masks
+            d_kind_of = [lambda y, x, size: "unknown"] * len(s_images)
         example = (d_images[0], d_masks[0])
     train = random_patches(train_web, patch_size, n_train, rng)
     valid = random_patches(valid_web, patch_size, n_valid, rng)
 
-    def around(images, masks, n):
+    def around(images, masks, n, kind_of=None, labels=None):
         per = -(-n // len(images))
-        parts = [patches_around(img, m, patch_size, per, rng, min_defect_pixels, pattern)
-                 for img, m in zip(images, masks)]
-        return np.concatenate([p[0] for p in parts])[:n], np.concatenate([p[1] for p in parts])[:n]
+        parts, kinds = [], []
+        for k, (img, m) in enumerate(zip(images, masks)):
+            where: list = []
+            parts.append(patches_around(img, m, patch_size, per, rng, min_defect_pixels, pattern, where,
+                                        None if labels is None else labels[k]))
+            if kind_of is not None:
+                kinds += [kind_of[k](y, x, patch_size) for y, x in where]
+        return (np.concatenate([p[0] for p in parts])[:n], np.concatenate([p[1] for p in parts])[:n],
+                kinds[:n])
 
-    defect, defect_masks = around(d_images, d_masks, n_defect)
-    select, _ = around(s_images, s_masks, n_select)
+    if pattern not in WEAVES:
+        d_labels = s_labels = None
+    defect, defect_masks, defect_kinds = around(d_images, d_masks, n_defect, d_kind_of, d_labels)
+    select, _, _ = around(s_images, s_masks, n_select, None, s_labels)
     _check_defect_count(pattern, defect, len(d_images) * (n_flaws if pattern in WEAVES else 1), "D")
     _check_defect_count(pattern, select, len(s_images), "D_sel")
     return PatchSets(pattern, train[:, None].astype(np.float32), valid[:, None].astype(np.float32),
-                     defect[:, None], defect_masks, select[:, None],
+                     defect[:, None], defect_masks, select[:, None], defect_kinds,
                      {"web": example[0], "mask": example[1], "clean": train_web},
                      source=(f"adlib.data.textile.weave({pattern!r})" if pattern in WEAVES
                              else f"skimage.data.{pattern} + adlib.data.textures.add_defect"))
@@ -394,7 +428,7 @@ def mvtec_patch_sets(folder: str | Path, patch_size: int = 64, n_train: int = 10
             if not mask_path.exists():
                 raise folders.DataLayoutError(f"no mask for defective image {path}: expected {mask_path}")
             defective.append((path, mask_path))
-    d_parts, s_parts = [], []
+    d_parts, s_parts, kinds = [], [], []
     per_d = -(-n_defect // max(len(defective[0::2]), 1))
     per_s = -(-n_select // max(len(defective[1::2]), 1))
     for k, (path, mask_path) in enumerate(defective):
@@ -403,6 +437,8 @@ def mvtec_patch_sets(folder: str | Path, patch_size: int = 64, n_train: int = 10
         patches, masks = patches_around(image, mask, patch_size, per_d if k % 2 == 0 else per_s,
                                         rng, min_defect_pixels, str(path))
         (d_parts if k % 2 == 0 else s_parts).append((patches, masks))
+        if k % 2 == 0:
+            kinds += [path.parent.name] * len(patches)
     empty = (np.zeros((0, patch_size, patch_size), np.float32), np.zeros((0, patch_size, patch_size), bool))
     defect = np.concatenate([p for p, _ in d_parts] or [empty[0]])[:n_defect]
     masks = np.concatenate([m for _, m in d_parts] or [empty[1]])[:n_defect]
@@ -415,4 +451,5 @@ def mvtec_patch_sets(folder: str | Path, patch_size: int = 64, n_train: int = 10
         img = _read_native(defective[0][0], patch_size, scale)
         examples = {"web": img, "mask": _read_mask(defective[0][1], defective[0][0], img.shape, scale)}
     return PatchSets(folder.name, train[:, None].astype(np.float32), valid[:, None].astype(np.float32),
-                     defect[:, None], masks, select[:, None], examples, source=str(folder))
+                     defect[:, None], masks, select[:, None], kinds[:n_defect], examples,
+                     source=str(folder))
