@@ -242,6 +242,7 @@ for name, (ds, class_list) in loaded.items():
             scores, t0 = {}, time.perf_counter()
             rot = two = cae = None
             if {"Two-stage", "RotNet"} & set(methods):
+                runtime.seed_everything(s)      # the weights' initialisation too
                 rot = zhu.RotNet(channels, encoder_width, stem_stride, amp=amp)
                 with run.step(f"{name}: RotNet (stage 1)"):
                     rot.fit(train, iterations=rot_iterations, batch_size=rot_batch, lr=rot_lr, seed=s,
@@ -249,6 +250,7 @@ for name, (ds, class_list) in loaded.items():
                 if "RotNet" in methods:
                     scores["RotNet"] = rot.score(test_x).numpy()
             if "Two-stage" in methods:
+                runtime.seed_everything(s)
                 two = zhu.TwoStage(rot.encoder, ngf=decoder_ngf, lam=lam, amp=amp)
                 with run.step(f"{name}: two-stage decoders (stage 2)"):
                     two.fit(train, iterations=dec_iterations, batch_size=dec_batch, lr=dec_lr, seed=s,
@@ -260,12 +262,14 @@ for name, (ds, class_list) in loaded.items():
                                  "SSIM term only": auroc_of(-ssim_term, anomalous),
                                  "MSE − λ·SSIM": auroc_of(scores["Two-stage"], anomalous)})
             if "CAE" in methods:
+                runtime.seed_everything(s)
                 cae = zhu.CAE(channels, encoder_width, stem_stride, decoder_ngf, amp=amp)
                 with run.step(f"{name}: CAE"):
                     cae.fit(train, iterations=cae_iterations, batch_size=dec_batch, lr=dec_lr, seed=s,
                             device=dev, progress=False)
                 scores["CAE"] = cae.score(test_x).numpy()
             if "Deep SVDD" in methods:
+                runtime.seed_everything(s)
                 svdd = baselines.DeepSVDD(channels, size=zhu.INPUT_SIZE)
                 with run.step(f"{name}: Deep SVDD"):
                     svdd.fit(train, iterations=svdd_iterations, batch_size=dec_batch, lr=svdd_lr, seed=s,
