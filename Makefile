@@ -59,11 +59,24 @@ $(WIDGETS_JS):
 	   build/npm/node_modules/@jupyter-widgets/html-manager/dist/*.woff* $(WIDGETS_DIR)/
 	cp build/npm/node_modules/requirejs/require.js $(WIDGETS_DIR)/require.js
 
-book: $(EXECUTED) $(WIDGETS_JS) | $(ENV_STAMP)
+# Pages generated from adlib's dataset registry and from every chapter's results.json.
+$(GEN)/data.md: adlib/data/registry.py adlib/report.py | $(ENV_STAMP)
+	$(PYTHON) -m adlib.report data $@
+
+$(GEN)/results.md: $(EXECUTED) adlib/report.py | $(ENV_STAMP)
+	$(PYTHON) -m adlib.report results $(GEN) $@
+
+book: $(EXECUTED) $(GEN)/data.md $(GEN)/results.md $(WIDGETS_JS) | $(ENV_STAMP)
 	$(VENV)/bin/jupyter-book build -W --keep-going .
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
-test: $(ENV_STAMP)
+# The browser test drives Debian's chromium (no browser download); install it when missing.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	-(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  || echo "could not install chromium (needs root): tests/test_browser.py will be skipped"
+
+test: $(ENV_STAMP) $(CHROMIUM)
 	$(PYTHON) -m pytest
 
 clean:

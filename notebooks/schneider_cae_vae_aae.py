@@ -498,4 +498,5 @@ run.results["table1"] = [{k: row[k] for k in ("dataset", "model", "A", "IoU", "t
 run.results["textures"] = texture_results
 run.results["real_data"] = real_results
 run.results["published_table1"] = reference.to_dict(orient="records")
+run.results["verdict"] = lines
 print("results written to", run.save())
