@@ -208,3 +208,35 @@ def test_defect_patches_carry_their_flaw_kind():
     cy, cx = web.flaws[0][1]
     assert web.kind_at(max(cy - 8, 0), max(cx - 8, 0), 16) == "knot"
     assert web.kind_at(0, 0, 4) in ("none", "knot")
+
+
+# ---------------------------------------------------------------- the chapter under smoke
+
+@pytest.mark.slow
+def test_chapter_smoke_run_writes_the_issue_keys(tmp_path):
+    import json
+
+    from adlib.execute import execute
+
+    execute("soukup_latent_vae", "smoke", tmp_path)
+    results = json.loads((tmp_path / "soukup_latent_vae.results.json").read_text())
+    patterns = set(results["auroc"])
+    assert patterns and set(results["average_precision"]) == patterns
+    assert set(results["lambda_selected"]) == patterns
+    rows = results["cross_entropy"]
+    assert {(r["pattern"], r["loss"]) for r in rows} == {(p, l) for p in patterns for l in ("reconstruction", "latent")}
+    for row in rows:
+        assert all(row[k] >= 0 for k in ("H_TV", "H_TD", "H_VD"))
+    for pattern in patterns:
+        for loss in ("reconstruction", "latent"):
+            assert 0 <= results["auroc"][pattern][loss] <= 1
+    assert results["encoder_speedup"] > 0
+    assert results["provenance"]["profile"] == "smoke"
+
+
+@pytest.mark.slow
+def test_chapter_rejects_a_patch_larger_than_the_web(tmp_path):
+    from adlib.execute import execute
+
+    with pytest.raises(SystemExit, match="patch_size=256 is larger than web_size=128"):
+        execute("soukup_latent_vae", "smoke", tmp_path, extra={"patch_size": 256, "depth": 3})
