@@ -299,6 +299,30 @@ plt.close(fig)
 # Training curves of the selected model of each pattern: the reconstruction loss (left) and
 # the latent loss (right) per patch of the minibatch.
 # ```
+
+# %%
+rows = []
+for name in names:
+    s, model = sets[name], models[name, selected[name]]
+    v, d = torch.from_numpy(s.valid[:1]), torch.from_numpy(s.defect[:1])
+    rv, rd = model.reconstruct(v)[0], model.reconstruct(d)[0]
+    rows.append([v[0], rv, ((v[0] - rv) ** 2)[0], plots.overlay(d[0], s.defect_masks[0], 0.3), rd,
+                 ((d[0] - rd) ** 2)[0]])
+fig = plots.image_grid(rows, row_labels=names,
+                       col_labels=["V patch", "reconstruction", "residual²", "D patch (flaw red)",
+                                   "reconstruction", "residual²"],
+                       cmaps=["gray", "gray", "magma", "gray", "gray", "magma"],
+                       vmax=[1, 1, 0.25, 1, 1, 0.25], cell=1.9)
+glue("sou_fig_recon", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} sou_fig_recon
+# :name: fig-sou-recon
+#
+# Reconstructions (from μ) of a validation patch and a defect patch by the selected model of
+# each pattern, with the squared residual whose sum is the reconstruction loss.
+# ```
 #
 # ## The loss distributions (their Figs 2–3)
 #
