@@ -54,9 +54,16 @@ DATASETS: tuple[DatasetInfo, ...] = (
                 "CC BY-SA 3.0 / MIT / MIT-like (CIFAR)", "the papers' own data (Zhu et al.)",
                 "official train split of the normal class for training, full official test split",
                 ("zhu_two_stage_rotnet",), False),
+    DatasetInfo("ELPV solar cells", "`elpv-dataset` on PyPI, read by `adlib.data.elpv`",
+                "2,624 aligned 300×300 grey electroluminescence cells (mono, poly), defect probability 0, 1/3, 2/3 or 1",
+                "CC BY-NC-SA 4.0 (data), Apache-2.0 (code)",
+                "Saeedi & Giusti's zipper cursors (private) and MVTec AD objects",
+                "per cell type: normal (p = 0) cells sorted by file name, every 4th one for testing, the rest "
+                "for training; defective (p = 1) cells for testing; uncertain (1/3, 2/3) cells reported apart",
+                ("saeedi_cpcae_knn",), True),
     DatasetInfo("MVTec-AD-layout folders", "`adlib.data.folders` from `ADLIB_DATA` (e.g. MVTec AD, magnetic tile)",
                 "any category with train/good, test/<type>, ground_truth masks", "per dataset (MVTec AD: CC BY-NC-SA 4.0)",
                 "MVTec AD (Fadaeinejad, Saeedi & Giusti); industrial data (Schneider, Soukup)",
                 "the folder's own train/test split", ("schneider_cae_vae_aae", "soukup_latent_vae",
-                                                     "fadaeinejad_cae_pixels"), False),
+                                                     "fadaeinejad_cae_pixels", "saeedi_cpcae_knn"), False),
 )

