@@ -191,3 +191,9 @@ def test_chapter_rejects_out_of_range_class(tmp_path):
     from adlib.execute import execute
     with pytest.raises(SystemExit, match="out of range"):
         execute("zhu_two_stage_rotnet", "smoke", tmp_path, extra={"classes": [12]})
+
+
+def test_rotnet_cosine_schedule_anneals_the_learning_rate():
+    rot = zhu.RotNet(1, width=4, stem_stride=2, cosine_steps=4)
+    rot.fit(torch.rand(8, 1, 32, 32), iterations=4, batch_size=4, lr=0.1, progress=False)
+    assert rot._scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)

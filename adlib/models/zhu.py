@@ -97,10 +97,13 @@ class RotNet(nn.Module):
     """Stage 1: the encoder trained on rotation prediction (cross-entropy over 4 rotations)."""
 
     def __init__(self, in_channels: int = 1, width: int = 64, stem_stride: int = 1,
-                 momentum: float = 0.9, weight_decay: float = 5e-4, amp: bool = True):
+                 momentum: float = 0.9, weight_decay: float = 5e-4, amp: bool = True,
+                 cosine_steps: int | None = None):
         super().__init__()
         self.encoder = ResNet18Encoder(in_channels, width, stem_stride)
         self.momentum, self.weight_decay, self.amp = momentum, weight_decay, amp
+        self.cosine_steps = cosine_steps        # anneal the learning rate to 0 over this many steps
+        self._scheduler = None
 
     @property
     def device(self) -> torch.device:
@@ -110,8 +113,11 @@ class RotNet(nn.Module):
         return self.encoder(x)
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
-        return [torch.optim.SGD(self.parameters(), lr=lr, momentum=self.momentum,
-                                weight_decay=self.weight_decay, nesterov=True)]
+        optimizer = torch.optim.SGD(self.parameters(), lr=lr, momentum=self.momentum,
+                                    weight_decay=self.weight_decay, nesterov=True)
+        self._scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.cosine_steps)
+                           if self.cosine_steps else None)
+        return [optimizer]
 
     def train_step(self, x: torch.Tensor, optimizers) -> dict[str, float]:
         (optimizer,) = optimizers
@@ -122,6 +128,8 @@ class RotNet(nn.Module):
         loss = F.cross_entropy(logits.float(), labels)
         loss.backward()
         optimizer.step()
+        if self._scheduler is not None:
+            self._scheduler.step()
         accuracy = (logits.argmax(1) == labels).float().mean().item()
         return {"loss": loss.item(), "accuracy": accuracy}
 
