@@ -20,10 +20,12 @@ CHAPTERS := $(sort $(basename $(notdir $(wildcard notebooks/*.py))))
 EXECUTED := $(CHAPTERS:%=$(GEN)/%.ipynb)
 ADLIB_SOURCES := $(shell find adlib -name '*.py' 2>/dev/null)
 RUN_CONFIG := $(GEN)/.run-config
-# Widget JavaScript served from the site itself, so sliders work with the network cut off.
+# Widget and MathJax JavaScript served from the site itself, so pages work offline.
 WIDGETS_DIR := book/_static/widgets
-WIDGETS_JS := $(WIDGETS_DIR)/embed-amd.js $(WIDGETS_DIR)/require.js
-NPM_PACKAGES := @jupyter-widgets/html-manager@1.0.15 requirejs@2.3.8
+MATHJAX_DIR := book/_static/mathjax
+WEB_ASSETS := $(WIDGETS_DIR)/embed-amd.js $(WIDGETS_DIR)/require.js $(MATHJAX_DIR)/tex-mml-chtml.js
+NPM_PACKAGES := @jupyter-widgets/html-manager@1.0.15 requirejs@2.3.8 mathjax@3.2.2
+NPM := build/npm/node_modules
 
 export ADLIB_DATA
 
@@ -52,12 +54,17 @@ $(GEN)/%.ipynb: notebooks/%.py notebooks/params/$(PROFILE)/%.yaml $(ADLIB_SOURCE
 
 execute: $(EXECUTED)
 
-$(WIDGETS_JS):
+$(WEB_ASSETS) &:
 	npm install --prefix build/npm --no-audit --no-fund --no-save --silent $(NPM_PACKAGES)
-	mkdir -p $(WIDGETS_DIR)
-	cp build/npm/node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js \
-	   build/npm/node_modules/@jupyter-widgets/html-manager/dist/*.woff* $(WIDGETS_DIR)/
-	cp build/npm/node_modules/requirejs/require.js $(WIDGETS_DIR)/require.js
+	rm -rf $(WIDGETS_DIR) $(MATHJAX_DIR)
+	mkdir -p $(WIDGETS_DIR)/@jupyter-widgets/html-manager/dist $(MATHJAX_DIR)/output/chtml $(MATHJAX_DIR)/input/tex
+	cp $(NPM)/@jupyter-widgets/html-manager/dist/embed-amd.js $(NPM)/requirejs/require.js $(WIDGETS_DIR)/
+	# icon fonts, where the widget manager's modules look for them
+	for d in $(WIDGETS_DIR)/@jupyter-widgets $(WIDGETS_DIR)/@jupyter-widgets/html-manager/dist; do \
+	  cp $(NPM)/@jupyter-widgets/html-manager/dist/*.woff* $(NPM)/@jupyter-widgets/html-manager/dist/*.ttf $$d/; done
+	cp $(NPM)/mathjax/es5/tex-mml-chtml.js $(MATHJAX_DIR)/
+	cp -r $(NPM)/mathjax/es5/output/chtml/fonts $(MATHJAX_DIR)/output/chtml/
+	cp -r $(NPM)/mathjax/es5/input/tex/extensions $(MATHJAX_DIR)/input/tex/
 
 # Pages generated from adlib's dataset registry and from every chapter's results.json.
 $(GEN)/data.md: adlib/data/registry.py adlib/report.py | $(ENV_STAMP)
@@ -66,7 +73,7 @@ $(GEN)/data.md: adlib/data/registry.py adlib/report.py | $(ENV_STAMP)
 $(GEN)/results.md: $(EXECUTED) adlib/report.py | $(ENV_STAMP)
 	$(PYTHON) -m adlib.report results $(GEN) $@
 
-book: $(EXECUTED) $(GEN)/data.md $(GEN)/results.md $(WIDGETS_JS) | $(ENV_STAMP)
+book: $(EXECUTED) $(GEN)/data.md $(GEN)/results.md $(WEB_ASSETS) | $(ENV_STAMP)
 	$(VENV)/bin/jupyter-book build -W --keep-going .
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
@@ -80,7 +87,7 @@ test: $(ENV_STAMP) $(CHROMIUM)
 	$(PYTHON) -m pytest
 
 clean:
-	rm -rf _build $(GEN) $(WIDGETS_DIR) build/npm
+	rm -rf _build $(GEN) $(WIDGETS_DIR) $(MATHJAX_DIR) build/npm
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info
