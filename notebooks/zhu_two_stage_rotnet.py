@@ -181,10 +181,15 @@ display(overview.style.hide(axis="index"))
 first_name = datasets[0]
 first_ds, first_classes = loaded[first_name]
 glue("zhu_first_dataset", first_name, display=False)
-glue("zhu_first_train_per_class", int(np.bincount(first_ds.train_y).min()), display=False)
+glue("zhu_first_train_per_class", int(min(np.bincount(first_ds.train_y).min(), max_train_per_class or np.inf)),
+     display=False)
 glue("zhu_first_test", len(first_ds.test_x), display=False)
 
 # %% [markdown]
+# In this build, {glue:text}`zhu_first_dataset` trains each one-class model on
+# {glue:text}`zhu_first_train_per_class` normal images (for the smallest class, if their
+# sizes differ) and tests it on all {glue:text}`zhu_first_test` test images.
+#
 # ## The methods
 #
 # - **Two-stage (proposed)**, {class}`adlib.models.zhu.TwoStage`. Stage 1: torchvision's
