@@ -161,6 +161,10 @@ glue("zhu_pca_variance", pca_variance, display=False)
 # the models are trained on that class's training images only and tested on the *whole*
 # test split, all other classes being anomalous; the AUROC is computed per class and
 # averaged. The 28-pixel images are zero-padded to 32 × 32, the input size of every model.
+# The parameter `data_root` (or the `ADLIB_DATA` environment variable) is where the
+# torchvision datasets are looked for — an existing copy in torchvision's layout is used as
+# is, otherwise they are downloaded there — and relative `imagefolder:` paths are taken
+# under it; the embedded subset needs neither.
 
 # %%
 loaded = {}
