@@ -112,7 +112,7 @@ glue("sch_iterations", iterations, display=False)
 # in its two phases), and an overlapping grid on the test images whose residuals are
 # averaged back into one map per image.
 
-# %%
+# %% tags=["hide-input"]
 sets = {}
 with run.step("generate synthetic data"):
     sets["chess"] = synthetic.chess(size=image_size, square=square, seed=seed)
@@ -143,7 +143,7 @@ plt.close(fig)
 # iterations and seed ({func}`adlib.training.fit`); the AAE's step adds five critic updates
 # (weights clipped to ±0.01) and one encoder update against the critic.
 
-# %%
+# %% tags=["hide-input"]
 trained, histories, maps, table = {}, {}, {}, []
 stride = square if patch_size % square == 0 else patch_size // 4
 for name, data in sets.items():
@@ -167,7 +167,7 @@ for name, data in sets.items():
 # %% [markdown]
 # The training curves (reconstruction MSE per pixel; for the VAE without its KL term):
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, len(sets), figsize=(10, 3.2), squeeze=False)
 for ax, name in zip(axes[0], sets):
     for kind in models:
@@ -196,7 +196,7 @@ plt.close(fig)
 # prediction *and* ground truth are 1, divided by the number of ground-truth pixels: it is
 # the pixel **recall**, not the usual accuracy.
 
-# %%
+# %% tags=["hide-input"]
 reference = pd.DataFrame([
     ("chess", "CAE", 0.9487, 0.7975, 212), ("chess", "VAE", 0.9492, 0.7995, 213),
     ("chess", "AAE", 0.9499, 0.7998, 1223), ("noise", "CAE", 0.9093, 0.7594, 216),
@@ -207,15 +207,16 @@ comparison = ours.merge(reference, on=["dataset", "model"], how="left")
 comparison["ΔIoU"] = comparison["IoU"] - comparison["IoU (paper)"]
 shown = comparison[["dataset", "model", "A", "A (paper)", "IoU", "IoU (paper)", "ΔIoU",
                     "train_seconds", "time s (paper)"]].rename(columns={"train_seconds": "time s (ours)"})
-display(shown.style.format(precision=3, na_rep="–").format({"time s (ours)": "{:.1f}",
-                                                             "time s (paper)": "{:.0f}"}).hide(axis="index"))
+display(shown.style.hide(axis="index").format(
+    {**{c: "{:.3f}" for c in ("A", "A (paper)", "IoU", "IoU (paper)")}, "ΔIoU": "{:+.3f}",
+     "time s (ours)": "{:.1f}", "time s (paper)": "{:.0f}"}, na_rep="–"))
 
 # %% [markdown]
 # Our training times are for {glue:text}`sch_iterations` iterations on
 # `{glue:text}`sch_device``; the paper's are for its own (unstated) number of epochs and
 # hardware, so only the *ratios* between models are comparable:
 
-# %%
+# %% tags=["hide-input"]
 times = ours.pivot(index="dataset", columns="model", values="train_seconds")
 ratios = times.div(times["CAE"], axis=0) if "CAE" in times else times
 display(ratios.style.format("{:.2f}×").set_caption("training time relative to the CAE (ours)"))
@@ -228,7 +229,7 @@ if {"CAE", "AAE"} <= set(models):
 # %% [markdown]
 # ## Masks per model (their Fig 4)
 
-# %%
+# %% tags=["hide-input"]
 rows, labels = [], []
 for name, data in sets.items():
     row = [data.anomalous[0], plots.overlay(data.anomalous[0], data.masks[0])]
@@ -257,7 +258,7 @@ plt.close(fig)
 # set; every frame was computed when this page was built, so it works without a running
 # kernel. The page opens at the optimum.
 
-# %%
+# %% tags=["hide-input"]
 def threshold_frames(name: str, kind: str = "CAE"):
     data = sets[name]
     residual, best = maps[name, kind]
@@ -290,7 +291,7 @@ display(threshold_frames("noise", kind0))
 # {mod}`adlib.data.textures`). As in the paper we show the CAE (the "industrial" encoder of
 # their Table 2), trained with the same loop.
 
-# %%
+# %% tags=["hide-input"]
 texture_results, texture_scores, snapshots_by_texture = {}, {}, {}
 for name in textures:
     tex = texture_data.texture_set(name, size=texture_size, seed=seed)
@@ -334,7 +335,7 @@ for name in textures:
 
 display(pd.DataFrame(texture_results).T.style.format(precision=3))
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, len(textures), figsize=(5 * len(textures), 3.3), squeeze=False)
 for ax, name in zip(axes[0], textures):
     normal_err, defect_err = texture_scores[name][:2]
@@ -357,7 +358,7 @@ plt.close(fig)
 # none are. The AUROC in each title is the threshold-free separation of the two sets.
 # ```
 
-# %%
+# %% tags=["hide-input"]
 rows, labels = [], []
 for name in textures:
     probe, kept = snapshots_by_texture[name]
@@ -408,7 +409,7 @@ plt.close(fig)
 # is trained on patches of the good training images, and the per-patch mean errors of good
 # and defective test patches are compared.
 
-# %%
+# %% tags=["hide-input"]
 real_results = {}
 categories = folders.find_mvtec_categories(data_root) if data_root else []
 if data_root and not categories:
@@ -455,7 +456,7 @@ else:
 # The verdict below is computed from this run's numbers (not typed): it restates each claim
 # of the paper and checks it against our table.
 
-# %%
+# %% tags=["hide-input"]
 lines = []
 if {"CAE", "VAE", "AAE"} <= set(models):
     for name in sets:

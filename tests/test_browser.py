@@ -87,6 +87,8 @@ def test_every_page_renders_offline(site, browser_context):
         page.on("response", lambda r, e=errors: r.status >= 400 and r.url.startswith(base)
                 and e.append(f"HTTP {r.status}: {r.url}"))
         page.goto(f"{base}/{relative}", wait_until="networkidle")
+        # links resolve against the page finally shown (index.html redirects to the intro)
+        shown = html / urlparse(page.url).path.lstrip("/")
         if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
             widget_pages += 1
             try:
@@ -103,7 +105,7 @@ def test_every_page_renders_offline(site, browser_context):
             parsed = urlparse(href)
             if parsed.scheme or href.startswith(("#", "mailto:")) or not parsed.path:
                 continue
-            target = (path.parent / parsed.path).resolve()
+            target = (shown.parent / parsed.path).resolve()
             if target.is_dir():
                 target = target / "index.html"
             if not target.exists():

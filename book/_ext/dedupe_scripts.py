@@ -14,7 +14,10 @@ def _dedupe(app, pagename, templatename, context, doctree):
     seen, unique = set(), []
     for script in scripts:
         attributes = getattr(script, "attributes", {}) or {}
-        key = (str(script), tuple(sorted((k, str(v)) for k, v in attributes.items())))
+        # an inline script's filename is None when registered and '' once read back from
+        # the pickled environment: both mean "no file"
+        filename = getattr(script, "filename", script) or ""
+        key = (str(filename), tuple(sorted((k, str(v)) for k, v in attributes.items())))
         if key not in seen:
             seen.add(key)
             unique.append(script)
