@@ -580,11 +580,12 @@ display(pd.DataFrame([{"scoring": "encoder only (latent loss)", "median ms per b
 # **{glue:text}`sou_speedup:.2f`×** (paper: "more than 2×"). Counting the arithmetic
 # ({func}`adlib.models.soukup.multiply_accumulates`), the mirrored decoder costs about what
 # the encoder costs, so the full model needs {glue:text}`sou_mac_ratio:.2f`× the
-# multiply-accumulates of the encoder alone. A measured ratio above that means the decoder's
-# layers run less efficiently than the encoder's on this device (transposed convolutions
-# are typically slower per operation than convolutions on a CPU); the ratio is a property of
-# the hardware and library as much as of the model, so it should be measured where the
-# inspection system will run.
+# multiply-accumulates of the encoder alone. Where the measured ratio differs from that, the
+# decoder's layers run at another efficiency than the encoder's on this device (transposed
+# convolutions are often slower per operation than convolutions on a CPU, and small layers
+# can be dominated by overheads on a GPU): the ratio is a property of the hardware and
+# library as much as of the model, so it should be measured where the inspection system
+# will run.
 #
 # ## Verdict
 #
