@@ -50,8 +50,8 @@ stride = 16                # overlap: patches every `stride` pixels
 latent = 64                # units of the dense hidden layer
 width = 32                 # channels of the first convolution
 l1 = 0.001                 # λ of the L1 activity penalty (eq. 3)
-iterations = 800
-batch_size = 64
+iterations = 600
+batch_size = 32
 lr = 0.001
 backbone = "efficientnet-lite0"   # or "torchvision:<arch>" with the user's weights
 weights_path = None               # None: the weights that ship with the package
@@ -62,9 +62,9 @@ k_values = [1, 3, 5, 10, 15, 25, 50]   # frames of the k slider
 map_split = "none"         # "none": the paper (sparse AE, maps of the AE's own training images);
 holdout_fraction = 0.3     # "holdout": maps of held-out normal images form the k-NN bank
 test_every = 4             # ELPV: every n-th normal cell (by file name) is a test cell
-max_train = 120
-max_test_normal = 60
-max_test_defective = 60
+max_train = 160
+max_test_normal = 100
+max_test_defective = 100
 max_uncertain = 20
 panels = 3                 # normal and defective examples per category (Figs 9–10)
 tsne_perplexity = 20.0
@@ -368,8 +368,9 @@ for name, d in data.items():
 
 empty = [n for n in scores if scores[n]["Proposed"]["auc"] is None]
 if empty:
-    display(Markdown(f"**Note**: categories {', '.join(empty)} have test images of one class only; their AUC "
-                     f"and AP are undefined and are left out of the tables and the mean (not counted as NaN)."))
+    display(Markdown(f"**Note**: the test images of {', '.join(empty)} are of one class only "
+                     f"({scores[empty[0]]['Proposed']['note']}); AUC and AP are undefined there, shown as "
+                     f"'–' and left out of the means and the verdict (never counted as NaN)."))
 
 # %% [markdown]
 # ## Table 4: AUC and AP per category and method

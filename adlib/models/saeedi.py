@@ -370,7 +370,8 @@ class FeatureExtractor(nn.Module):
 def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     """Mean removal and variance scaling fitted on the training embeddings only."""
     scaler = StandardScaler().fit(train)
-    return [scaler.transform(a).astype(np.float32) for a in (train, *others)]
+    return [scaler.transform(a).astype(np.float32) if len(a) else np.asarray(a, np.float32).reshape(0, train.shape[1])
+            for a in (train, *others)]
 
 
 # ----------------------------------------------------------------------------- k-NN
@@ -449,7 +450,7 @@ class VariationModel:
 
     def score(self, images: np.ndarray) -> np.ndarray:
         z = (np.asarray(images, np.float64) - self.mean) / self.std
-        return (z ** 2).reshape(len(z), -1).sum(axis=1)
+        return (z ** 2).reshape(len(z), int(np.prod(z.shape[1:]))).sum(axis=1)
 
 
 def survey_sizes(paths) -> Counter:
