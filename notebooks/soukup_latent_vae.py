@@ -70,7 +70,7 @@ n_boot = 200              # bootstrap replicates for the AUROC / AP intervals
 timing_batch = 64         # patches per scoring call in the speed test
 timing_repeats = 20
 timing_warmup = 3
-real_scale = 0.5          # real MVTec-layout images are rescaled by this factor
+real_scale = 1.0          # real MVTec-layout images are rescaled by this factor (1: native pixels)
 real_max_images = 100     # at most this many images per folder (evenly spaced)
 
 # %% tags=["remove-cell"]
