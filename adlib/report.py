@@ -57,16 +57,19 @@ def results_page(generated: Path) -> str:
         chapter = path.name.removesuffix(".results.json")
         rows.append([f"{{doc}}`{chapter} <{chapter}>`", prov.get("profile"), prov.get("device"),
                      f"{prov.get('wall_seconds', float('nan')):.0f} s",
-                     str(prov.get("git_commit", ""))[:12], prov.get("torch_version"),
-                     prov.get("finished_at")])
+                     str(prov.get("git_commit", ""))[:10], str(prov.get("finished_at", ""))[:10]])
     if rows:
-        parts.append(_table(["chapter", "profile", "device", "wall time", "commit", "torch",
-                             "finished (UTC)"], rows))
+        parts.append(_table(["chapter", "profile", "device", "wall time", "commit", "date"], rows))
     for path in runs:
         results = json.loads(path.read_text())
         chapter = path.name.removesuffix(".results.json")
         verdict = results.get("verdict")
         parts.append(f"## {chapter}")
+        headline = results.get("headline")
+        if headline:   # [{"what": ..., "published": ..., "ours": ...}, ...]
+            parts.append(_table(["", "published", "ours"],
+                                [[h.get("what"), _fmt(h.get("published")), _fmt(h.get("ours"))]
+                                 for h in headline]))
         if isinstance(verdict, list) and verdict:
             parts.append("\n".join(verdict if all(v.startswith("-") for v in verdict)
                                    else [f"- {v}" for v in verdict]))

@@ -500,4 +500,8 @@ run.results["textures"] = texture_results
 run.results["real_data"] = real_results
 run.results["published_table1"] = reference.to_dict(orient="records")
 run.results["verdict"] = lines
+run.results["headline"] = [
+    {"what": f"mean IoU over chess and noise, {kind}",
+     "published": float(reference[reference.model == kind]["IoU (paper)"].mean()),
+     "ours": float(ours[ours.model == kind]["IoU"].mean())} for kind in models]
 print("results written to", run.save())
