@@ -356,15 +356,24 @@ class FeatureExtractor(nn.Module):
     def embed(self, images: torch.Tensor, size: int | None = None, pooling: str = "pc",
               batch_size: int = 16) -> np.ndarray:
         """(N, D) float32 embeddings; D = 3C for 'pc', C for 'max'."""
-        if pooling not in ("pc", "max"):
-            raise ValueError(f"pooling={pooling!r}: use 'pc' or 'max'")
+        return self.embed_all(images, size, (pooling,), batch_size)[pooling]
+
+    @torch.no_grad()
+    def embed_all(self, images: torch.Tensor, size: int | None = None, poolings=("pc", "max"),
+                  batch_size: int = 16) -> dict[str, np.ndarray]:
+        """Embeddings with several poolings from one pass through the CNN: {pooling: (N, D)}."""
+        unknown = [p for p in poolings if p not in ("pc", "max")]
+        if unknown:
+            raise ValueError(f"pooling={unknown[0]!r}: use 'pc' or 'max'")
         self.eval()
-        out = []
+        out = {p: [] for p in poolings}
         for chunk in torch.split(images, batch_size):
             f = self.feature_maps(chunk.float(), size)
-            pooled = self.pc_pool(f) if pooling == "pc" else F.adaptive_max_pool2d(f, 1).flatten(1)
-            out.append(pooled.float().cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, self.channels), np.float32)
+            for p in poolings:
+                pooled = self.pc_pool(f) if p == "pc" else F.adaptive_max_pool2d(f, 1).flatten(1)
+                out[p].append(pooled.float().cpu())
+        width = {"pc": 3 * self.channels, "max": self.channels}
+        return {p: torch.cat(v).numpy() if v else np.zeros((0, width[p]), np.float32) for p, v in out.items()}
 
 
 def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
