@@ -257,6 +257,7 @@ def stage_one(name, split, tag=""):
     d = data[name]
     train = torch.from_numpy(d["train"])
     ae_idx, bank_idx = split_indices(len(train), split, name)
+    runtime.seed_everything(seed)                      # the same initialisation for every model
     model = saeedi.CPCAE(in_channels=train.shape[1], patch=patch, latent=latent, width=width, l1=l1)
     small = saeedi.resize(train[ae_idx], work_size)
     with run.step(f"train CPCAE {name}{tag}"):
