@@ -224,6 +224,8 @@ glue("zhu_first_test", len(first_ds.test_x), display=False)
 
 # %%
 records, ablation, curves, panels, class_seconds = [], [], {}, {}, []
+terms, cae_errors = {}, {}     # per (dataset, class, seed): the score terms, for the analyses below
+LAMBDAS = [0.0, 0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0]
 
 
 def auroc_of(scores, anomalous):
@@ -266,6 +268,7 @@ for name, (ds, class_list) in loaded.items():
                     two.fit(train, iterations=dec_iterations, batch_size=dec_batch, lr=dec_lr, seed=s,
                             device=dev, progress=False)
                 mse_term, ssim_term = (t.numpy() for t in two.score_terms(test_x))
+                terms[name, k, s] = (mse_term, ssim_term, anomalous)
                 scores["Two-stage"] = mse_term - lam * ssim_term
                 ablation.append({"dataset": name, "class": k, "seed": s,
                                  "MSE term only": auroc_of(mse_term, anomalous),
@@ -277,7 +280,7 @@ for name, (ds, class_list) in loaded.items():
                 with run.step(f"{name}: CAE"):
                     cae.fit(train, iterations=cae_iterations, batch_size=dec_batch, lr=dec_lr, seed=s,
                             device=dev, progress=False)
-                scores["CAE"] = cae.score(test_x).numpy()
+                scores["CAE"] = cae_errors[name, k, s] = cae.score(test_x).numpy()
             if "Deep SVDD" in methods:
                 runtime.seed_everything(s)
                 svdd = baselines.DeepSVDD(channels, size=zhu.INPUT_SIZE)
@@ -414,6 +417,72 @@ if ablation:
     run.results["two_stage_terms"] = ab.round(3).to_dict(orient="index")
 else:
     display(Markdown("*The two-stage model was not run in this build.*"))
+
+# %% [markdown]
+# The paper fixes λ = 1 after enumerating values (on which data it does not say). The curve
+# below is **not** used to choose λ — that would tune on test labels — it only shows how
+# sensitive the mean AUROC is to it; λ = 0 is the MSE decoder alone, large λ the SSIM
+# decoder alone.
+
+# %%
+if terms:
+    sweep = []
+    for (name, k, s), (mse_term, ssim_term, anomalous) in terms.items():
+        for value in LAMBDAS:
+            sweep.append({"dataset": name, "λ": value, "class": k, "seed": s,
+                          "auroc": 100 * auroc_of(mse_term - value * ssim_term, anomalous)})
+    sweep = pd.DataFrame(sweep).groupby(["dataset", "λ"])["auroc"].mean().reset_index()
+    fig, ax = plt.subplots(figsize=(5.5, 3.3))
+    for name, rows in sweep.groupby("dataset"):
+        ax.plot(rows["λ"].replace(0.0, 1e-3), rows["auroc"], marker="o", label=name)
+    ax.axvline(lam, color="grey", ls=":", lw=1)
+    ax.set(xscale="log", xlabel="λ (λ = 0 drawn at 10⁻³)", ylabel="mean AUROC (%)",
+           title="sensitivity of the two-stage score to λ")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    glue("zhu_fig_lambda", fig, display=False)
+    plt.close(fig)
+    run.results["lambda_sensitivity"] = sweep.round(3).to_dict(orient="records")
+else:
+    fig, ax = plt.subplots(figsize=(3, 1))
+    ax.axis("off")
+    ax.text(0.5, 0.5, "two-stage model not run", ha="center")
+    glue("zhu_fig_lambda", fig, display=False)
+    plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} zhu_fig_lambda
+# :name: fig-zhu-lambda
+#
+# Mean AUROC of the two-stage score MSE − λ·SSIM over λ (same trained models), a
+# sensitivity check only; the dotted line is the λ of this build.
+# ```
+#
+# ### Does the CAE reconstruct anomalies too well?
+#
+# The paper's motivation (their Fig 1) is that an end-to-end autoencoder also reconstructs
+# anomalous images. Its effect on detection is the *contrast* between the reconstruction
+# errors of anomalous and normal test images: the ratio of their medians below (per
+# class, then averaged), for the CAE and for the two-stage model's MSE decoder, which
+# differ only in how the encoder was trained.
+
+# %%
+contrast = []
+for (name, k, s), cae_mse in cae_errors.items():
+    anomalous = loaded[name][0].test_y != k
+    row = {"dataset": name, "class": k, "seed": s,
+           "CAE": np.median(cae_mse[anomalous]) / np.median(cae_mse[~anomalous])}
+    if (name, k, s) in terms:
+        mse_term = terms[name, k, s][0]
+        row["Two-stage x̂₁"] = np.median(mse_term[anomalous]) / np.median(mse_term[~anomalous])
+    contrast.append(row)
+if contrast:
+    contrast = pd.DataFrame(contrast)
+    ratio = contrast.drop(columns=["class", "seed"]).groupby("dataset").mean()
+    display(ratio.style.format("{:.2f}×").set_caption("median MSE of anomalous / normal test images"))
+    run.results["error_contrast"] = ratio.round(4).to_dict(orient="index")
+else:
+    ratio = pd.DataFrame()
 
 # %% [markdown]
 # ## Reconstructions and residual maps (their Fig 1)
@@ -562,6 +631,14 @@ for name in datasets:
                  + (f"{', '.join(below)} fall{'s' if len(below) == 1 else ''} below it." if below
                     else "every deep method clears it."))
     lines.append(line if line.endswith(".") else line + ".")
+if "Two-stage x̂₁" in ratio:
+    for name, row in ratio.iterrows():
+        lines.append(f"- **Reconstruction of anomalies ({name})**: anomalous test images have "
+                     f"{row['CAE']:.2f}× the median error of normal ones under the CAE and "
+                     f"{row['Two-stage x̂₁']:.2f}× under the two-stage MSE decoder — " +
+                     ("the frozen RotNet encoder does make anomalies harder to reconstruct, as the paper argues."
+                      if row["Two-stage x̂₁"] > row["CAE"] else
+                      "the CAE separates the errors at least as well, contrary to the paper's Fig 1 argument."))
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
