@@ -660,17 +660,34 @@ plt.close(fig)
 # ## Inputs, reconstructions and anomaly maps (their Figs 9–10)
 
 # %%
-rows, labels_ = [], []
+blocks = []
 for name, d in data.items():
-    r = results[name]
-    for lab, text in ((0, "normal"), (1, "defective")):
-        index = np.flatnonzero(d["labels"] == lab)[:panels]
-        for i in index:
-            recon = saeedi.resize(r["test_maps"].reconstructions[i:i + 1], d["test"].shape[-1])[0]
-            rows.append([d["test"][i], recon.clamp(0, 1), r["test_maps"].maps[i]])
-            labels_.append(f"{name} {text}")
-fig = plots.image_grid(rows, row_labels=labels_, col_labels=["input", "reconstruction", "anomaly map"],
-                       cmaps=["gray", "gray", "magma"], vmax=[1, 1, None], cell=2.0)
+    chosen = [(i, "normal") for i in np.flatnonzero(d["labels"] == 0)[:panels]] + \
+             [(i, "defective") for i in np.flatnonzero(d["labels"] == 1)[:panels]]
+    blocks.append((name, d, results[name], chosen))
+n_cols = max(len(c) for *_, c in blocks)
+fig, axes = plt.subplots(3 * len(blocks), n_cols, figsize=(1.9 * n_cols, 1.9 * 3 * len(blocks)), squeeze=False)
+for b, (name, d, r, chosen) in enumerate(blocks):
+    top = max(float(np.quantile(r["test_maps"].maps[[i for i, _ in chosen]].numpy(), 0.999)), 1e-6) if chosen else 1
+    for j in range(n_cols):
+        for row in range(3):
+            ax = axes[3 * b + row, j]
+            ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
+            if j >= len(chosen):
+                ax.axis("off")
+                continue
+            i, text = chosen[j]
+            if row == 0:
+                ax.imshow(plots.as_image(d["test"][i]), cmap="gray", vmin=0, vmax=1)
+                ax.set_title(text, fontsize=9)
+            elif row == 1:
+                recon = saeedi.resize(r["test_maps"].reconstructions[i:i + 1], d["test"].shape[-1])[0]
+                ax.imshow(plots.as_image(recon.clamp(0, 1)), cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(r["test_maps"].maps[i].numpy(), cmap="magma", vmin=0, vmax=top)
+            if j == 0:
+                ax.set_ylabel(f"{name}\n" + ("input", "reconstruction", "anomaly map")[row], fontsize=9)
+fig.tight_layout()
 glue("sae_fig_panels", fig, display=False)
 plt.close(fig)
 
@@ -678,8 +695,9 @@ plt.close(fig)
 # ```{glue:figure} sae_fig_panels
 # :name: fig-sae-panels
 #
-# Test images, the CPCAE's reconstruction (overlapping patches averaged, upsized) and the
-# anomaly map |x − x̂|, for normal and defective images of each category (their Figs 9–10).
+# Normal and defective test images of each category (columns); top to bottom: the input, the
+# CPCAE's reconstruction (overlapping patches averaged, upsized) and the anomaly map
+# |x − x̂|, on one colour scale per category (their Figs 9–10).
 # ```
 #
 # ## Verdict
