@@ -606,7 +606,9 @@ if mnist_like and {"Two-stage", "CAE"} <= set(methods):
     s = auroc_summary[mnist_like]
     gap = s["Two-stage"]["mean"] - s["CAE"]["mean"]
     paper_gap = published.loc["Two-stage", "MNIST"] - published.loc["CAE", "MNIST"]
-    verdict = ("reproduced: the two-stage model is clearly ahead" if gap >= paper_gap / 2 else
+    verdict = ("reproduced, margin included" if gap >= 0.8 * paper_gap else
+               f"reproduced in direction, with {gap / paper_gap:.0%} of the published margin"
+               if gap >= paper_gap / 2 else
                "only partly reproduced: the two-stage model is ahead, by less than half the published margin"
                if gap > 0 else "**not** reproduced: the CAE is as good or better here")
     lines.append(f"- **Two-stage vs CAE on MNIST** ({mnist_like}): {s['Two-stage']['mean']:.1f} vs "
@@ -630,6 +632,8 @@ for name in datasets:
         line += (f"; the linear PCA floor is {floor:.1f}, and "
                  + (f"{', '.join(below)} fall{'s' if len(below) == 1 else ''} below it." if below
                     else "every deep method clears it."))
+    if n_seeds == 1:
+        line = line.rstrip(".") + " (one seed: differences of about a point or less between methods are not established)"
     lines.append(line if line.endswith(".") else line + ".")
 if "Two-stage x̂₁" in ratio:
     for name, row in ratio.iterrows():
