@@ -195,3 +195,60 @@ def test_profile_parameters_are_known_to_the_chapter(profile):
     merged = {**defaults, **values}
     assert (merged["work_size"] - merged["patch"]) % merged["stride"] == 0 and merged["patch"] % 8 == 0
     saeedi.CPCAE(3 if merged["colour"] else 1, merged["patch"], merged["latent"], merged["width"], merged["l1"])
+
+
+# ----------------------------------------------------------------------------- the chapter under smoke
+
+def _mvtec_tree(root: Path) -> Path:
+    """Two MVTec-layout categories: 'bottle' with images of two sizes, 'widget' without defects."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+
+    def save(path, size, defect=False):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        a = (rng.random((size, size, 3)) * 60 + 100).astype(np.uint8)
+        if defect:
+            a[size // 4:size // 2, size // 4:size // 2] = 250
+        Image.fromarray(a).save(path)
+
+    for cat, mixed, defects in (("bottle", True, True), ("widget", False, False)):
+        for i in range(10):
+            save(root / cat / "train" / "good" / f"{i:03d}.png", 96 if mixed and i % 2 else 80)
+        for i in range(4):
+            save(root / cat / "test" / "good" / f"{i:03d}.png", 80)
+            if defects:
+                save(root / cat / "test" / "crack" / f"{i:03d}.png", 80, defect=True)
+    return root
+
+
+@pytest.mark.slow
+def test_chapter_smoke_on_mvtec_layout_reports_resizing_and_empty_categories(tmp_path):
+    import json
+
+    import nbformat
+
+    from adlib.execute import execute
+
+    data = _mvtec_tree(tmp_path / "data")
+    out = tmp_path / "out"
+    execute("saeedi_cpcae_knn", "smoke", out, extra={"data_root": str(data)})
+    results = json.loads((out / "saeedi_cpcae_knn.results.json").read_text())
+    assert set(results["scores"]) == {"bottle", "widget"}
+    for method, value in results["scores"]["bottle"].items():
+        assert 0 <= value["auc"] <= 1 and 0 <= value["ap"] <= 1
+    for value in results["scores"]["widget"].values():          # no defective test image: no NaN
+        assert value["auc"] is None and value["note"] == "no defective test images"
+    assert any("different sizes" in note and "bottle" in note for note in results["data_notes"])
+    text = json.dumps(nbformat.read(out / "saeedi_cpcae_knn.ipynb", 4))
+    assert "of one class only" in text and "NaN" not in json.dumps(results["scores"])
+
+
+@pytest.mark.slow
+def test_chapter_fails_clearly_on_wrong_weights(tmp_path):
+    from adlib.execute import execute
+
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, wrong)
+    with pytest.raises(SystemExit, match="does not fit the EfficientNet-Lite0"):
+        execute("saeedi_cpcae_knn", "smoke", tmp_path / "out", extra={"weights_path": str(wrong)})
