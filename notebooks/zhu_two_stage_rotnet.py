@@ -665,6 +665,12 @@ display(Markdown("\n".join(lines)))
 
 # %% tags=["remove-cell"]
 run.results["auroc"] = auroc_summary
+run.results["verdict"] = lines
+run.results["headline"] = [
+    {"what": f"{method} mean AUROC % ({name}; paper: {PAPER_COLUMN[name]})",
+     "published": float(published.loc[method, PAPER_COLUMN[name]]), "ours": auroc_summary[name][method]["mean"]}
+    for name in datasets if name in PAPER_COLUMN
+    for method in ("Two-stage", "CAE") if method in auroc_summary[name]]
 run.results["per_class_records"] = records
 run.results["published_table1"] = published.reset_index().to_dict(orient="records")
 run.results["wall_seconds_per_dataset"] = {n: round(v, 3) for n, v in wall.items()}
