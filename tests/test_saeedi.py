@@ -252,3 +252,17 @@ def test_chapter_fails_clearly_on_wrong_weights(tmp_path):
     torch.save({"fc.weight": torch.zeros(2, 2)}, wrong)
     with pytest.raises(SystemExit, match="does not fit the EfficientNet-Lite0"):
         execute("saeedi_cpcae_knn", "smoke", tmp_path / "out", extra={"weights_path": str(wrong)})
+
+
+def test_bootstrap_auc_difference_matches_sklearn_and_brackets_it():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(40), np.ones(30)].astype(int)
+    a = rng.normal(size=70) + labels * 1.5
+    b = np.round(rng.normal(size=70) + labels * 0.3, 1)              # with ties
+    diff, low, high = saeedi.bootstrap_auc_difference(labels, a, b, n=500)
+    assert diff == pytest.approx(roc_auc_score(labels, a) - roc_auc_score(labels, b))
+    assert low < diff < high and low > 0
+    with pytest.raises(ValueError, match="normal and anomalous"):
+        saeedi.bootstrap_auc_difference(np.zeros(5), a[:5], b[:5])
