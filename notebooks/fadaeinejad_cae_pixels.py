@@ -603,4 +603,5 @@ run.results["training"] = {"final_loss": float(loss.tail(20).mean()), "seconds":
                            "augmented_images": int(len(train_set))}
 run.results["published_table3"] = published.to_dict(orient="records")
 run.results["published_table3_other_methods"] = others.to_dict(orient="records")
+run.results["verdict"] = lines
 print("results written to", run.save())
