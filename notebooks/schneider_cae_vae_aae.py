@@ -151,6 +151,7 @@ for name, data in sets.items():
     anomalous = torch.from_numpy(data.anomalous)
     crop_step = square if name == "chess" else 1
     for kind in models:
+        runtime.seed_everything(seed)           # same initial weights on every run
         model = build(kind, input_size=patch_size, variant="synthetic")
         with run.step(f"train {name} {kind}"):
             history = model.fit(random_crops(normal, patch_size, step=crop_step),
@@ -302,6 +303,7 @@ for name in textures:
     probe = train[:, :, :patch_size, :patch_size]
     kept = []
     every = max(texture_iterations // max(snapshots - 1, 1), 1)
+    runtime.seed_everything(seed)
     model = build("CAE", input_size=patch_size, variant="industrial")
     with run.step(f"train texture {name}"):
         history = model.fit(random_crops(train, patch_size), iterations=texture_iterations,
@@ -420,6 +422,7 @@ for folder in categories:
                                       max_test_per_type=real_max_test_per_type)
     run.add_dataset(f"mvtec:{cat.name}", path=str(folder), train=len(cat.train), test=len(cat.test),
                     resized_to=real_image_size)
+    runtime.seed_everything(seed)
     model = build("CAE", input_size=patch_size, in_channels=cat.train.shape[1], variant="industrial")
     with run.step(f"train real {cat.name}"):
         history = model.fit(random_crops(torch.from_numpy(cat.train), patch_size),
