@@ -37,6 +37,24 @@ def load_params(name: str, profile: str, notebooks: Path) -> dict:
     return params
 
 
+def notebook_defaults(name: str, notebooks: Path = ROOT / "notebooks") -> dict:
+    """The values a chapter's ``parameters`` cell assigns (the cell is plain assignments)."""
+    notebook = jupytext.read(notebooks / f"{name}.py")
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    defaults: dict = {}
+    exec(cell.source, {}, defaults)
+    return defaults
+
+
+def merged_parameters(name: str, profile: str, notebooks: Path = ROOT / "notebooks") -> dict:
+    """A profile's parameters on top of the chapter's defaults; unknown names are an error."""
+    defaults, values = notebook_defaults(name, notebooks), load_params(name, profile, notebooks)
+    unknown = sorted(set(values) - set(defaults))
+    if unknown:
+        raise ValueError(f"notebooks/params/{profile}/{name}.yaml sets unknown parameter(s) {unknown}")
+    return {**defaults, **values}
+
+
 def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebooks",
             extra: dict | None = None) -> Path:
     source = notebooks / f"{name}.py"

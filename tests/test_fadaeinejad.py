@@ -195,18 +195,8 @@ def test_category_without_defects_is_an_error(tmp_path):
 def test_profile_parameters_are_known_to_the_chapter(profile):
     # the paper profile cannot run on a CPU here: at least its parameter names and the
     # CAE it builds must be valid
-    from pathlib import Path
+    from adlib.execute import merged_parameters
 
-    import jupytext
-    import yaml
-
-    root = Path(__file__).resolve().parent.parent
-    notebook = jupytext.read(root / "notebooks" / "fadaeinejad_cae_pixels.py")
-    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    defaults: dict = {}
-    exec(cell.source, {}, defaults)
-    values = yaml.safe_load((root / "notebooks" / "params" / profile / "fadaeinejad_cae_pixels.yaml").read_text())
-    assert set(values) <= set(defaults), set(values) - set(defaults)
-    merged = {**defaults, **values}
+    merged = merged_parameters("fadaeinejad_cae_pixels", profile)
     assert merged["image_size"] % 32 == 0 and merged["augmented_size"] >= merged["n_train"]
     F.CAE(merged["image_size"], 3, max(merged["latent_sizes"]))

@@ -85,3 +85,12 @@ def test_data_folder_without_layout_fails_naming_it(built, tmp_path):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert str(empty) in output and "MVTec-layout" in output
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_profile_sets_only_known_parameters(chapter, profile):
+    # the paper profile is never executed here (no GPU): this at least catches a stale name
+    from adlib.execute import merged_parameters
+
+    assert merged_parameters(chapter, profile)["seed"] >= 0

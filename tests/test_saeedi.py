@@ -183,16 +183,9 @@ def test_elpv_split_is_deterministic_and_keeps_uncertain_cells_apart():
 
 @pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
 def test_profile_parameters_are_known_to_the_chapter(profile):
-    import jupytext
-    import yaml
+    from adlib.execute import merged_parameters
 
-    notebook = jupytext.read(ROOT / "notebooks" / "saeedi_cpcae_knn.py")
-    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    defaults: dict = {}
-    exec(cell.source, {}, defaults)
-    values = yaml.safe_load((ROOT / "notebooks" / "params" / profile / "saeedi_cpcae_knn.yaml").read_text())
-    assert set(values) <= set(defaults), set(values) - set(defaults)
-    merged = {**defaults, **values}
+    merged = merged_parameters("saeedi_cpcae_knn", profile)
     assert (merged["work_size"] - merged["patch"]) % merged["stride"] == 0 and merged["patch"] % 8 == 0
     saeedi.CPCAE(3 if merged["colour"] else 1, merged["patch"], merged["latent"], merged["width"], merged["l1"])
 
