@@ -604,4 +604,10 @@ run.results["training"] = {"final_loss": float(loss.tail(20).mean()), "seconds":
 run.results["published_table3"] = published.to_dict(orient="records")
 run.results["published_table3_other_methods"] = others.to_dict(orient="records")
 run.results["verdict"] = lines
+# The results overview's published-vs-ours rows: F1 per defect type at the paper's τ.
+run.results["headline"] = [
+    {"what": f"F1, {row['defect']} at the paper's τ = {row['tau']:g}",
+     "published": float(published.set_index("defect").loc[row["defect"], "F1 (paper)"]), "ours": float(row["f1"])}
+    for row in per_defect.to_dict(orient="records")
+    if row["tau_source"] == "paper" and row["defect"] in set(published["defect"])]
 print("results written to", run.save())

@@ -783,4 +783,10 @@ run.results["published_table4"] = published.to_dict(orient="records")
 run.results["train_seconds"] = {name: h.seconds for name, h in histories.items()}
 run.results["data_notes"] = notes
 run.results["verdict"] = lines
+# The results overview's published-vs-ours rows: mean AUC over categories (theirs: MVTec AD).
+paper_mean = published[(published.metric == "AUC") & (published.category == "mean")].set_index("method")["paper"]
+run.results["headline"] = [
+    {"what": f"{method} mean AUC % (ours: {', '.join(valid)}; paper: MVTec AD)",
+     "published": float(paper_mean[method]), "ours": 100 * mean_auc[method]}
+    for method in ("Proposed", "AE (L2)", "Deep Feature") if method in paper_mean and method in mean_auc]
 print("results written to", run.save())

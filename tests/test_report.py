@@ -19,9 +19,22 @@ def test_results_page_shows_provenance_headline_and_verdict(tmp_path):
                        "git_commit": "abcdef1234567", "finished_at": "2026-11-22T10:00:00Z"},
     }))
     page = report.results_page(tmp_path)
-    assert "{doc}`demo <demo>`" in page and "| quick | cpu | 12 s | abcdef1234 | 2026-11-22 |" in page
+    assert "{doc}`demo`" in page and "## demo" in page and "| quick | cpu | 12 s | abcdef1234 | 2026-11-22 |" in page
     assert "| mean IoU | 0.800 | 0.750 |" in page and "- **claim**: holds." in page
 
 
 def test_results_page_without_runs(tmp_path):
     assert "No chapter has been executed yet" in report.results_page(tmp_path)
+
+
+def test_results_page_uses_chapter_title_and_verdict_dict(tmp_path):
+    (tmp_path / "demo.ipynb").write_text(json.dumps({"cells": [
+        {"cell_type": "code", "source": "x = 1"},
+        {"cell_type": "markdown", "source": ["Intro\n", "# Demo: a chapter\n"]}]}))
+    (tmp_path / "demo.results.json").write_text(json.dumps({
+        "verdict": {"count": 2, "lines": ["**holds** on 2 of 3", "- **speed**: 3x"]}}))
+    page = report.results_page(tmp_path)
+    assert "## Demo: a chapter" in page
+    assert "- **holds** on 2 of 3\n- **speed**: 3x" in page
+    (tmp_path / "demo.results.json").write_text(json.dumps({"verdict": {"summary": "mixed"}}))
+    assert "- mixed" in report.results_page(tmp_path)
