@@ -39,6 +39,12 @@ class History:
         return [row[key] for row in self.losses if key in row]
 
 
+def show_progress() -> bool:
+    """Progress bars on, unless ``ADLIB_PROGRESS=0`` (set by :mod:`adlib.execute`, so executed
+    notebooks don't store finished bars)."""
+    return os.environ.get("ADLIB_PROGRESS", "1") != "0"
+
+
 def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: float = 1e-3,
         seed: int = 0, device: torch.device | str = "cpu", progress: bool | None = None,
         desc: str | None = None,
@@ -53,7 +59,7 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
     :mod:`adlib.execute`, so executed notebooks don't store dozens of finished bars).
     """
     if progress is None:
-        progress = os.environ.get("ADLIB_PROGRESS", "1") != "0"
+        progress = show_progress()
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     if batch_size < 1:

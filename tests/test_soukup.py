@@ -213,13 +213,11 @@ def test_defect_patches_carry_their_flaw_kind():
 # ---------------------------------------------------------------- the chapter under smoke
 
 @pytest.mark.slow
-def test_chapter_smoke_run_writes_the_issue_keys(tmp_path):
+def test_chapter_smoke_run_writes_the_issue_keys(built):
     import json
 
-    from adlib.execute import execute
-
-    execute("soukup_latent_vae", "smoke", tmp_path)
-    results = json.loads((tmp_path / "soukup_latent_vae.results.json").read_text())
+    repo, _ = built       # the session's smoke build (tests/conftest.py) executed the chapter
+    results = json.loads((repo / "book" / "generated" / "soukup_latent_vae.results.json").read_text())
     patterns = set(results["auroc"])
     assert patterns and set(results["average_precision"]) == patterns
     assert set(results["lambda_selected"]) == patterns

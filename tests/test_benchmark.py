@@ -1,0 +1,115 @@
+"""adlib.benchmark: the cross-paper protocol (data, scoring rule, methods, the loop)."""
+
+import numpy as np
+import pytest
+import torch
+
+from adlib import benchmark as B
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def small_sets():
+    return {s.name: s for s in B.embedded_sets(list(B.EMBEDDED), size=64, n_train=12, n_test=4)}
+
+
+def test_embedded_sets_follow_the_protocol(small_sets):
+    assert len(small_sets) == len(B.EMBEDDED)
+    for s in small_sets.values():
+        assert s.train.shape[1:] == (1, 64, 64) and s.test.shape[1:] == (1, 64, 64)
+        assert s.train.dtype == np.float32 and 0 <= s.test.min() and s.test.max() <= 1
+        assert 0 < s.labels.sum() < len(s.labels)
+        if s.masks is not None:       # every defective image has a defect, normal ones none
+            assert s.masks[s.labels == 1].reshape(int(s.labels.sum()), -1).any(axis=1).all()
+            assert not s.masks[s.labels == 0].any()
+    assert small_sets["ELPV mono cells"].masks is None
+
+
+def test_unknown_names_fail_listing_the_choices():
+    with pytest.raises(ValueError, match="choose from.*brick"):
+        B.embedded_sets(["bricks"], 64, 4, 2)
+    with pytest.raises(ValueError, match="choose from.*schneider_cae"):
+        B.build_methods(["cae"])
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(train=np.zeros((2, 3, 8, 8), np.float32)), "grey images"),
+    (dict(labels=np.array([0, 1, 1])), "labels"),
+    (dict(labels=np.array([0, 0])), "normal and defective"),
+    (dict(masks=np.zeros((2, 4, 4), bool)), "do not match"),
+])
+def test_inconsistent_sets_are_refused(change, message):
+    base = dict(name="x", stands_for="y", train=np.zeros((2, 1, 8, 8), np.float32),
+                test=np.zeros((2, 1, 8, 8), np.float32), labels=np.array([0, 1]),
+                masks=np.zeros((2, 8, 8), bool))
+    with pytest.raises(ValueError, match=message):
+        B.BenchmarkSet(**{**base, **change})
+
+
+def test_image_score_ignores_a_single_hot_pixel():
+    maps = np.zeros((2, 32, 32), np.float32)
+    maps[0, 10, 10] = 1.0                 # one noisy pixel
+    maps[1, 8:13, 8:13] = 0.5             # a small defect region, half as bright
+    scores = B.image_score(maps)
+    assert scores.shape == (2,) and scores[1] > scores[0]
+
+
+def test_pixel_auroc_uses_the_defective_images():
+    masks = np.zeros((2, 8, 8), bool)
+    masks[1, 2:4, 2:4] = True
+    assert B.pixel_auroc(masks.astype(float), masks, np.array([0, 1])) == 1.0
+
+
+def test_run_one_records_every_metric(small_sets):
+    data = small_sets["brick (regular texture)"]
+    records, outputs = B.run_one(B.build_methods(["schneider_cae"])[0], data, seed=0, iterations=2,
+                                 batch_size=4, device=CPU)
+    (record,) = records
+    assert 0 <= record["image_auroc"] <= 1 and 0 <= record["image_ap"] <= 1
+    assert 0 <= record["pixel_auroc"] <= 1 and record["fit_seconds"] > 0
+    assert outputs["CAE (Schneider)"].maps.shape == (len(data.test), 64, 64)
+    pca, _ = B.run_one(B.build_methods(["pca"])[0], data, seed=0, iterations=2, batch_size=4, device=CPU)
+    assert np.isnan(pca[0]["pixel_auroc"])       # no map, no pixel AUROC
+
+
+def test_one_model_can_give_two_scores(small_sets):
+    data = small_sets["hazelnut-like objects"]
+    records, _ = B.run_one(B.build_methods(["soukup_vae"])[0], data, seed=0, iterations=2, batch_size=4,
+                           device=CPU)
+    assert {r["method"] for r in records} == {"VAE reconstruction (Soukup)", "VAE latent (Soukup)"}
+    assert len({r["fit_seconds"] for r in records}) == 1          # one fit shared by both
+
+
+def test_same_seed_same_scores(small_sets):
+    data = small_sets["gravel (stochastic texture)"]
+    runs = [B.run_one(B.build_methods(["fadaeinejad_cae"])[0], data, seed=3, iterations=2, batch_size=4,
+                      device=CPU)[1]["CAE (Fadaeinejad)"].scores for _ in range(2)]
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-5)
+
+
+def test_non_finite_scores_fail_naming_the_run(small_sets):
+    class Broken(B.Method):
+        def _fit(self, train, **kwargs):
+            pass
+
+        def evaluate(self, test):
+            return {"broken": B.Output(np.full(len(test), np.nan))}
+
+    with pytest.raises(FloatingPointError, match="broken on ELPV mono cells"):
+        B.run_one(Broken("broken"), small_sets["ELPV mono cells"], seed=0, iterations=1, batch_size=1, device=CPU)
+
+
+@pytest.mark.slow
+def test_chapter_stores_every_method_dataset_and_seed(built):
+    import json
+
+    repo, _ = built       # the session's smoke build executed the chapter
+    results = json.loads((repo / "book" / "generated" / "benchmark_cross_paper.results.json").read_text())
+    params = results["provenance"]["parameters"]
+    records = results["records"]
+    datasets = {r["dataset"] for r in records}
+    variants = {r["method"] for r in records}
+    assert len(datasets) == len(params["datasets"]) and {r["seed"] for r in records} == set(results["seeds"])
+    assert len(records) == len(datasets) * len(variants) * len(results["seeds"])
+    assert set(results["mean_auroc"]) == variants and results["verdict"]
