@@ -29,7 +29,7 @@ NPM := build/npm/node_modules
 
 export ADLIB_DATA
 
-.PHONY: all book execute env test clean distclean FORCE
+.PHONY: all book execute env test speed clean distclean FORCE
 .DELETE_ON_ERROR:
 
 all: book
@@ -85,6 +85,10 @@ $(CHROMIUM):
 
 test: $(ENV_STAMP) $(CHROMIUM)
 	$(PYTHON) -m pytest
+
+# Speed figures (model steps, k-NN, encoder-only scoring, chapter wall times vs targets).
+speed: $(ENV_STAMP)
+	$(PYTHON) bench/speed.py
 
 clean:
 	rm -rf _build $(GEN) $(WIDGETS_DIR) $(MATHJAX_DIR) build/npm

@@ -1,0 +1,21 @@
+"""bench/speed.py runs and flags a chapter over its wall-time target (no timing is asserted)."""
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_speed_script_runs_and_flags_slow_chapters(tmp_path):
+    for chapter, wall in (("fast_chapter", 10.0), ("slow_chapter", 10_000.0)):
+        (tmp_path / f"{chapter}.results.json").write_text(json.dumps(
+            {"provenance": {"profile": "quick", "device": "cpu", "cpu_threads": 2, "wall_seconds": wall}}))
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "speed.py"), "--tiny", "--generated", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    for title in ("training step and scoring time", "k-NN scoring", "encoder-only vs full", "Chapter wall times"):
+        assert title in out
+    assert "schneider_cae" in out and "saeedi_cpcae" in out
+    assert "OVER target: slow_chapter" in out and "fast_chapter" in out
