@@ -113,7 +113,7 @@ glue("ben_image_size", image_size, display=False)
 #   the maximum of its anomaly map after a 5×5 mean filter
 #   ({func}`adlib.benchmark.image_score`), the same rule for all.
 # - **Metrics.** Image AUROC (the headline), average precision, pixel AUROC where there are
-#   masks and maps, fit time and scoring time per image on `{glue:text}`ben_device``.
+#   masks and maps, fit time and scoring time per image on {glue:text}`ben_device`.
 #   {glue:text}`ben_n_seeds` seeds per method and dataset.
 
 # %%
@@ -136,7 +136,7 @@ for s in sets:
     normal, defective = np.flatnonzero(s.labels == 0)[0], np.flatnonzero(s.labels == 1)[0]
     rows.append([s.train[0], s.test[normal], s.test[defective],
                  plots.overlay(s.test[defective], s.masks[defective]) if s.masks is not None else None])
-fig = plots.image_grid(rows, row_labels=[s.name for s in sets],
+fig = plots.image_grid(rows, row_labels=[s.name.replace(" (", "\n(") for s in sets],
                        col_labels=["train", "test: normal", "test: defective", "mask"], cell=1.8)
 glue("ben_fig_data", fig, display=False)
 plt.close(fig)
@@ -241,9 +241,9 @@ plt.close(fig)
 # %% [markdown]
 # ## Average precision and pixel AUROC
 #
-# Average precision tells the same story at this balance of normal and defective images
-# (half each); pixel AUROC asks whether the anomaly map points at the defect, for the
-# methods that make maps on the datasets that have masks.
+# Average precision takes the defective images as the positive class (half of each test
+# split here, so a random score has AP ≈ 0.5); pixel AUROC asks whether the anomaly map
+# points at the defect, for the methods that make maps, on the datasets that have masks.
 
 # %%
 _, _, ap_text = mean_std_table("image_ap")
@@ -304,21 +304,23 @@ def render_maps(name):
     s = next(x for x in sets if x.name == name)
     example = np.flatnonzero(s.labels == 1)[0]
     shown = [v for v in map_variants if (name, v) in example_maps]
-    n = 2 + len(shown)
-    fig, axes = plt.subplots(1, n, figsize=(1.7 * n, 2.2))
-    axes[0].imshow(s.test[example, 0], cmap="gray", vmin=0, vmax=1)
-    axes[0].set_title("input", fontsize=8)
-    if s.masks is not None:
-        axes[1].imshow(s.masks[example], cmap="gray")
-        axes[1].set_title("true mask", fontsize=8)
-    else:
-        axes[1].text(0.5, 0.5, "no mask", ha="center", va="center")
-    for ax, v in zip(axes[2:], shown):
-        m = example_maps[name, v]
-        ax.imshow(m, cmap="inferno", vmin=0, vmax=max(float(m.max()), 1e-12))
-        ax.set_title(v.replace(" (", "\n("), fontsize=6)
-    for ax in axes:
+    panels = [("input", s.test[example, 0], "gray"),
+              ("true mask", s.masks[example] if s.masks is not None else None, "gray")]
+    panels += [(v.replace(" (", "\n("), example_maps[name, v], "inferno") for v in shown]
+    cols = 6
+    rows_ = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(1.9 * cols, 2.2 * rows_), squeeze=False)
+    for ax in axes.flat:
         ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
+        ax.axis("off")
+    for ax, (title, image, cmap) in zip(axes.flat, panels):
+        ax.axis("on")
+        ax.set_title(title, fontsize=7)
+        if image is None:
+            ax.text(0.5, 0.5, "no mask", ha="center", va="center", transform=ax.transAxes)
+            continue
+        top = 1.0 if cmap == "gray" else max(float(image.max()), 1e-12)
+        ax.imshow(image, cmap=cmap, vmin=0, vmax=top)
     fig.tight_layout()
     return fig, f"<b>{name}</b>: input, true mask and the anomaly map of each method (seed {seeds[0]})."
 

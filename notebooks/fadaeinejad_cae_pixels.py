@@ -229,7 +229,7 @@ glue("fad_params_paper", F.count_parameters(F.CAE(F.PAPER_INPUT_SIZE, 3, F.PAPER
 # ({func}`adlib.models.fadaeinejad.augment`) to {glue:text}`fad_n_aug` images, and the CAE is
 # trained with the L2 loss (their eq. 5, as the mean squared error) by Adam for
 # {glue:text}`fad_iterations` iterations with the shared training loop
-# ({func}`adlib.training.fit`) on `{glue:text}`fad_device``.
+# ({func}`adlib.training.fit`) on {glue:text}`fad_device`.
 
 # %%
 with run.step("augment"):

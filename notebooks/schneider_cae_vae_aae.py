@@ -214,7 +214,7 @@ display(shown.style.hide(axis="index").format(
 
 # %% [markdown]
 # Our training times are for {glue:text}`sch_iterations` iterations on
-# `{glue:text}`sch_device``; the paper's are for its own (unstated) number of epochs and
+# {glue:text}`sch_device`; the paper's are for its own (unstated) number of epochs and
 # hardware, so only the *ratios* between models are comparable:
 
 # %% tags=["hide-input"]

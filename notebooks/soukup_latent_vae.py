@@ -547,7 +547,7 @@ plt.close(fig)
 #
 # The paper's motivation is speed: "deciding from the latent codes would speed up
 # computations by more than a factor of 2". We time scoring one batch of
-# {glue:text}`sou_timing_batch` patches on `{glue:text}`sou_device`` with the encoder only
+# {glue:text}`sou_timing_batch` patches on {glue:text}`sou_device` with the encoder only
 # ($\mu, \log\sigma^2 \to L_{lat}$) and with the full autoencoder
 # (encoder → decoder(μ) → $L_{rec}$), without gradients, after
 # {glue:text}`sou_timing_warmup` warm-up calls, alternating the two, and take the median of

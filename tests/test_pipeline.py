@@ -28,6 +28,17 @@ def test_every_chapter_executes_and_the_book_builds(built):
         assert prov["torch_version"] and prov["device"] and prov["datasets"]
 
 
+def test_no_page_shows_an_unrendered_role(built):
+    """A role inside a code span (e.g. `{glue:text}`x``) or a typo is printed verbatim."""
+    repo, _ = built
+    for page in (repo / "_build" / "html").rglob("*.html"):
+        if "_static" in page.parts:
+            continue
+        text = page.read_text()
+        for role in ("{glue:", "{doc}", "{cite", "{func}", "{mod}", "{class}", "{numref}"):
+            assert role not in text, f"{page.relative_to(repo)} shows {role} verbatim"
+
+
 def test_schneider_results_have_table1(built):
     repo, _ = built
     results = json.loads((repo / "book/generated/schneider_cae_vae_aae.results.json").read_text())

@@ -38,3 +38,14 @@ def test_results_page_uses_chapter_title_and_verdict_dict(tmp_path):
     assert "- **holds** on 2 of 3\n- **speed**: 3x" in page
     (tmp_path / "demo.results.json").write_text(json.dumps({"verdict": {"summary": "mixed"}}))
     assert "- mixed" in report.results_page(tmp_path)
+
+
+def test_results_page_follows_the_table_of_contents(tmp_path):
+    generated = tmp_path / "book" / "generated"
+    generated.mkdir(parents=True)
+    (tmp_path / "_toc.yml").write_text("parts:\n  - chapters:\n      - file: book/generated/zeta\n"
+                                       "      - file: book/generated/alpha\n")
+    for name in ("alpha", "zeta", "other"):
+        (generated / f"{name}.results.json").write_text(json.dumps({"verdict": [name]}))
+    page = report.results_page(generated)
+    assert page.index("## zeta") < page.index("## alpha") < page.index("## other")
