@@ -116,7 +116,7 @@ glue("ben_image_size", image_size, display=False)
 #   masks and maps, fit time and scoring time per image on {glue:text}`ben_device`.
 #   {glue:text}`ben_n_seeds` seeds per method and dataset.
 
-# %%
+# %% tags=["hide-input"]
 with run.step("load data"):
     sets = B.embedded_sets(datasets, image_size, n_train, n_test, seed=seed)
     if data_root:
@@ -153,7 +153,7 @@ plt.close(fig)
 #
 # Each row is one trained model (or baseline); some give two scores from the same model.
 
-# %%
+# %% tags=["hide-input"]
 method_objects = B.build_methods(methods)
 score_rule = {"Two-stage RotNet AE (Zhu)": "MSE − λ·SSIM (their eq.)",
               "CPCAE (Saeedi)": "k-NN distance of the map's CNN embedding; and their AE (L2) score",
@@ -217,7 +217,7 @@ summary = summary.loc[auroc_mean.mean(axis=1).sort_values(ascending=False).index
 # {glue:text}`ben_n_runs` fits in {glue:text}`ben_wall_minutes` minutes. Rows are sorted by
 # the mean over datasets; the rank is computed per dataset (1 = best) and averaged.
 
-# %%
+# %% tags=["hide-input"]
 display(summary.style.set_caption(f"Image AUROC, mean ± std over {n_seeds} seed(s)"))
 
 fig, ax = plt.subplots(figsize=(1.6 * len(dataset_order) + 4, 0.45 * len(variant_order) + 1.5))
@@ -245,7 +245,7 @@ plt.close(fig)
 # split here, so a random score has AP ≈ 0.5); pixel AUROC asks whether the anomaly map
 # points at the defect, for the methods that make maps, on the datasets that have masks.
 
-# %%
+# %% tags=["hide-input"]
 _, _, ap_text = mean_std_table("image_ap")
 display(ap_text.loc[summary.index].style.set_caption("Average precision, mean ± std over seeds"))
 pixel_mean, _, pixel_text = mean_std_table("pixel_auroc")
@@ -263,7 +263,7 @@ else:
 # embedding of the training images). Times are from this run's device and are comparable
 # between methods of this page only.
 
-# %%
+# %% tags=["hide-input"]
 cost = (results.groupby("method")[["fit_seconds", "score_ms_per_image"]].mean()
         .join(auroc_mean.mean(axis=1).rename("mean AUROC")).loc[summary.index])
 display(cost.style.format({"fit_seconds": "{:.1f} s", "score_ms_per_image": "{:.2f} ms", "mean AUROC": "{:.3f}"})
@@ -296,7 +296,7 @@ plt.close(fig)
 # mask and every method's anomaly map for it (first seed; each map scaled to its own
 # maximum). It switches between precomputed frames, so it works on the static page.
 
-# %%
+# %% tags=["hide-input"]
 map_variants = [v for v in variant_order if any((s.name, v) in example_maps for s in sets)]
 
 
@@ -382,7 +382,7 @@ if autoencoders:
 glue("ben_best", best, display=False)
 glue("ben_iterations_note", f"{iterations}", display=False)
 
-# %%
+# %% tags=["hide-input"]
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
