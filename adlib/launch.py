@@ -92,7 +92,9 @@ def stage(out: Path, root: Path = ROOT) -> list[Path]:
         raise FileNotFoundError(f"no executed notebook for {missing} in {root / GENERATED}: "
                                 "run `make book` before staging the launch branch")
     for name in filter(None, _git(root, "ls-files", "-z").split("\0")):
-        if (root / name).is_file():
+        # .github/ stays out: the workflow's token may not push workflow files, and the launch
+        # branch needs none
+        if (root / name).is_file() and not name.startswith(".github/"):
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / name, out / name)
     staged = []

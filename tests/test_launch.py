@@ -84,3 +84,4 @@ def test_launch_buttons_open_files_the_launch_branch_contains(launch_tree, chapt
     exec(TransformerManager().transform_cell(first.source), {})
     # Binder builds the branch from binder/ and installs the package from its tree.
     assert (tree / "binder" / "requirements.txt").is_file() and (tree / "pyproject.toml").is_file()
+    assert not (tree / ".github").exists(), "GITHUB_TOKEN may not push workflow files"
