@@ -23,6 +23,7 @@ several variants, e.g. Soukup's reconstruction and latent scores).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -127,14 +128,21 @@ def embedded_sets(names, size: int, n_train: int, n_test: int, seed: int = 0) ->
 
 
 def folder_sets(root: str | Path, size: int, n_train: int, n_test_per_type: int) -> list[BenchmarkSet]:
-    """Every MVTec-layout category under ``root`` (with masks), resized to ``size``, grey."""
+    """Every MVTec-layout category under ``root``, resized to ``size``, grey. Masks are used
+    when every defective image has one (else no pixel AUROC); a category without both normal
+    and defective test images is left out with a warning."""
     out = []
     for folder in folders.find_mvtec_categories(root):
         c = folders.load_mvtec_category(folder, size=size, grey=True, max_train=n_train,
-                                        max_test_per_type=n_test_per_type)
-        if 0 < c.labels.sum() < len(c.labels):
-            out.append(BenchmarkSet(c.name, "real data (MVTec layout)", c.train, c.test, c.labels,
-                                    c.masks, str(folder)))
+                                        max_test_per_type=n_test_per_type, require_masks=False)
+        if not 0 < c.labels.sum() < len(c.labels):
+            warnings.warn(f"{folder}: the test split needs normal and defective images; "
+                          "left out of the benchmark", stacklevel=2)
+            continue
+        defective = c.masks[c.labels == 1].reshape(int(c.labels.sum()), -1)
+        masks = c.masks if defective.any(axis=1).all() else None
+        out.append(BenchmarkSet(c.name, "real data (MVTec layout)", c.train, c.test, c.labels, masks,
+                                str(folder)))
     return out
 
 

@@ -26,6 +26,35 @@ def test_embedded_sets_follow_the_protocol(small_sets):
     assert small_sets["ELPV mono cells"].masks is None
 
 
+def test_folder_sets_use_masks_when_complete_and_skip_categories_without_defects(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+
+    def save(path, mask=False):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        a = (rng.random((40, 40)) * 255).astype(np.uint8)
+        if mask:
+            a = np.zeros((40, 40), np.uint8)
+            a[10:20, 10:20] = 255
+        Image.fromarray(a).save(path)
+
+    for cat, with_masks, defects in (("a_masked", True, True), ("b_unmasked", False, True), ("c_good", False, False)):
+        for i in range(4):
+            save(tmp_path / cat / "train" / "good" / f"{i}.png")
+        for i in range(2):
+            save(tmp_path / cat / "test" / "good" / f"{i}.png")
+            if defects:
+                save(tmp_path / cat / "test" / "scratch" / f"{i}.png")
+                if with_masks:
+                    save(tmp_path / cat / "ground_truth" / "scratch" / f"{i}_mask.png", mask=True)
+    with pytest.warns(UserWarning, match="c_good.*left out"):
+        sets = {s.name: s for s in B.folder_sets(tmp_path, 32, 4, 2)}
+    assert set(sets) == {"a_masked", "b_unmasked"}
+    assert sets["a_masked"].masks.shape == (4, 32, 32) and sets["a_masked"].masks[2:].any()
+    assert sets["b_unmasked"].masks is None and sets["b_unmasked"].train.shape == (4, 1, 32, 32)
+
+
 def test_unknown_names_fail_listing_the_choices():
     with pytest.raises(ValueError, match="choose from.*brick"):
         B.embedded_sets(["bricks"], 64, 4, 2)
