@@ -168,11 +168,6 @@ class Output:
     maps: np.ndarray | None = None     # (M, S, S) or None
 
 
-def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    return x if x.shape[-1] == size else F.interpolate(x, size=(size, size), mode="bilinear",
-                                                       align_corners=False)
-
-
 # ----------------------------------------------------------------------------- methods
 
 @dataclass
@@ -267,7 +262,7 @@ class ZhuTwoStage(Method):
         self.width, self.lam, self.rot_lr, self.decoder_lr = width, lam, rot_lr, decoder_lr
 
     def _fit(self, train, *, seed, iterations, batch_size):
-        small = _resize(train, zhu.INPUT_SIZE)
+        small = saeedi.resize(train, zhu.INPUT_SIZE)
         rot = zhu.RotNet(1, self.width, stem_stride=2, amp=False, cosine_steps=iterations)
         rot.fit(small, iterations=iterations, batch_size=batch_size, lr=self.rot_lr, seed=seed,
                 device=self.device, progress=False)
@@ -277,10 +272,10 @@ class ZhuTwoStage(Method):
                        device=self.device, progress=False)
 
     def evaluate(self, test):
-        small = _resize(test, zhu.INPUT_SIZE)
+        small = saeedi.resize(test, zhu.INPUT_SIZE)
         mse, ssim = self.model.score_terms(small)
         residual = ((small - self.model.reconstruct(small)) ** 2).mean(dim=1, keepdim=True)
-        maps = _resize(residual, test.shape[-1])[:, 0].numpy()
+        maps = saeedi.resize(residual, test.shape[-1])[:, 0].numpy()
         return {self.name: Output((mse - self.lam * ssim).numpy().astype(np.float64), maps)}
 
 

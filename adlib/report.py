@@ -90,19 +90,16 @@ def results_page(generated: Path) -> str:
                                  else len(order), p.name))
     if not runs:
         parts.append("*No chapter has been executed yet.*")
+    loaded = [(path.name.removesuffix(".results.json"), json.loads(path.read_text())) for path in runs]
     rows = []
-    for path in runs:
-        results = json.loads(path.read_text())
+    for chapter, results in loaded:
         prov = results.get("provenance", {})
-        chapter = path.name.removesuffix(".results.json")
         rows.append([f"{{doc}}`{chapter}`", prov.get("profile"), prov.get("device"),
                      f"{prov.get('wall_seconds', float('nan')):.0f} s",
                      str(prov.get("git_commit", ""))[:10], str(prov.get("finished_at", ""))[:10]])
     if rows:
         parts.append(_table(["chapter", "profile", "device", "wall time", "commit", "date"], rows))
-    for path in runs:
-        results = json.loads(path.read_text())
-        chapter = path.name.removesuffix(".results.json")
+    for chapter, results in loaded:
         parts.append(f"## {_chapter_title(generated, chapter)}")
         parts.append(f"From {{doc}}`the chapter <{chapter}>`.")
         headline = results.get("headline")

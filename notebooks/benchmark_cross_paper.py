@@ -402,16 +402,20 @@ display(Markdown("\n".join(lines)))
 # compared with ours.
 
 # %% tags=["remove-cell"]
-run.results["records"] = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-                          for r in results.to_dict(orient="records")]   # JSON has no NaN
+def without_nan(table: pd.DataFrame) -> list[dict]:
+    """Rows as dicts with NaN (a metric that does not apply) as None: JSON has no NaN."""
+    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+            for r in table.to_dict(orient="records")]
+
+
+run.results["records"] = without_nan(results)
 run.results["image_auroc_mean"] = {m: {d: (None if np.isnan(v) else float(v)) for d, v in row.items()}
                                    for m, row in auroc_mean.to_dict(orient="index").items()}
 run.results["image_auroc_std"] = {m: {d: float(v) for d, v in row.items()}
                                   for m, row in auroc_std.to_dict(orient="index").items()}
 run.results["mean_auroc"] = {m: float(v) for m, v in mean_auroc.items()}
 run.results["mean_rank"] = {m: float(v) for m, v in ranks.mean(axis=1).items()}
-run.results["cost"] = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-                       for r in cost.reset_index().to_dict(orient="records")]
+run.results["cost"] = without_nan(cost.reset_index())
 run.results["seeds"] = seeds
 run.results["methods"] = [{"name": m.name, "paper": m.paper, "trained": m.trained, "settings": m.settings}
                           for m in method_objects]
