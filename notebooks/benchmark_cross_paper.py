@@ -379,15 +379,13 @@ if autoencoders:
     lines.append(f"- **Cost**: the cheapest autoencoder to train is {fastest} "
                  f"({cost.loc[fastest, 'fit_seconds']:.1f} s per run on `{dev}`); {best} took "
                  f"{cost.loc[best, 'fit_seconds']:.1f} s.")
-glue("ben_best", best, display=False)
-glue("ben_iterations_note", f"{iterations}", display=False)
 
 # %% tags=["hide-input"]
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
 # **How far to trust this page.** It comes from the {glue:text}`ben_profile` profile: every
-# trained model had only {glue:text}`ben_iterations_note` optimiser steps, small images and
+# trained model had only {glue:text}`ben_iterations` optimiser steps, small images and
 # a few dozen test images per dataset, so the autoencoders are under-trained compared with
 # their papers, and an AUROC difference smaller than about two standard deviations of the
 # seeds is not a finding. The `paper` profile (for a GPU) trains every model for many more
