@@ -76,3 +76,30 @@ def reconstruct_images(model, images: torch.Tensor, size: int, batch_size: int =
     per_image = (height // size) * (width // size)
     columns = recon.reshape(n, per_image, c * size * size).transpose(1, 2)
     return F.fold(columns, (height, width), size, stride=size)
+
+
+def resize(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of (N, C, H, W), antialiased when shrinking; unchanged if already that size."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(images.shape[-2:]) == size:
+        return images
+    shrink = size[0] < images.shape[-2] or size[1] < images.shape[-1]
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def pad_to_grid(images: torch.Tensor, size: int, stride: int) -> torch.Tensor:
+    """Pad (N, C, H, W) at the bottom and right, mirroring the border, so that ``size``-pixel
+    patches every ``stride`` pixels cover the image exactly (at least one patch each way).
+    Crop maps of the padded image back with ``[..., :H, :W]``."""
+    height, width = images.shape[-2:]
+
+    def extra(side: int) -> int:
+        side_padded = max(side, size)
+        return side_padded - side + (-(side_padded - size)) % stride
+
+    pad_h, pad_w = extra(height), extra(width)
+    if not pad_h and not pad_w:
+        return images
+    # reflection needs the pad to be smaller than the side; replicate beyond that
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(images, (0, pad_w, 0, pad_h), mode=mode)

@@ -1,0 +1,52 @@
+"""What every chapter notebook does first, in one call.
+
+    _names_before = set(globals())          # first code cell
+    ...parameters cell (papermill injects after it)...
+    ch = chapter.setup("soukup_latent_vae", globals(), _names_before, {"iterations": P.integer(1)})
+    ch.glue(iterations=iterations)          # glued as "sou_iterations"
+
+``setup`` validates the parameters (unknown, missing or out-of-range names fail at once,
+listing the valid ones), applies the plotting style, resolves the data folder and the
+device, and opens the :class:`adlib.runtime.Run` that writes ``<chapter>.results.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import torch
+
+from adlib import params as P
+from adlib import plots, runtime
+
+
+@dataclass
+class Chapter:
+    name: str
+    params: dict[str, Any]
+    data_root: str | None
+    device: torch.device
+    run: runtime.Run
+    prefix: str
+
+    def glue(self, **values: Any) -> None:
+        """Glue each value for the text as ``<prefix>_<name>`` (myst-nb), without displaying it."""
+        from myst_nb import glue
+
+        for key, value in values.items():
+            glue(f"{self.prefix}_{key}", value, display=False)
+
+
+def setup(name: str, namespace: Mapping[str, Any], names_before: Iterable[str],
+          specs: Mapping[str, P.Spec], prefix: str | None = None) -> Chapter:
+    """Validate a chapter's parameters and open its run; ``prefix`` of glue keys defaults to the
+    first three letters of ``name``."""
+    params = P.check(namespace, names_before, specs)
+    plots.use_style()
+    data_root = P.resolve_data_root(params["data_root"])
+    device = runtime.select_device(params["device"])
+    run = runtime.Run(name, params, params["results_dir"], device)
+    chapter = Chapter(name, params, data_root, device, run, prefix or name[:3])
+    chapter.glue(device=str(device), profile=params["profile"])
+    return chapter

@@ -1,0 +1,187 @@
+"""The one interface every method of the study shares: a detector.
+
+    detector = detectors.get("schneider_cae", channels=3, image_size=256, seed=0)
+    detector.fit(train_images, iterations=2000, device="cuda")
+    prediction = detector.predict(test_images)
+    prediction.scores        # (N,) image scores, higher = more anomalous
+    prediction.maps          # (N, H, W) anomaly maps at the input's resolution (None: no maps)
+    prediction.extra         # other named (N,) scores of the same fitted model
+
+Images are (N, C, H, W) floats in [0, 1] (NumPy or torch), any number of channels, any size:
+each detector patches, resizes or pads inside, as its paper does. The seed given to ``get``
+fixes everything random in ``fit``, the initial weights included.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from adlib import training
+from adlib.runtime import seed_everything
+
+
+@dataclass
+class Prediction:
+    """What ``Detector.predict`` returns, on the CPU as NumPy arrays."""
+
+    scores: np.ndarray                                   # (N,) float64, higher = more anomalous
+    maps: np.ndarray | None = None                       # (N, H, W) float32 at the input resolution
+    extra: dict[str, np.ndarray] = field(default_factory=dict)   # other (N,) float64 scores
+
+    def __post_init__(self) -> None:
+        self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
+        if self.maps is not None:
+            self.maps = np.asarray(self.maps, dtype=np.float32)
+        self.extra = {k: np.asarray(v, dtype=np.float64).reshape(-1) for k, v in self.extra.items()}
+
+
+def as_images(images, channels: int | None = None, what: str = "images") -> torch.Tensor:
+    """(N, C, H, W) float32 CPU tensor in [0, 1], or a ValueError that says what to fix."""
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if x.ndim != 4:
+        raise ValueError(f"{what} must be a batch (N, C, H, W), got shape {tuple(x.shape)}; add the "
+                         f"channel axis for grey images (x[:, None])")
+    if len(x) == 0:
+        raise ValueError(f"{what} are empty (N = 0)")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"{what} have {x.shape[1]} channel(s) but the detector was built for {channels}; "
+                         f"pass channels={x.shape[1]} to detectors.get")
+    if not x.is_floating_point():
+        raise ValueError(f"{what} have dtype {x.dtype}; convert them to floats in [0, 1] (e.g. x / 255)")
+    x = x.detach().to("cpu", torch.float32)
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{what} contain NaN or infinite values")
+    low, high = float(x.min()), float(x.max())
+    if low < -1e-4 or high > 1 + 1e-4:
+        raise ValueError(f"{what} must lie in [0, 1], got values in [{low:.3g}, {high:.3g}]; scale them "
+                         f"(e.g. x / 255 for 8-bit images)")
+    return x.clamp_(0, 1)
+
+
+def smoothed_max(maps: np.ndarray | torch.Tensor, window: int = 5) -> np.ndarray:
+    """(N,) the maximum of each (N, H, W) map after a ``window``×``window`` mean filter, so a single
+    noisy pixel cannot decide: the image score of detectors whose paper defines none."""
+    maps = torch.as_tensor(np.asarray(maps, dtype=np.float32))[:, None]
+    window = max(1, min(window, maps.shape[-1], maps.shape[-2]))
+    smoothed = F.avg_pool2d(maps, window, stride=1, padding=window // 2, count_include_pad=False)
+    return smoothed.flatten(1).amax(dim=1).numpy().astype(np.float64)
+
+
+class Detector:
+    """Base class. A subclass sets the class attributes below and implements ``_fit`` and
+    ``_predict``; ``defaults`` lists every hyperparameter it accepts, with its default.
+
+    ``fit`` and ``predict`` check the images (shape, channels, range) and seed everything;
+    after ``fit``: ``history`` (the training loss of the main network, or None),
+    ``fit_seconds`` and ``device``.
+    """
+
+    name: ClassVar[str] = ""             # registry key, e.g. "schneider_cae"
+    label: ClassVar[str] = ""            # name in tables and figures, e.g. "CAE (Schneider)"
+    description: ClassVar[str] = ""      # one line for detectors.names()
+    paper: ClassVar[str] = ""            # bibliography key; "" for baselines of our own
+    score_rule: ClassVar[str] = ""       # one line: what ``Prediction.scores`` is
+    trained: ClassVar[bool] = True       # False: no optimiser steps (iterations are ignored)
+    localises: ClassVar[bool] = True     # False: ``Prediction.maps`` is None
+    defaults: ClassVar[dict[str, Any]] = {}
+    # extra scores the benchmark reports as methods of their own: {extra key: label}
+    reported_extras: ClassVar[dict[str, str]] = {}
+    iterations: ClassVar[int] = 1000     # default optimiser steps of ``fit``
+    batch_size: ClassVar[int] = 32
+    # hyperparameters under which ``fit`` on a handful of small images takes about a second
+    # (the conformance test and the smoke profile use them)
+    quick_check: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, channels: int = 1, image_size: int = 64, seed: int = 0, **hyperparameters):
+        unknown = sorted(set(hyperparameters) - set(self.defaults))
+        if unknown:
+            valid = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items()) or "none"
+            raise ValueError(f"{self.name}: unknown hyperparameter(s) {unknown}; valid (with defaults): {valid}")
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"{self.name}: channels={channels!r} must be a positive integer")
+        if not isinstance(image_size, int) or image_size < 8:
+            raise ValueError(f"{self.name}: image_size={image_size!r} must be an integer >= 8")
+        self.channels, self.image_size, self.seed = channels, image_size, int(seed)
+        self.hparams: dict[str, Any] = {**self.defaults, **hyperparameters}
+        self.history: training.History | None = None
+        self.fit_seconds = 0.0
+        self.device = torch.device("cpu")
+        self._fitted = False
+        self._check_hyperparameters()
+
+    def __getattr__(self, key: str) -> Any:
+        # hyperparameters read as attributes (self.patch); only called when normal lookup fails
+        hparams = self.__dict__.get("hparams", {})
+        if key in hparams:
+            return hparams[key]
+        raise AttributeError(f"{type(self).__name__} has no attribute {key!r}")
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())
+        return f"{type(self).__name__}({self.name!r}, channels={self.channels}, seed={self.seed}, {settings})"
+
+    def _check_hyperparameters(self) -> None:
+        """Subclasses raise ValueError here for values out of range."""
+
+    # -- the interface -----------------------------------------------------------------------------
+    def fit(self, images, *, iterations: int | None = None, batch_size: int | None = None,
+            device: torch.device | str = "cpu", progress: bool | None = None,
+            callback: Callable[[int, "Detector"], None] | None = None, callback_every: int = 0) -> "Detector":
+        """Train on defect-free ``images`` (N, C, H, W) in [0, 1]; returns ``self``.
+
+        ``callback(step, detector)`` runs before the first step and every ``callback_every``
+        steps of the main network's training (e.g. to keep reconstructions over training).
+        """
+        x = as_images(images, self.channels, "training images")
+        iterations = self.iterations if iterations is None else int(iterations)
+        batch_size = self.batch_size if batch_size is None else int(batch_size)
+        if iterations < 1 or batch_size < 1:
+            raise ValueError(f"{self.name}: iterations={iterations} and batch_size={batch_size} must be >= 1")
+        self.device = torch.device(device)
+        self.train_size = tuple(x.shape[-2:])
+        seed_everything(self.seed)                 # the initial weights come from the seed too
+        start = time.perf_counter()
+        self._fit(x, iterations=iterations, batch_size=batch_size,
+                  progress=training.show_progress() if progress is None else progress,
+                  callback=callback, callback_every=callback_every)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.fit_seconds = time.perf_counter() - start
+        self._fitted = True
+        return self
+
+    @torch.no_grad()
+    def predict(self, images) -> Prediction:
+        """Scores (and maps, where the method has them) of ``images`` (N, C, H, W) in [0, 1]."""
+        if not self._fitted:
+            raise RuntimeError(f"{self.name}: call fit(train_images) before predict")
+        x = as_images(images, self.channels, "test images")
+        prediction = self._predict(x)
+        if prediction.scores.shape != (len(x),):
+            raise AssertionError(f"{self.name}: {prediction.scores.shape} scores for {len(x)} images")
+        if prediction.maps is not None and prediction.maps.shape != (len(x), *x.shape[-2:]):
+            raise AssertionError(f"{self.name}: maps {prediction.maps.shape} for images {tuple(x.shape)}")
+        return prediction
+
+    # -- what subclasses implement -------------------------------------------------------------------
+    def _fit(self, x: torch.Tensor, *, iterations: int, batch_size: int, progress: bool,
+             callback, callback_every: int) -> None:
+        raise NotImplementedError
+
+    def _predict(self, x: torch.Tensor) -> Prediction:
+        raise NotImplementedError
+
+    # -- helpers for subclasses ---------------------------------------------------------------------
+    def _train(self, network, batches, *, iterations: int, batch_size: int, progress: bool,
+               callback=None, callback_every: int = 0, **kwargs) -> training.History:
+        """The shared training loop for the main network; the callback gets the detector."""
+        hook = (lambda step, _net: callback(step, self)) if callback is not None else None
+        return network.fit(batches, iterations=iterations, batch_size=batch_size, seed=self.seed,
+                           device=self.device, progress=progress, desc=f"{self.name} (seed {self.seed})",
+                           callback=hook, callback_every=callback_every, **kwargs)
