@@ -73,3 +73,17 @@ def image_auroc_ap(scores_normal, scores_anomalous) -> tuple[float, float]:
     if not np.isfinite(scores).all():
         raise ValueError("scores contain NaN or infinity")
     return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
+
+
+def pixel_auroc(maps, masks) -> float:
+    """Pixel AUROC pooled over every pixel of every test image, normal images included: the
+    MVTec AD / anomalib convention (maps (N, H, W), masks (N, H, W) bool)."""
+    scores = np.asarray(maps, dtype=np.float64)
+    truth = np.asarray(masks).astype(bool)
+    if scores.shape != truth.shape:
+        raise ValueError(f"maps {scores.shape} and masks {truth.shape} differ in shape")
+    if truth.all() or not truth.any():
+        raise ValueError("pixel AUROC needs defective and defect-free pixels among the test images")
+    if not np.isfinite(scores).all():
+        raise ValueError("anomaly maps contain NaN or infinity")
+    return float(roc_auc_score(truth.ravel(), scores.ravel()))

@@ -52,3 +52,13 @@ def test_errors_on_bad_input():
 def test_auroc_ap():
     auc, ap = metrics.image_auroc_ap([0.1, 0.2], [0.3, 0.4])
     assert auc == 1.0 and ap == 1.0
+
+
+def test_pixel_auroc_pools_every_test_pixel():
+    masks = np.zeros((2, 2, 2), bool)
+    masks[0, 0, 0] = True
+    maps = np.array([[[0.9, 0.1], [0.2, 0.3]], [[0.95, 0.0], [0.0, 0.0]]])
+    # the normal image's bright pixel outranks the defect: 7 negatives, 1 ranks above it
+    assert metrics.pixel_auroc(maps, masks) == pytest.approx(6 / 7)
+    with pytest.raises(ValueError, match="defective and defect-free"):
+        metrics.pixel_auroc(maps, np.zeros_like(masks))
