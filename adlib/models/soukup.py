@@ -130,6 +130,12 @@ def build(**kwargs) -> SoukupVAE:
     return SoukupVAE(**kwargs)
 
 
+def parameter_counts(model: SoukupVAE) -> dict[str, int]:
+    """Parameters of the encoder (c, μ, log σ²) and of the whole VAE."""
+    encoder = sum(p.numel() for part in (model.encoder, model.mu, model.logvar) for p in part.parameters())
+    return {"encoder": int(encoder), "all": int(sum(p.numel() for p in model.parameters()))}
+
+
 # ------------------------------------------------------------------------------ analysis
 
 def shared_edges(samples: list[np.ndarray], bins: int) -> np.ndarray:
