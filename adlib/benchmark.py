@@ -1,23 +1,20 @@
-"""The cross-paper benchmark: every method on every dataset under one protocol.
+"""The cross-paper benchmark: every detector on every dataset under one protocol.
 
-The protocol (the chapter ``benchmark_cross_paper`` states it to readers):
+This module holds the datasets, the protocol and the run loop; the methods are the
+detectors of :mod:`adlib.detectors`, the same objects the chapters use. The protocol (the
+chapter ``benchmark_cross_paper`` states it to readers):
 
 - **Data**: every set is grey, ``size``×``size`` pixels, float32 in [0, 1]; training images
   are defect-free; the test split holds normal and defective images, with exact pixel masks
   where the data have them (:func:`embedded_sets`, :func:`folder_sets`).
-- **Training budget**: every trained model gets the same number of Adam steps
-  (``iterations``) at batch size ``batch_size`` (Zhu's RotNet keeps its SGD, and gets the
-  same number of steps as its decoders), from the same seed.
-- **Image score**: a method's own image score where its paper defines one (Zhu: MSE − λ·SSIM;
-  Saeedi: k-NN distance of the map's embedding; the baselines), otherwise
-  :func:`image_score` of its anomaly map: the maximum of the map after a mean filter, so a
-  single noisy pixel cannot decide.
-- **Metrics**: image AUROC and AP; pixel AUROC where there are masks and maps; fit time and
-  scoring time per image on the run's device.
-
-Methods share one interface: ``Method.fit(train, seed=..., iterations=..., device=...)`` then
-``Method.evaluate(test)`` → ``{variant: Output(scores, maps)}`` (one trained model can give
-several variants, e.g. Soukup's reconstruction and latent scores).
+- **Training budget**: every trained detector gets the same number of optimiser steps
+  (``iterations``) at batch size ``batch_size``, from the same seed; each keeps the optimiser
+  its paper names. :data:`SETTINGS` lists what each detector is given beyond its defaults.
+- **Image score**: each detector's own documented score (``Detector.score_rule``), plus the
+  extra scores it reports as methods of their own (``Detector.reported_extras``).
+- **Metrics**: image AUROC and AP; pixel AUROC over every pixel of every test image (the
+  MVTec AD / anomalib convention) where there are masks and maps; fit time and scoring time
+  per image on the run's device.
 """
 
 from __future__ import annotations
@@ -30,12 +27,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
 
-from adlib import metrics, patches, runtime
+from adlib import detectors, metrics
 from adlib.data import elpv, folders, objects, textile, textures
-from adlib.models import fadaeinejad, oneclass_baselines, saeedi, schneider, soukup, zhu
 
 
 # ----------------------------------------------------------------------------- data
@@ -146,253 +140,65 @@ def folder_sets(root: str | Path, size: int, n_train: int, n_test_per_type: int)
     return out
 
 
-# ----------------------------------------------------------------------------- scoring rule
-
-def image_score(maps: torch.Tensor | np.ndarray, window: int = 5) -> np.ndarray:
-    """(N,) the protocol's image score of (N, H, W) anomaly maps: the maximum after a
-    ``window``×``window`` mean filter."""
-    maps = torch.as_tensor(np.asarray(maps, dtype=np.float32))[:, None]
-    smoothed = F.avg_pool2d(maps, window, stride=1, padding=window // 2, count_include_pad=False)
-    return smoothed.flatten(1).amax(dim=1).numpy().astype(np.float64)
-
-
-def pixel_auroc(maps: np.ndarray, masks: np.ndarray, labels: np.ndarray) -> float:
-    """Pixel AUROC over the defective test images (the normal ones add only negatives)."""
-    chosen = labels == 1
-    return float(roc_auc_score(masks[chosen].ravel(), np.asarray(maps)[chosen].ravel()))
-
-
-@dataclass
-class Output:
-    scores: np.ndarray                 # (M,) higher = more anomalous
-    maps: np.ndarray | None = None     # (M, S, S) or None
-
-
 # ----------------------------------------------------------------------------- methods
 
-@dataclass
-class Method:
-    """Base: subclasses set ``name``, ``paper`` and implement ``_fit`` and ``evaluate``."""
-    name: str = ""
-    paper: str = ""
-    trained: bool = True
-    settings: dict = field(default_factory=dict)
-
-    def fit(self, train: torch.Tensor, *, seed: int, iterations: int, batch_size: int,
-            device: torch.device) -> "Method":
-        runtime.seed_everything(seed)     # the initial weights come from the global seed
-        self.device = device
-        self._fit(train, seed=seed, iterations=iterations, batch_size=batch_size)
-        return self
-
-    def _fit(self, train, *, seed, iterations, batch_size):
-        raise NotImplementedError
-
-    def evaluate(self, test: torch.Tensor) -> dict[str, Output]:
-        raise NotImplementedError
-
-
-class SchneiderPatchAE(Method):
-    """Schneider et al.'s CAE / VAE / AAE on ``patch``-pixel crops; maps from overlapping tiles."""
-
-    def __init__(self, kind: str, patch: int = 32):
-        super().__init__(f"{kind} (Schneider)", "schneider2022", settings={"patch": patch})
-        self.kind, self.patch = kind, patch
-
-    def _fit(self, train, *, seed, iterations, batch_size):
-        self.model = schneider.build(self.kind, input_size=self.patch, in_channels=1)
-        self.model.fit(patches.random_crops(train, self.patch), iterations=iterations,
-                       batch_size=batch_size, seed=seed, device=self.device, progress=False)
-
-    def evaluate(self, test):
-        maps = patches.image_anomaly_maps(self.model, test, self.patch, self.patch // 2).numpy()
-        return {self.name: Output(image_score(maps), maps)}
-
-
-class SoukupVAEMethod(Method):
-    """Soukup & Pinetz's VAE on patches; one model, two scores: reconstruction and latent (KL)
-    loss of each overlapping patch, spread over its pixels."""
-
-    def __init__(self, patch: int = 32, kl_weight: float = 1e-5):
-        super().__init__("VAE (Soukup)", "soukup2018", settings={"patch": patch, "kl_weight": kl_weight})
-        self.patch, self.kl_weight = patch, kl_weight
-
-    def _fit(self, train, *, seed, iterations, batch_size):
-        self.model = soukup.build(input_size=self.patch, in_channels=1, depth=3, kl_weight=self.kl_weight)
-        self.model.fit(patches.random_crops(train, self.patch), iterations=iterations,
-                       batch_size=batch_size, seed=seed, device=self.device, progress=False)
-
-    def evaluate(self, test):
-        stride = self.patch // 2
-        tiles = patches.grid_patches(test, self.patch, stride)
-        losses = self.model.losses(tiles)
-        out = {}
-        for loss, label in (("reconstruction", "VAE reconstruction (Soukup)"), ("latent", "VAE latent (Soukup)")):
-            per_tile = torch.from_numpy(losses[loss]).float()[:, None, None].expand(-1, self.patch, self.patch)
-            maps = patches.assemble(per_tile, test.shape[2:], self.patch, stride).numpy()
-            out[label] = Output(image_score(maps), maps)
-        return out
-
-
-class FadaeinejadCAE(Method):
-    """Fadaeinejad's whole-image CAE (their Table 1-2 layers, latent 500); map = |x − x̂|."""
-
-    def __init__(self, latent: int = 500):
-        super().__init__("CAE (Fadaeinejad)", "fadaeinejad2023", settings={"latent": latent})
-        self.latent = latent
-
-    def _fit(self, train, *, seed, iterations, batch_size):
-        self.model = fadaeinejad.CAE(input_size=train.shape[-1], in_channels=1, latent=self.latent)
-        self.model.fit(train, iterations=iterations, batch_size=batch_size, seed=seed,
-                       device=self.device, progress=False)
-
-    def evaluate(self, test):
-        maps = self.model.anomaly_map(test).numpy()
-        return {self.name: Output(image_score(maps), maps)}
-
-
-class ZhuTwoStage(Method):
-    """Zhu et al.'s RotNet encoder (frozen) + MSE and −SSIM decoders, on 32-pixel images;
-    score MSE − λ·SSIM; map = the MSE decoder's squared residual, upsampled."""
-
-    def __init__(self, width: int = 8, lam: float = 1.0, rot_lr: float = 0.1, decoder_lr: float = 2e-4):
-        # learning rates as in the paper (SGD 0.1 for the RotNet, Adam 2e-4 for the decoders)
-        super().__init__("Two-stage RotNet AE (Zhu)", "zhu2021",
-                         settings={"width": width, "lam": lam, "rot_lr": rot_lr, "decoder_lr": decoder_lr})
-        self.width, self.lam, self.rot_lr, self.decoder_lr = width, lam, rot_lr, decoder_lr
-
-    def _fit(self, train, *, seed, iterations, batch_size):
-        small = saeedi.resize(train, zhu.INPUT_SIZE)
-        rot = zhu.RotNet(1, self.width, stem_stride=2, amp=False, cosine_steps=iterations)
-        rot.fit(small, iterations=iterations, batch_size=batch_size, lr=self.rot_lr, seed=seed,
-                device=self.device, progress=False)
-        runtime.seed_everything(seed)
-        self.model = zhu.TwoStage(rot.encoder, ngf=16, lam=self.lam, amp=False)
-        self.model.fit(small, iterations=iterations, batch_size=batch_size, lr=self.decoder_lr, seed=seed,
-                       device=self.device, progress=False)
-
-    def evaluate(self, test):
-        small = saeedi.resize(test, zhu.INPUT_SIZE)
-        mse, ssim = self.model.score_terms(small)
-        residual = ((small - self.model.reconstruct(small)) ** 2).mean(dim=1, keepdim=True)
-        maps = saeedi.resize(residual, test.shape[-1])[:, 0].numpy()
-        return {self.name: Output((mse - self.lam * ssim).numpy().astype(np.float64), maps)}
-
-
-_EXTRACTORS: dict[str, saeedi.FeatureExtractor] = {}
-
-
-def _extractor(device: torch.device) -> saeedi.FeatureExtractor:
-    """The pretrained CNN (EfficientNet-Lite0 from PyPI), loaded once per device."""
-    if str(device) not in _EXTRACTORS:
-        _EXTRACTORS[str(device)] = saeedi.FeatureExtractor().to(device)
-    return _EXTRACTORS[str(device)]
-
-
-class SaeediCPCAE(Method):
-    """Saeedi & Giusti's conditional patch AE; two scores from one model: the proposed k-NN
-    distance of the map's deep embedding, and their AE (L2) baseline (mean squared residual)."""
-
-    def __init__(self, patch: int = 16, stride: int = 8, latent: int = 64, k: int = 15,
-                 feature_size: int = 96):
-        super().__init__("CPCAE (Saeedi)", "saeedi2023",
-                         settings={"patch": patch, "stride": stride, "latent": latent, "k": k,
-                                   "feature_size": feature_size})
-        self.patch, self.stride, self.latent, self.k, self.feature_size = patch, stride, latent, k, feature_size
-
-    def _fit(self, train, *, seed, iterations, batch_size):
-        self.work = train.shape[-1]
-        self.model = saeedi.CPCAE(in_channels=1, patch=self.patch, latent=self.latent, width=32)
-        self.model.fit(saeedi.random_conditioned_patches(train, self.patch, self.stride), iterations=iterations,
-                       batch_size=batch_size, seed=seed, device=self.device, progress=False)
-        bank = saeedi.anomaly_maps(self.model, train, self.work, self.stride).maps
-        self.scale = float(np.quantile(bank.numpy(), 0.99)) or 1.0
-        self.bank = _extractor(self.device).embed(bank[:, None] / self.scale, self.feature_size, "pc")
-
-    def evaluate(self, test):
-        result = saeedi.anomaly_maps(self.model, test, self.work, self.stride)
-        embedded = _extractor(self.device).embed(result.maps[:, None] / self.scale, self.feature_size, "pc")
-        bank, queries = saeedi.standardise(self.bank, embedded)
-        knn = saeedi.KNNScorer(min(self.k, len(bank)), self.device).fit(bank)
-        maps = result.maps.numpy()
-        return {"CPCAE + deep-feature k-NN (Saeedi)": Output(knn.score(queries).astype(np.float64), maps),
-                "CPCAE, L2 score (Saeedi's AE baseline)": Output(result.l2.numpy().astype(np.float64), maps)}
-
-
-class DeepFeatureKNN(Method):
-    """Baseline without an autoencoder: k-NN distance between the pretrained CNN's
-    (max-pooled) embeddings of the images themselves (Saeedi & Giusti's "Deep Feature")."""
-
-    def __init__(self, k: int = 15, feature_size: int = 96):
-        super().__init__("Deep-feature k-NN (baseline)", "saeedi2023", trained=False,
-                         settings={"k": k, "feature_size": feature_size})
-        self.k, self.feature_size = k, feature_size
-
-    def _fit(self, train, *, seed, iterations, batch_size):
-        self.bank = _extractor(self.device).embed(train, self.feature_size, "max")
-
-    def evaluate(self, test):
-        bank, queries = saeedi.standardise(self.bank, _extractor(self.device).embed(test, self.feature_size, "max"))
-        knn = saeedi.KNNScorer(min(self.k, len(bank)), self.device).fit(bank)
-        return {self.name: Output(knn.score(queries).astype(np.float64))}
-
-
-class PCAResidual(Method):
-    """Baseline without a network: squared residual of a PCA keeping 90 % of the variance."""
-
-    def __init__(self, variance: float = 0.9):
-        super().__init__("PCA residual (baseline)", "", trained=False, settings={"variance": variance})
-        self.variance = variance
-
-    def _fit(self, train, *, seed, iterations, batch_size):
-        self.train, self.seed = train.numpy(), seed
-
-    def evaluate(self, test):
-        scores, _ = oneclass_baselines.pca_scores(self.train, test.numpy(), self.variance, seed=self.seed)
-        return {self.name: Output(np.asarray(scores, dtype=np.float64))}
-
-
-METHODS: dict[str, Callable[[], Method]] = {
-    "schneider_cae": lambda: SchneiderPatchAE("CAE"),
-    "schneider_vae": lambda: SchneiderPatchAE("VAE"),
-    "schneider_aae": lambda: SchneiderPatchAE("AAE"),
-    "soukup_vae": SoukupVAEMethod,
-    "fadaeinejad_cae": FadaeinejadCAE,
-    "zhu_two_stage": ZhuTwoStage,
-    "saeedi_cpcae": SaeediCPCAE,
-    "deep_feature_knn": DeepFeatureKNN,
-    "pca": PCAResidual,
+# What each detector is given on the benchmark's small grey images, beyond its defaults;
+# "{size}" is replaced by the run's image size. Nothing here is tuned on test labels.
+SETTINGS: dict[str, dict] = {
+    "schneider_cae": {"patch": 32},
+    "schneider_vae": {"patch": 32},
+    "schneider_aae": {"patch": 32},
+    "soukup_vae": {"patch": 32, "depth": 3, "kl_weight": 1e-5},
+    "fadaeinejad_cae": {"work_size": "{size}"},
+    "zhu_two_stage": {"width": 8, "stem_stride": 2, "ngf": 16, "amp": False},
+    "saeedi_cpcae": {"work_size": "{size}", "patch": 16, "stride": 8, "latent": 64, "k": 15,
+                     "feature_size": 96},
+    "deep_feature_knn": {"k": 15, "feature_size": 96},
+    "pca": {"variance": 0.9},
 }
+METHODS = tuple(SETTINGS)
 
 
-def build_methods(names) -> list[Method]:
-    unknown = [n for n in names if n not in METHODS]
+def build(name: str, *, image_size: int, seed: int, channels: int = 1) -> detectors.Detector:
+    """The detector ``name`` with the protocol's settings for ``image_size``-pixel images."""
+    if name not in SETTINGS:
+        raise ValueError(f"unknown benchmark method {name!r}; choose from {', '.join(SETTINGS)}")
+    settings = {k: (image_size if v == "{size}" else v) for k, v in SETTINGS[name].items()}
+    return detectors.get(name, channels=channels, image_size=image_size, seed=seed, **settings)
+
+
+def check_methods(names) -> list[str]:
+    unknown = [n for n in names if n not in SETTINGS]
     if unknown:
-        raise ValueError(f"unknown benchmark method(s) {unknown}; choose from {sorted(METHODS)}")
-    return [METHODS[n]() for n in names]
+        raise ValueError(f"unknown benchmark method(s) {unknown}; choose from {sorted(SETTINGS)}")
+    return list(names)
 
 
 # ----------------------------------------------------------------------------- the loop
 
-def run_one(method: Method, data: BenchmarkSet, *, seed: int, iterations: int, batch_size: int,
-            device: torch.device) -> tuple[list[dict], dict[str, Output]]:
-    """Fit ``method`` on ``data`` with ``seed``, score the test split; one record per variant."""
-    train, test = torch.from_numpy(data.train), torch.from_numpy(data.test)
+def run_one(name: str, data: BenchmarkSet, *, seed: int, iterations: int, batch_size: int,
+            device: torch.device) -> tuple[list[dict], dict[str, detectors.Prediction]]:
+    """Fit detector ``name`` on ``data`` with ``seed`` and score the test split.
+
+    One record per reported score (the detector's own, then its ``reported_extras``), and the
+    predictions by label (an extra score's prediction carries the detector's maps)."""
+    detector = build(name, image_size=data.train.shape[-1], seed=seed)
+    detector.fit(data.train, iterations=iterations, batch_size=batch_size, device=device, progress=False)
     start = time.perf_counter()
-    method.fit(train, seed=seed, iterations=iterations, batch_size=batch_size, device=device)
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    outputs = method.evaluate(test)
-    score_ms = 1000 * (time.perf_counter() - start) / len(test)
+    prediction = detector.predict(data.test)
+    score_ms = 1000 * (time.perf_counter() - start) / len(data.test)
+    variants = {detector.label: prediction}
+    for key, label in detector.reported_extras.items():
+        variants[label] = detectors.Prediction(prediction.extra[key], prediction.maps)
     records = []
-    for variant, out in outputs.items():
-        if not np.isfinite(out.scores).all():
-            raise FloatingPointError(f"{variant} on {data.name} (seed {seed}) gave non-finite scores: "
+    for label, pred in variants.items():
+        if not np.isfinite(pred.scores).all():
+            raise FloatingPointError(f"{label} on {data.name} (seed {seed}) gave non-finite scores: "
                                      "lower the learning rate or check the data")
-        auroc, ap = metrics.image_auroc_ap(out.scores[data.labels == 0], out.scores[data.labels == 1])
-        pixel = (pixel_auroc(out.maps, data.masks, data.labels)
-                 if out.maps is not None and data.masks is not None else float("nan"))
-        records.append({"dataset": data.name, "method": variant, "paper": method.paper, "seed": seed,
-                        "image_auroc": auroc, "image_ap": ap, "pixel_auroc": pixel,
-                        "fit_seconds": fit_seconds, "score_ms_per_image": score_ms})
-    return records, outputs
+        auroc, ap = metrics.image_auroc_ap(pred.scores[data.labels == 0], pred.scores[data.labels == 1])
+        pixel = (metrics.pixel_auroc(pred.maps, data.masks)
+                 if pred.maps is not None and data.masks is not None else float("nan"))
+        records.append({"dataset": data.name, "method": label, "detector": name, "paper": detector.paper,
+                        "seed": seed, "image_auroc": auroc, "image_ap": ap, "pixel_auroc": pixel,
+                        "fit_seconds": detector.fit_seconds, "score_ms_per_image": score_ms})
+    return records, variants

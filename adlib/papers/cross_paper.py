@@ -1,0 +1,219 @@
+"""The cross-paper benchmark chapter: the run over datasets × seeds × detectors, its tables,
+figures and verdict (the protocol, datasets and loop are in :mod:`adlib.benchmark`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from tqdm.auto import tqdm
+
+from adlib import benchmark, detectors, plots, training
+
+BASELINES = {"Deep-feature k-NN (baseline)", "PCA residual (baseline)"}
+
+
+def dataset_table(sets) -> pd.DataFrame:
+    return pd.DataFrame([{"dataset": s.name, "stands for": s.stands_for, "train": len(s.train),
+                          "test normal": int((s.labels == 0).sum()), "test defective": int(s.labels.sum()),
+                          "pixel masks": "yes" if s.masks is not None else "no", "source": s.source}
+                         for s in sets])
+
+
+def method_catalogue(methods) -> pd.DataFrame:
+    """One row per benchmark method: its paper, whether it trains, its image score, settings."""
+    rows = []
+    for name in methods:
+        cls = detectors.REGISTRY[name]
+        labels = [cls.label, *cls.reported_extras.values()]
+        rows.append({"method": " / ".join(labels), "detector": name, "paper": cls.paper or "–",
+                     "trained": "yes" if cls.trained else "no", "image score": cls.score_rule,
+                     "settings": ", ".join(f"{k}={v}" for k, v in benchmark.SETTINGS[name].items())})
+    return pd.DataFrame(rows)
+
+
+def run_all(sets, methods, seeds, *, iterations, batch_size, device, run=None):
+    """Every (dataset, seed, method): the records, and the first seed's map of the first
+    defective test image per (dataset, method label) for the figure."""
+    records, example_maps = [], {}
+    jobs = [(s, k, m) for s in sets for k in seeds for m in methods]
+    for s, k, m in tqdm(jobs, desc="benchmark", disable=not training.show_progress()):
+        if run is not None:
+            with run.step(f"{s.name}: {m}"):
+                recs, predictions = benchmark.run_one(m, s, seed=k, iterations=iterations,
+                                                      batch_size=batch_size, device=device)
+        else:
+            recs, predictions = benchmark.run_one(m, s, seed=k, iterations=iterations, batch_size=batch_size,
+                                                  device=device)
+        records += recs
+        if k == seeds[0]:
+            example = np.flatnonzero(s.labels == 1)[0]
+            for label, prediction in predictions.items():
+                if prediction.maps is not None:
+                    example_maps[s.name, label] = prediction.maps[example]
+    return pd.DataFrame(records), example_maps
+
+
+@dataclass
+class Summary:
+    """Mean and std over seeds (methods × datasets) of one metric, and 'mean ± std' text."""
+
+    mean: pd.DataFrame
+    std: pd.DataFrame
+    text: pd.DataFrame
+
+
+def summarise(results: pd.DataFrame, metric: str) -> Summary:
+    datasets = list(dict.fromkeys(results.dataset))
+    methods = list(dict.fromkeys(results.method))
+    grouped = results.groupby(["method", "dataset"])[metric]
+    mean = grouped.mean().unstack().reindex(index=methods, columns=datasets)
+    std = grouped.std(ddof=1).unstack().reindex(index=methods, columns=datasets).fillna(0.0)
+    text = mean.map(lambda v: "–" if np.isnan(v) else f"{v:.3f}") + std.map(lambda v: f" ± {v:.3f}")
+    return Summary(mean, std, text.where(mean.notna(), "–"))
+
+
+def ranking(auroc: Summary) -> pd.DataFrame:
+    """The AUROC table with the mean over datasets and the mean rank, best mean first."""
+    ranks = auroc.mean.rank(ascending=False, method="average")
+    table = auroc.text.assign(**{"mean AUROC": auroc.mean.mean(axis=1).map("{:.3f}".format),
+                                 "mean rank": ranks.mean(axis=1).map("{:.1f}".format)})
+    return table.loc[auroc.mean.mean(axis=1).sort_values(ascending=False).index]
+
+
+def cost_table(results: pd.DataFrame, auroc: Summary) -> pd.DataFrame:
+    order = auroc.mean.mean(axis=1).sort_values(ascending=False).index
+    return (results.groupby("method")[["fit_seconds", "score_ms_per_image"]].mean()
+            .join(auroc.mean.mean(axis=1).rename("mean AUROC")).loc[order])
+
+
+def data_figure(sets):
+    rows = []
+    for s in sets:
+        normal, defective = np.flatnonzero(s.labels == 0)[0], np.flatnonzero(s.labels == 1)[0]
+        rows.append([s.train[0], s.test[normal], s.test[defective],
+                     plots.overlay(s.test[defective], s.masks[defective]) if s.masks is not None else None])
+    return plots.image_grid(rows, row_labels=[s.name.replace(" (", "\n(") for s in sets],
+                            col_labels=["train", "test: normal", "test: defective", "mask"], cell=1.8)
+
+
+def heatmap(auroc: Summary, order):
+    fig, ax = plt.subplots(figsize=(1.6 * auroc.mean.shape[1] + 4, 0.45 * len(order) + 1.5))
+    sns.heatmap(auroc.mean.loc[order], annot=True, fmt=".2f", vmin=0.3, vmax=1.0, cmap="viridis",
+                cbar_kws={"label": "image AUROC (mean over seeds)"}, ax=ax)
+    ax.set(xlabel="dataset", ylabel="", title="Image AUROC per method and dataset (0.5 = chance)")
+    fig.tight_layout()
+    return fig
+
+
+def cost_figure(cost: pd.DataFrame, device):
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    points = cost.assign(fit=cost.fit_seconds.clip(lower=1e-2)).reset_index()   # log axis: ~0 s drawn at 0.01
+    sns.scatterplot(data=points, x="fit", y="mean AUROC", hue="method", style="method", s=80, ax=ax)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7, frameon=False)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set(xscale="log", xlabel=f"mean fit time per dataset and seed (s, log scale, {device})",
+           ylabel="mean image AUROC over datasets", title="Detection quality against training cost")
+    fig.tight_layout()
+    return fig
+
+
+def maps_figure(s, example_maps, labels, seed):
+    """One dataset's first defective test image, its mask and every method's map for it."""
+    example = np.flatnonzero(s.labels == 1)[0]
+    shown = [v for v in labels if (s.name, v) in example_maps]
+    panels = [("input", s.test[example, 0], "gray"), ("true mask", s.masks[example] if s.masks is not None else None,
+                                                       "gray")]
+    panels += [(v.replace(" (", "\n("), example_maps[s.name, v], "inferno") for v in shown]
+    cols = 6
+    fig, axes = plt.subplots(-(-len(panels) // cols), cols, figsize=(1.9 * cols, 2.2 * -(-len(panels) // cols)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, image, cmap) in zip(axes.flat, panels):
+        ax.axis("on")
+        ax.set(xticks=[], yticks=[])
+        ax.grid(False)
+        ax.set_title(title, fontsize=7)
+        if image is None:
+            ax.text(0.5, 0.5, "no mask", ha="center", va="center", transform=ax.transAxes)
+            continue
+        ax.imshow(image, cmap=cmap, vmin=0, vmax=1.0 if cmap == "gray" else max(float(image.max()), 1e-12))
+    fig.tight_layout()
+    return fig, f"<b>{s.name}</b>: input, true mask and the anomaly map of each method (seed {seed})."
+
+
+def verdict(auroc: Summary, cost: pd.DataFrame, n_seeds: int, device) -> list[str]:
+    """The chapter's answer in markdown lines, computed from the AUROC table and the costs."""
+    mean_auroc = auroc.mean.mean(axis=1)
+    ranks = auroc.mean.rank(ascending=False, method="average").mean(axis=1)
+    datasets = list(auroc.mean.columns)
+    best = mean_auroc.idxmax()
+    lines = [f"- **Best overall**: {best}, mean image AUROC {mean_auroc[best]:.3f} over {len(datasets)} "
+             f"datasets (mean rank {ranks[best]:.1f})."]
+    autoencoders = [v for v in auroc.mean.index if v not in BASELINES]
+    if not autoencoders:
+        return lines
+    best_ae = mean_auroc[autoencoders].idxmax()
+    lines.append(f"- **Best autoencoder**: {best_ae}, mean image AUROC {mean_auroc[best_ae]:.3f}; it is the best "
+                 f"autoencoder on {int((auroc.mean.loc[autoencoders].idxmax() == best_ae).sum())} of "
+                 f"{len(datasets)} datasets.")
+    present = [b for b in sorted(BASELINES) if b in mean_auroc]
+    if present:
+        base = mean_auroc[present].idxmax()
+        gap = mean_auroc[best_ae] - mean_auroc[base]
+        wins = int((auroc.mean.loc[best_ae] > auroc.mean.loc[base]).sum())
+        lines.append(f"- **Autoencoders against a baseline without one**: the best autoencoder is {abs(gap):.3f} "
+                     f"{'above' if gap > 0 else 'below'} {base} ({mean_auroc[base]:.3f}) and beats it on "
+                     f"{wins} of {len(datasets)} datasets.")
+    reconstruction_only = [v for v in autoencoders if "k-NN" not in v]     # no pretrained CNN involved
+    if reconstruction_only:
+        best_rec = mean_auroc[reconstruction_only].idxmax()
+        line = (f"- **Reconstruction error alone** (no pretrained CNN): the best is {best_rec}, mean image "
+                f"AUROC {mean_auroc[best_rec]:.3f}")
+        if "PCA residual (baseline)" in mean_auroc:
+            pca = mean_auroc["PCA residual (baseline)"]
+            line += (f"; the linear PCA residual reaches {pca:.3f}, so no reconstruction-based autoencoder beats "
+                     f"a linear model on average here." if mean_auroc[best_rec] <= pca else
+                     f", {mean_auroc[best_rec] - pca:.3f} above the linear PCA residual ({pca:.3f}).")
+        lines.append(line if line.endswith(".") else line + ".")
+    chance = [f"{d} ({auroc.mean.loc[autoencoders, d].max():.2f})" for d in datasets
+              if auroc.mean.loc[autoencoders, d].max() < 0.6]
+    lines.append("- **Where every autoencoder fails** (best autoencoder AUROC below 0.6): "
+                 + (", ".join(chance) if chance else "nowhere in this run") + ".")
+    if n_seeds > 1:
+        spread = (auroc.mean.loc[autoencoders].max() - auroc.mean.loc[autoencoders].min()).median()
+        noise = auroc.std.loc[autoencoders].median().median()
+        lines.append(f"- **Variants vs seeds**: on a dataset the autoencoders span {spread:.3f} AUROC (median over "
+                     f"datasets), while one method's seeds differ by a median standard deviation of {noise:.3f}"
+                     + (" — the choice of variant matters more than the seed." if spread > 2 * noise
+                        else " — differences between variants are within the seed noise."))
+    else:
+        lines.append("- One seed only: seed noise not measured.")
+    fastest = cost.loc[autoencoders, "fit_seconds"].idxmin()
+    lines.append(f"- **Cost**: the cheapest autoencoder to train is {fastest} ({cost.loc[fastest, 'fit_seconds']:.1f} s "
+                 f"per run on `{device}`); {best} took {cost.loc[best, 'fit_seconds']:.1f} s.")
+    return lines
+
+
+def without_nan(table: pd.DataFrame) -> list[dict]:
+    """Rows as dicts with NaN (a metric that does not apply) as None: JSON has no NaN."""
+    return [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+            for r in table.to_dict(orient="records")]
+
+
+def results_record(results: pd.DataFrame, auroc: Summary, cost: pd.DataFrame, seeds, methods, lines) -> dict:
+    """What the chapter stores in its results.json (NaN, a metric that does not apply, as None)."""
+    plain = lambda v: None if pd.isna(v) else float(v)  # noqa: E731
+    return {"records": without_nan(results),
+            "image_auroc_mean": {m: {d: plain(v) for d, v in row.items()}
+                                 for m, row in auroc.mean.to_dict(orient="index").items()},
+            "image_auroc_std": {m: {d: float(v) for d, v in row.items()}
+                                for m, row in auroc.std.to_dict(orient="index").items()},
+            "mean_auroc": {m: float(v) for m, v in auroc.mean.mean(axis=1).items()},
+            "mean_rank": {m: float(v) for m, v in auroc.mean.rank(ascending=False).mean(axis=1).items()},
+            "cost": without_nan(cost.reset_index()), "seeds": list(seeds),
+            "methods": method_catalogue(methods).to_dict(orient="records"), "verdict": list(lines)}
