@@ -78,3 +78,11 @@ def test_bad_input_fails_with_a_message_that_names_the_fix():
         detector.fit(torch.rand(4, 16, 16))
     with pytest.raises(RuntimeError, match="fit"):
         detector.predict(torch.rand(2, 1, 16, 16))
+
+
+def test_the_readme_lists_every_detector():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [name for name in NAMES if f"`{name}`" not in readme]
+    assert not missing, f"README.md does not list {missing}"
