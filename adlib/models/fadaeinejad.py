@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
@@ -224,14 +223,6 @@ def best_tau(residual, masks, taus) -> float:
     """The τ of ``taus`` with the highest pooled F1 (first one on ties)."""
     curve = f1_curve(residual, masks, taus)
     return float(np.asarray(taus)[int(np.argmax(curve))])
-
-
-def pixel_auroc(residual, masks) -> float:
-    """Threshold-free summary: ROC AUC of the residual over every test pixel."""
-    truth = np.asarray(masks, bool).ravel()
-    if truth.all() or not truth.any():
-        raise ValueError("pixel AUROC needs defective and defect-free pixels in the test set")
-    return float(roc_auc_score(truth, np.asarray(residual, dtype=np.float64).ravel()))
 
 
 def paper_tau(defect: str) -> float:
