@@ -12,8 +12,11 @@ alone (Hendrycks et al.: the summed probability of the true rotation, negated so
 higher score means more anomalous). The other one-class baselines are in
 :mod:`adlib.models.oneclass_baselines`.
 
-Every model trains through :func:`adlib.training.fit`; on a GPU the forward passes run under
-bfloat16 autocast (``amp=True``) while losses and SSIM are computed in float32.
+Every model takes 32×32 inputs: :func:`to_input_size` zero-pads smaller images (centred, as
+for 28-px MNIST) and resizes larger ones; :func:`from_input_size` brings maps and
+reconstructions back. Every model trains through :func:`adlib.training.fit`; on a GPU the
+forward passes run under bfloat16 autocast (``amp=True``) while losses and SSIM are computed
+in float32. The detectors built on them are in :mod:`adlib.detectors.zhu`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
 from adlib import training
+from adlib.data.oneclass import pad_to
 from adlib.models.base import Autoencoder
+from adlib.patches import resize
 
 ROTATIONS = 4          # 0, 90, 180, 270 degrees
 INPUT_SIZE = 32        # every model here takes 32×32 inputs (28-px images are zero-padded)
@@ -42,7 +47,31 @@ def _autocast(device: torch.device, enabled: bool):
 def _check_input(x: torch.Tensor, channels: int) -> None:
     if x.ndim != 4 or x.shape[1] != channels or x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
         raise ValueError(f"expected images of shape (N, {channels}, {INPUT_SIZE}, {INPUT_SIZE}), got "
-                         f"{tuple(x.shape)}; pad 28-px images with adlib.data.oneclass.pad_to")
+                         f"{tuple(x.shape)}; pad 28-px images (or resize larger ones) with "
+                         f"adlib.models.zhu.to_input_size")
+
+
+def _padded(height: int, width: int) -> bool:
+    return height <= INPUT_SIZE and width <= INPUT_SIZE
+
+
+def to_input_size(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) → (N, C, 32, 32): images of at most 32 px are zero-padded, centred (28-px
+    MNIST as in the paper); larger ones are resized (bilinear, antialiased)."""
+    height, width = x.shape[-2:]
+    return pad_to(x, INPUT_SIZE) if _padded(height, width) else resize(x, INPUT_SIZE)
+
+
+def from_input_size(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """The inverse of :func:`to_input_size` for maps (N, 32, 32) or images (N, C, 32, 32):
+    the centre crop of a padded image, or a resize back to ``shape``."""
+    height, width = shape
+    if _padded(height, width):
+        top, left = (INPUT_SIZE - height) // 2, (INPUT_SIZE - width) // 2
+        return x[..., top:top + height, left:left + width]
+    if x.ndim == 3:
+        return resize(x[:, None], (height, width))[:, 0]
+    return resize(x, (height, width))
 
 
 class ResNet18Encoder(ResNet):
