@@ -118,7 +118,7 @@ class SchneiderPatchAE(Detector):
         ``patch``-pixel grid (their Fig 6 histograms); see :meth:`patch_shares` for masks."""
         x = self._ready(images, "patch_errors")
         padded = pad_to_grid(x, self.patch, self.patch)
-        residual = self.network.anomaly_map(padded).clamp_min(0)             # (N, H', W')
+        residual = ((padded - reconstruct_images(self.network, padded, self.patch)) ** 2).mean(dim=1)
         return F.avg_pool2d(residual[:, None], self.patch, stride=self.patch)[:, 0].double().numpy()
 
     def patch_shares(self, masks) -> np.ndarray:
