@@ -199,3 +199,203 @@ def test_profile_parameters_are_known_to_the_chapter(profile):
     merged = merged_parameters("fadaeinejad_cae_pixels", profile)
     assert merged["image_size"] % 32 == 0 and merged["augmented_size"] >= merged["n_train"]
     F.CAE(merged["image_size"], 3, max(merged["latent_sizes"]))
+
+
+# --------------------------------------------------------------------------- the detector
+
+def test_detector_is_the_chapters_pipeline():
+    """detectors.get('fadaeinejad_cae') at the data's size trains exactly the CAE the chapter
+    used to build by hand: same weights from the seed, same Algorithm 1 maps."""
+    from adlib import detectors, runtime
+
+    x = torch.rand(6, 3, 32, 32) * 0.5 + 0.25
+    test = torch.rand(3, 3, 32, 32)
+    runtime.seed_everything(3)
+    by_hand = F.CAE(32, 3, latent=8)
+    by_hand.fit(x, iterations=3, batch_size=4, seed=3, progress=False)
+    detector = detectors.get("fadaeinejad_cae", channels=3, image_size=32, seed=3, work_size=32, latent=8)
+    prediction = detector.fit(x, iterations=3, batch_size=4, progress=False).predict(test)
+    assert torch.equal(torch.from_numpy(prediction.maps), by_hand.residual_map(test))
+    assert torch.equal(detector.reconstruct(test), by_hand.reconstruct(test))
+    assert detector.parameter_count == F.count_parameters(by_hand)
+    assert detector.training_images == 6                     # no augmentation by default
+
+
+def test_detector_resizes_to_work_size_and_back_and_augments():
+    from adlib import detectors
+    from adlib.detectors.base import smoothed_max
+
+    detector = detectors.get("fadaeinejad_cae", channels=1, image_size=40, seed=0, work_size=32, latent=4,
+                             augment_to=10, noise_std=0.05)
+    detector.fit(torch.rand(4, 1, 40, 40), iterations=2, batch_size=4, progress=False)
+    assert detector.training_images == 10 and detector.network.input_size == 32
+    test = torch.rand(2, 1, 40, 40)
+    prediction = detector.predict(test)
+    assert prediction.maps.shape == (2, 40, 40) and 0 <= prediction.maps.min() and prediction.maps.max() <= 1
+    np.testing.assert_array_equal(prediction.scores, smoothed_max(prediction.maps))
+    assert detector.reconstruct(test).shape == (2, 1, 40, 40)
+    # the paper's model: 256 pixels, RGB, latent 500, counted without fitting
+    assert detectors.get("fadaeinejad_cae", channels=3).parameter_count == F.count_parameters(F.CAE())
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"work_size": 100}, "multiple of 32"), ({"latent": 0}, "latent"), ({"lr": 0}, "lr"),
+    ({"augment_to": 0}, "augmentation"), ({"noise_std": -1}, "noise_std")])
+def test_detector_refuses_bad_hyperparameters(setting, message):
+    from adlib import detectors
+
+    with pytest.raises(ValueError, match=message):
+        detectors.get("fadaeinejad_cae", **setting)
+
+
+def test_detector_methods_need_a_fit():
+    from adlib import detectors
+
+    with pytest.raises(RuntimeError, match="fit"):
+        detectors.get("fadaeinejad_cae", work_size=32).reconstruct(torch.rand(1, 1, 32, 32))
+
+
+# --------------------------------------------------------------------------- adlib.papers.fadaeinejad
+
+def test_published_table3_and_its_inconsistent_rows():
+    from adlib.papers import fadaeinejad as fad
+
+    table = fad.published_table().set_index("defect")
+    assert list(table.index) == ["print", "crack", "cut", "hole"]
+    assert table.loc["print", "precision (paper)"] == 0.82 and table.loc["print", "recall (paper)"] == 0.22
+    assert table["consistent"].to_dict() == {"print": True, "crack": True, "cut": False, "hole": False}
+    assert fad.inconsistent_rows().startswith("cut (printed 0.57, from P and R 0.74), hole")
+    assert len(fad.published_other_methods()) == 4
+    assert fad.PUBLISHED["tau_by_defect"] == {"hole": 0.25}
+
+
+def test_check_parameters_names_the_problem():
+    from adlib import params as P
+    from adlib.papers import fadaeinejad as fad
+
+    good = {"image_size": 64, "augmented_size": 8, "n_train": 4, "latent_sizes": [8, 500]}
+    fad.check_parameters(good)
+    for change, message in (({"image_size": 48}, "multiple of 32"), ({"augmented_size": 2}, "at least n_train"),
+                            ({"latent_sizes": []}, "latent_sizes"), ({"latent_sizes": [8, True]}, "latent_sizes")):
+        with pytest.raises(P.ParameterError, match=message):
+            fad.check_parameters({**good, **change})
+    fad.check_parameters({**good, "augmented_size": 2}, data_root="/real/data")   # real data: no augmentation count
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    from adlib import detectors
+    from adlib.papers import fadaeinejad as fad
+
+    split = fad.load_data(None, None, image_size=32, n_train=3, n_test_good=2, n_test_per_defect=2,
+                          n_val_per_defect=2, real_max_train=4, real_max_test_per_type=2, seed=0)
+    cae = detectors.get("fadaeinejad_cae", channels=3, image_size=32, seed=0, work_size=32, latent=4,
+                        augment_to=6)
+    cae.fit(split.train, iterations=2, batch_size=4, progress=False)
+    return split, cae, cae.predict(split.images("val")).maps, cae.predict(split.images("test")).maps
+
+
+def test_the_chapters_experiments_on_tiny_data(tiny_run):
+    import matplotlib.pyplot as plt
+
+    from adlib.papers import fadaeinejad as fad
+
+    split, cae, r_val, r_test = tiny_run
+    assert split.defects == list(objects.DEFECTS)
+    assert set(split.types("val")) == set(objects.DEFECTS) and set(split.val).isdisjoint(split.test)
+    assert split.counts().loc["validation"].sum() == len(split.val)
+    assert split.dataset["name"] == "hazelnut_like" and split.dataset["train"] == 3
+    taus = fad.tau_grid(0.1)
+    assert taus[0] == 0.1 and taus[-1] == 0.7
+    per_defect, chosen = fad.per_defect_scores(r_val, r_test, split, taus)
+    assert len(per_defect) == 2 * len(split.defects) and set(chosen) == set(split.defects)
+    paper_hole = per_defect[(per_defect.defect == "hole") & (per_defect.tau_source == "paper")]
+    assert paper_hole.tau.item() == 0.25
+    assert len(fad.comparison_table(per_defect)) == 4 and len(fad.validation_table(per_defect)) == 4
+    sweep = fad.tau_sweep(r_test, split, taus, chosen)
+    assert all(len(curve) == len(taus) for curve in sweep["f1"].values())
+    assert {d: len(v) for d, v in fad.per_image_f1(r_test, split).items()} == {d: 2 for d in objects.DEFECTS}
+    assert all(0 <= v <= 1 for v in fad.auroc_by_defect(r_test, split).values())
+    assert [h["published"] for h in fad.headline(per_defect)] == [0.36, 0.57, 0.75, 0.35]
+    rows = fad.latent_sweep(cae, [2, 4], split, taus, iterations=2, batch_size=4)
+    assert [r["latent"] for r in rows] == [2, 4] and rows[1]["final_loss"] == fad.final_loss(cae.history)
+    lines = fad.verdict(per_defect, sweep, rows)
+    assert len(lines) == 1 + 4 + 1 + 2 + 1 and all(line.startswith("- **") for line in lines)
+    figures = [fad.figure_data(split), fad.figure_loss(cae.history), fad.figure_per_image(fad.per_image_f1(r_test, split)),
+               fad.figure_panels(cae, split, r_test), fad.slider_frame(split, r_test, 0.2)[0],
+               fad.figure_tau_sweep(sweep), fad.figure_tau_examples(split, r_test)[0], fad.figure_latent(rows)]
+    assert all(isinstance(f, plt.Figure) for f in figures)
+    plt.close("all")
+
+
+# --------------------------------------------------------------------------- the verdict's wording
+
+TAUS_V = [round(t, 2) for t in np.arange(0.05, 0.7001, 0.05)]
+PEAKED = [0.8 - abs(t - 0.3) for t in TAUS_V]             # falls on both sides
+RISING = [0.1 + t for t in TAUS_V]                          # its peak is at τ = 0.7
+LATENT = {"small": 0.5, "middle": 0.7, "large": 0.5}
+
+
+def _verdict(curves, validation_gain=0.0, latent=None, published=None, best_ours="crack"):
+    from adlib.papers import fadaeinejad as fad
+
+    per_defect = []
+    for d in curves:
+        paper = 0.4 if d == best_ours else 0.3
+        per_defect += [{"defect": d, "tau_source": "paper", "tau": F.paper_tau(d), "f1": paper},
+                       {"defect": d, "tau_source": "validation", "tau": 0.3, "f1": paper + validation_gain}]
+    sweep = {"taus": TAUS_V, "f1": curves, "validation_tau": {d: 0.3 for d in curves}}
+    latent = LATENT if latent is None else latent
+    rows = [{"latent": size, "f1_validation_tau": f1, "pixel_auroc": 0.9} for size, f1 in
+            zip((16, 500, 2000)[:len(latent)], latent.values())]
+    return fad.verdict(per_defect, sweep, rows, published)
+
+
+def test_verdict_tau_claim_holds_for_every_type_for_some_or_for_none():
+    assert "holds for every defect type here." in _verdict({"crack": PEAKED, "hole": PEAKED})[0]
+    assert "holds for 1 of 2 defect types here." in _verdict({"crack": PEAKED, "hole": RISING})[0]
+    assert "holds for none of the 2 defect types here" in _verdict({"crack": RISING, "hole": [0.5] * len(TAUS_V)})[0]
+
+
+def test_verdict_states_each_types_numbers():
+    line = _verdict({"crack": PEAKED, "hole": PEAKED})[2]
+    assert line == ("- **τ, hole**: F1 0.60 at τ = 0.1, 0.30 at the paper's τ = 0.25, 0.40 at τ = 0.7; "
+                    "the validation split chose τ = 0.30, where the test F1 is 0.30.")
+
+
+def test_verdict_on_whether_the_papers_tau_transfers():
+    curves = {"crack": PEAKED}
+    assert "τ must be chosen per setting" in _verdict(curves, validation_gain=0.1)[2]
+    assert "+0.10 against" in _verdict(curves, validation_gain=0.1)[2]
+    assert "the paper's τ is close to the best here." in _verdict(curves, validation_gain=0.01)[2]
+
+
+@pytest.mark.parametrize("latent, small, large, ending", [
+    ({"small": 0.5, "middle": 0.7, "large": 0.5}, "yes", "yes", "Both sides of their trade-off are visible."),
+    ({"small": 0.5, "middle": 0.7, "large": 0.7}, "yes", "no", "only partly visible in this range."),
+    ({"small": 0.7, "middle": 0.7, "large": 0.6}, "no", "yes", "only partly visible in this range."),
+    ({"small": 0.7, "middle": 0.71, "large": 0.7}, "no", "no", "hardly matters in this range."),
+])
+def test_verdict_latent_size_branches(latent, small, large, ending):
+    line = _verdict({"crack": PEAKED}, latent=latent)[3]
+    assert line.startswith("- **Latent size, mean F1** (their §7.2; sizes 16, 500, 2000)")
+    assert f"*Too small hurts*: **{small}**; *too large hurts*: **{large}**" in line and line.endswith(ending)
+    auroc = _verdict({"crack": PEAKED}, latent=latent)[4]          # pixel AUROC 0.9 everywhere
+    assert auroc.startswith("- **Latent size, pixel AUROC**") and auroc.endswith("hardly matters in this range.")
+
+
+def test_verdict_with_one_latent_size_says_the_claim_is_untested():
+    lines = _verdict({"crack": PEAKED}, latent={"only": 0.5})
+    assert lines[3] == "- **Latent size** (their §7.2): only latent 16 was run, so the trade-off is not tested here."
+    assert len(lines) == 5
+
+
+def test_verdict_on_their_table3():
+    from adlib.papers import fadaeinejad as fad
+
+    line = _verdict({"cut": PEAKED, "crack": PEAKED}, best_ours="crack")[-1]
+    assert line == ("- **Their Table 3**: F1 of cut, hole does not follow from the printed precision and "
+                    "recall; with F1 recomputed, their best type is cut and ours (paper τ) is crack.")
+    assert _verdict({"cut": PEAKED, "crack": PEAKED}, best_ours="cut")[-1].endswith("ours (paper τ) is cut too.")
+    consistent = fad.published_table().assign(consistent=True)
+    assert "F1 of no row does not follow" in _verdict({"crack": PEAKED}, published=consistent)[-1]
