@@ -33,7 +33,9 @@
 #    their patterns).
 #
 # This chapter re-runs the experiment with adlib's implementation
-# ({mod}`adlib.models.soukup`) on generated woven textiles with exactly masked flaws
+# (the `soukup_vae` detector of {mod}`adlib.detectors.soukup`; the
+# network is in {mod}`adlib.models.soukup`, the experiments, figures and verdict in
+# {mod}`adlib.papers.soukup`) on generated woven textiles with exactly masked flaws
 # ({mod}`adlib.data.textile`) and a real texture, and adds what the paper leaves out: a
 # threshold-free reliability measure with confidence intervals and a measured speed ratio.
 # Every number in the text is computed by the run that produced this page.
@@ -54,7 +56,7 @@ base_channels = 8         # feature maps of the first layer (doubled at every la
 latent_dim = 64           # units of μ and of log σ²
 lambdas = [1e-7, 1e-5, 1e-3, 1e-1]   # the λ grid of the search (two decades either side of the paper's 1e-5)
 iterations = 300          # minibatch steps per model of the λ search (paper: 10,000)
-final_iterations = 300    # total steps of each pattern's selected model (>= iterations)
+final_iterations = 300    # steps of the selected model of every pattern (at least iterations)
 batch_size = 16
 lr = 1e-3
 n_train = 1000            # patches in T
@@ -74,87 +76,19 @@ real_scale = 1.0          # real MVTec-layout images are rescaled by this factor
 real_max_images = 100     # at most this many images per folder (evenly spaced)
 
 # %% tags=["remove-cell"]
-import adlib.params as P
-from adlib.data import textile
-
-params = P.check(globals(), _names_before, {
-    "patterns": P.choices_list(*textile.PATTERNS),
-    "patch_size": P.integer(8, 512),
-    "depth": P.integer(1, 6),
-    "base_channels": P.integer(1, 256),
-    "latent_dim": P.integer(1, 4096),
-    "lambdas": P.Spec((list, tuple)),
-    "iterations": P.integer(1, 1_000_000),
-    "final_iterations": P.integer(1, 1_000_000),
-    "batch_size": P.integer(1, 4096),
-    "lr": P.number(1e-6, 1.0),
-    "n_train": P.integer(1, 1_000_000),
-    "n_valid": P.integer(2, 1_000_000),
-    "n_defect": P.integer(2, 1_000_000),
-    "n_select": P.integer(2, 1_000_000),
-    "web_size": P.integer(64, 8192),
-    "n_flaws": P.integer(1, 1000),
-    "pitch": P.number(3.0, 64.0),
-    "ce_bins": P.integer(2, 10_000),
-    "ce_epsilon": P.number(1e-300, 0.1),
-    "n_boot": P.integer(0, 100_000),
-    "timing_batch": P.integer(1, 100_000),
-    "timing_repeats": P.integer(1, 10_000),
-    "timing_warmup": P.integer(0, 1000),
-    "real_scale": P.number(0.01, 4.0),
-    "real_max_images": P.integer(1, 1_000_000),
-})
-if patch_size % 2 ** depth:
-    raise P.ParameterError(f"patch_size={patch_size} must be a multiple of 2**depth={2 ** depth}")
-if not lambdas or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1e3
-                          for v in lambdas):
-    raise P.ParameterError(f"lambdas={lambdas!r} must be a non-empty list of numbers in [0, 1000]")
-if final_iterations < iterations:
-    raise P.ParameterError(f"final_iterations={final_iterations} must be >= iterations={iterations} "
-                           f"(the selected model continues training from the search)")
-if patterns and patch_size > web_size:
-    raise P.ParameterError(f"patch_size={patch_size} is larger than web_size={web_size}; the webs must hold a patch")
-if not patterns and not data_root:
-    raise P.ParameterError("patterns is empty and no data_root / ADLIB_DATA was given: nothing to run")
-lambdas = sorted(float(v) for v in lambdas)
-
-# %% tags=["remove-cell"]
-import re
-
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
-import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
-from scipy import stats
 
-from adlib import plots, runtime, widgets
-from adlib.data import folders
-from adlib.models import soukup
+from adlib import chapter, detectors, widgets
+from adlib.papers import soukup as sou
 
-plots.use_style()
-data_root = P.resolve_data_root(data_root)
-dev = runtime.select_device(device)
-run = runtime.Run("soukup_latent_vae", params, results_dir, dev)
-glue("sou_device", str(dev), display=False)
-glue("sou_iterations", iterations, display=False)
-glue("sou_final_iterations", final_iterations, display=False)
-glue("sou_patch", patch_size, display=False)
-glue("sou_n_lambdas", len(lambdas), display=False)
-glue("sou_bins", ce_bins, display=False)
-glue("sou_epsilon", f"{ce_epsilon:g}", display=False)
-glue("sou_eps_bits", float(-np.log2(ce_epsilon)), display=False)
-glue("sou_n_boot", n_boot, display=False)
-LOSSES = ("reconstruction", "latent")
-
-
-def glue_safe(name: str) -> str:
-    """A pattern name (e.g. 'mvtec:magnetic_tile') as part of a glue key."""
-    return re.sub(r"\W", "_", name)
-
-
-SET_COLOURS = {"T": "tab:blue", "V": "tab:green", "D": "tab:red"}
+ch = chapter.setup("soukup_latent_vae", globals(), _names_before, sou.parameter_specs())
+lambdas = sou.check_parameters(ch.params, ch.data_root)
+run = ch.run
+ch.glue(iterations=iterations, final_iterations=final_iterations, patch=patch_size, n_lambdas=len(lambdas),
+        bins=ce_bins, epsilon=f"{ce_epsilon:g}", eps_bits=float(-np.log2(ce_epsilon)), n_boot=n_boot,
+        timing_batch=timing_batch, timing_warmup=timing_warmup, timing_repeats=timing_repeats)
 
 # %% [markdown]
 # ## Data: woven webs with weaving flaws
@@ -188,42 +122,15 @@ SET_COLOURS = {"T": "tab:blue", "V": "tab:green", "D": "tab:red"}
 # an empty D stops the run with a message naming the file or the count.
 
 # %%
-sets = {}
-with run.step("generate patch sets"):
-    for name in patterns:
-        sets[name] = textile.textile_patch_sets(
-            name, patch_size=patch_size, n_train=n_train, n_valid=n_valid, n_defect=n_defect,
-            n_select=n_select, web_size=web_size, n_flaws=n_flaws, pitch=pitch, seed=seed)
-categories = folders.find_mvtec_categories(data_root) if data_root else []
-if data_root and not categories:
-    raise folders.DataLayoutError(f"data_root {data_root} holds no MVTec-layout category; expected "
-                                  f"{folders.MVTEC_LAYOUT}")
-for folder in categories:
-    with run.step(f"read {folder.name}"):
-        sets[f"mvtec:{folder.name}"] = textile.mvtec_patch_sets(
-            folder, patch_size=patch_size, n_train=n_train, n_valid=n_valid, n_defect=n_defect,
-            n_select=n_select, scale=real_scale, max_images=real_max_images, seed=seed)
-for name, s in sets.items():
-    run.add_dataset(name, source=s.source, T=len(s.train), V=len(s.valid), D=len(s.defect),
-                    D_sel=len(s.select), patch=patch_size,
-                    checksum=runtime.array_checksum(s.train, s.valid, s.defect, s.select))
+sets = sou.load_patch_sets(patterns, ch.data_root, patch_size=patch_size, n_train=n_train, n_valid=n_valid,
+                           n_defect=n_defect, n_select=n_select, web_size=web_size, n_flaws=n_flaws, pitch=pitch,
+                           real_scale=real_scale, real_max_images=real_max_images, seed=seed, run=run)
 names = list(sets)
-display(pd.DataFrame({n: {"T": len(s.train), "V": len(s.valid), "D": len(s.defect), "D_sel": len(s.select),
-                          "source": s.source} for n, s in sets.items()}).T)
 
-rows, labels = [], []
-for name, s in sets.items():
-    web = s.examples.get("web")
-    row = [] if web is None else [web, plots.overlay(web, s.examples["mask"])]
-    row += [s.train[0, 0], s.valid[0, 0], plots.overlay(s.defect[0, 0], s.defect_masks[0], 0.35),
-            plots.overlay(s.defect[1 % len(s.defect), 0], s.defect_masks[1 % len(s.defect)], 0.35)]
-    rows.append(row)
-    labels.append(name)
-fig = plots.image_grid(rows, row_labels=labels,
-                       col_labels=["web with flaws", "flaw masks", "T patch", "V patch", "D patch", "D patch"],
-                       cell=2.0)
-glue("sou_fig_data", fig, display=False)
-plt.close(fig)
+# %% tags=["hide-input"]
+display(sou.dataset_table(sets))
+ch.glue(fig_data=sou.data_figure(sets))
+plt.close("all")
 
 # %% [markdown]
 # ```{glue:figure} sou_fig_data
@@ -249,82 +156,47 @@ plt.close(fig)
 # a real one-class setting does not have.
 
 # %%
-scores, histories, models = {}, {}, {}
-for name, s in sets.items():
-    for lam in lambdas:
-        runtime.seed_everything(seed)          # the same initial weights for every λ
-        model = soukup.build(input_size=patch_size, in_channels=s.train.shape[1], depth=depth,
-                             base_channels=base_channels, latent_dim=latent_dim, kl_weight=lam)
-        with run.step(f"train {name} λ={lam:g}"):
-            histories[name, lam] = model.fit(torch.from_numpy(s.train), iterations=iterations,
-                                             batch_size=batch_size, lr=lr, seed=seed, device=dev,
-                                             desc=f"VAE {name} λ={lam:g}")
-        with run.step(f"score {name} λ={lam:g}"):
-            scores[name, lam] = {key: model.losses(torch.from_numpy(data))
-                                 for key, data in (("T", s.train), ("V", s.valid), ("D", s.defect),
-                                                   ("D_sel", s.select))}
-        models[name, lam] = model.cpu()
+vae = dict(patch=patch_size, depth=depth, base_channels=base_channels, latent_dim=latent_dim, lr=lr)
+search = sou.lambda_search(sets, lambdas, seed=seed, iterations=iterations, batch_size=batch_size,
+                           device=ch.device, run=run, **vae)
+selected = search.selected
 
-search = pd.DataFrame([{"pattern": name, "λ": lam,
-                        "separation (V vs D_sel)": soukup.separation(scores[name, lam]["V"],
-                                                                     scores[name, lam]["D_sel"]),
-                        "train s": histories[name, lam].seconds,
-                        "final L_rec": np.mean(histories[name, lam].series("rec")[-20:]),
-                        "final L_lat": np.mean(histories[name, lam].series("kl")[-20:])}
-                       for name in names for lam in lambdas])
-selected = {name: float(search[search.pattern == name].set_index("λ")["separation (V vs D_sel)"].idxmax())
-            for name in names}
-display(search.pivot(index="λ", columns="pattern", values="separation (V vs D_sel)")
-        .style.format("{:.3f}").highlight_max(axis=0, props="font-weight: bold")
+# %% tags=["hide-input"]
+display(search.separation_table().style.format("{:.3f}").highlight_max(axis=0, props="font-weight: bold")
         .set_caption("λ search: mean AUROC of both losses, V against D_sel (bold: selected)"))
 display(Markdown("Selected λ per pattern: " + ", ".join(f"**{n}**: {selected[n]:g}" for n in names)))
-for name in names:
-    glue(f"sou_lambda_{glue_safe(name)}", f"{selected[name]:g}", display=False)
-n_paper_lambda = sum(np.isclose(v, 1e-5) for v in selected.values())
-glue("sou_n_paper_lambda", int(n_paper_lambda), display=False)
-glue("sou_n_patterns", len(names), display=False)
+ch.glue(n_paper_lambda=int(sum(np.isclose(v, sou.PUBLISHED["lambda"]) for v in selected.values())),
+        n_patterns=len(names))
 
 # %% [markdown]
 # Each pattern's selected model then trains on, to {glue:text}`sou_final_iterations`
-# iterations in all (the same optimiser settings; in the `paper` profile every model of the
-# search already has the paper's 10,000 and nothing is added). Everything below, except the
-# λ slider, is computed with these final models.
+# iterations in all, with the same optimiser settings. It is the selected λ's detector
+# fitted again from the same seed for the longer budget: the training loop draws the same
+# minibatches and noise, so its first {glue:text}`sou_iterations` steps are exactly the
+# search model's, and Adam keeps its state throughout (resuming the search's model would
+# restart the optimiser). In the `paper` profile every model of the search already has the
+# paper's 10,000 iterations and the search's model is used as it is. Everything below, except
+# the λ slider, is computed with these final models; `set_scores` asks each detector for
+# both losses of every patch ({meth}`~adlib.detectors.soukup.SoukupVAEDetector.patch_losses`,
+# the latent loss from the encoder alone).
 
 # %%
-search_scores = dict(scores)                 # the search's models, kept for the λ slider
-final_curves = {}
-for name in names:
+final, scores = {}, {}
+for name, s in sets.items():
     lam = selected[name]
-    model, s = models[name, lam], sets[name]
-    curve = {k: histories[name, lam].series(k) for k in ("rec", "kl")}
-    if final_iterations > iterations:
-        with run.step(f"train on {name} λ={lam:g}"):
-            more = model.fit(torch.from_numpy(s.train), iterations=final_iterations - iterations,
-                             batch_size=batch_size, lr=lr, seed=seed + 1, device=dev,
-                             desc=f"VAE {name} λ={lam:g}, on")
-        for k in curve:
-            curve[k] = curve[k] + more.series(k)
-        with run.step(f"score {name} final"):
-            scores[name, lam] = {key: model.losses(torch.from_numpy(data))
-                                 for key, data in (("T", s.train), ("V", s.valid), ("D", s.defect))}
-        models[name, lam] = model.cpu()
-    final_curves[name] = curve
+    if final_iterations == iterations:      # the search's model already had the whole budget
+        final[name] = search.detectors[name, lam]
+    else:
+        final[name] = detectors.get("soukup_vae", channels=s.train.shape[1], image_size=patch_size,
+                                    seed=seed, kl_weight=lam, **vae)
+        with run.step(f"train {name} final λ={lam:g}"):
+            final[name].fit(s.train, iterations=final_iterations, batch_size=batch_size, device=ch.device)
+    with run.step(f"score {name} final"):
+        scores[name] = sou.set_scores(final[name], s)      # both losses of every patch of T, V and D
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-for name in names:
-    lam = selected[name]
-    curve = final_curves[name]
-    axes[0].plot(pd.Series(curve["rec"]).rolling(20, min_periods=1).mean(), label=f"{name} (λ={lam:g})")
-    axes[1].plot(pd.Series(curve["kl"]).rolling(20, min_periods=1).mean(), label=f"{name} (λ={lam:g})")
-for ax in axes:
-    if final_iterations > iterations:
-        ax.axvline(iterations, color="grey", ls=":", lw=1)
-axes[0].set(xlabel="iteration", ylabel="$L_{rec}$ per patch (rolling mean of 20)", yscale="log")
-axes[1].set(xlabel="iteration", ylabel="$L_{lat}$ per patch (rolling mean of 20)", yscale="log")
-axes[0].legend()
-fig.tight_layout()
-glue("sou_fig_training", fig, display=False)
-plt.close(fig)
+# %% tags=["hide-input"]
+ch.glue(fig_training=sou.training_figure(final, selected, iterations))
+plt.close("all")
 
 # %% [markdown]
 # ```{glue:figure} sou_fig_training
@@ -335,21 +207,9 @@ plt.close(fig)
 # λ search, after which only the selected model trains on.
 # ```
 
-# %%
-rows = []
-for name in names:
-    s, model = sets[name], models[name, selected[name]]
-    v, d = torch.from_numpy(s.valid[:1]), torch.from_numpy(s.defect[:1])
-    rv, rd = model.reconstruct(v)[0], model.reconstruct(d)[0]
-    rows.append([v[0], rv, ((v[0] - rv) ** 2)[0], plots.overlay(d[0], s.defect_masks[0], 0.3), rd,
-                 ((d[0] - rd) ** 2)[0]])
-fig = plots.image_grid(rows, row_labels=names,
-                       col_labels=["V patch", "reconstruction", "residual²", "D patch (flaw red)",
-                                   "reconstruction", "residual²"],
-                       cmaps=["gray", "gray", "magma", "gray", "gray", "magma"],
-                       vmax=[1, 1, 0.25, 1, 1, 0.25], cell=1.9)
-glue("sou_fig_recon", fig, display=False)
-plt.close(fig)
+# %% tags=["hide-input"]
+ch.glue(fig_recon=sou.reconstruction_figure(sets, final))
+plt.close("all")
 
 # %% [markdown]
 # ```{glue:figure} sou_fig_recon
@@ -366,32 +226,9 @@ plt.close(fig)
 # Gaussian. Histograms are drawn on a log scale of the loss, since defect losses can be
 # orders of magnitude above valid ones.
 
-# %%
-def histogram_figure(lam_of: dict, title_suffix: str = "", source: dict | None = None):
-    source = scores if source is None else source
-    fig, axes = plt.subplots(len(names), 2, figsize=(10, 2.8 * len(names)), squeeze=False)
-    for row, name in zip(axes, names):
-        lam = lam_of[name]
-        for ax, loss in zip(row, LOSSES):
-            values = {k: np.maximum(source[name, lam][k][loss], 1e-12) for k in ("T", "V", "D")}
-            logs = {k: np.log10(v) for k, v in values.items()}
-            edges = soukup.shared_edges(list(logs.values()), 40)
-            grid = np.linspace(edges[0], edges[-1], 300)
-            for key, data in logs.items():
-                ax.hist(data, bins=edges, density=True, alpha=0.45, color=SET_COLOURS[key], histtype="stepfilled",
-                        label=f"{key} ({len(data)})")
-                mu, sigma = soukup.gaussian_fit(data)
-                ax.plot(grid, stats.norm.pdf(grid, mu, max(sigma, 1e-9)), color=SET_COLOURS[key], lw=1.5)
-            ax.set(title=f"{name}, {loss} loss (λ={lam:g}){title_suffix}",
-                   xlabel=f"log10 {loss} loss per patch", ylabel="density")
-        row[0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-fig = histogram_figure(selected)
-glue("sou_fig_hist", fig, display=False)
-plt.close(fig)
+# %% tags=["hide-input"]
+ch.glue(fig_hist=sou.histogram_figure(scores, selected))
+plt.close("all")
 
 # %% [markdown]
 # ```{glue:figure} sou_fig_hist
@@ -409,16 +246,9 @@ plt.close(fig)
 # of the selected λ can differ from the figure above), so it works in the static page. It opens at the paper's
 # λ (or the grid value closest to it).
 
-# %%
-def lambda_frame(lam):
-    fig = histogram_figure({name: lam for name in names}, " (search)", source=search_scores)
-    parts = [f"{name}: separation {soukup.separation(search_scores[name, lam]['V'], search_scores[name, lam]['D_sel']):.3f}"
-             + (" (selected)" if np.isclose(selected[name], lam) else "") for name in names]
-    return fig, f"<b>λ = {lam:g}</b> — " + "; ".join(parts)
-
-
-paper_index = int(np.argmin([abs(np.log10(max(v, 1e-30)) + 5) for v in lambdas]))
-display(widgets.precomputed_slider("λ", lambdas, lambda_frame, default_index=paper_index, fmt="{:.0e}"))
+# %% tags=["hide-input"]
+display(widgets.precomputed_slider("λ", lambdas, lambda lam: sou.lambda_frame(search, lam),
+                                   default_index=sou.paper_lambda_index(lambdas), fmt="{:.0e}"))
 
 # %% [markdown]
 # ## Table I: cross-entropy between the loss histograms
@@ -442,31 +272,13 @@ display(widgets.precomputed_slider("λ", lambdas, lambda_frame, default_index=pa
 # Pattern 1 beside our first weave and their Pattern 2 beside our second.
 
 # %%
-published = pd.DataFrame([
-    ("Pattern 1", "reconstruction", 0.67, 20.35, 20.30), ("Pattern 1", "latent", 0.10, 7.64, 6.95),
-    ("Pattern 2", "reconstruction", 1.15, 19.70, 19.27), ("Pattern 2", "latent", 0.17, 6.98, 9.38),
-], columns=["paper pattern", "loss", "H_TV (paper)", "H_TD (paper)", "H_VD (paper)"])
-ce_rows = []
-for name in names:
-    lam = selected[name]
-    for loss in LOSSES:
-        h = soukup.cross_entropy_table({k: scores[name, lam][k][loss] for k in ("T", "V", "D")},
-                                       bins=ce_bins, epsilon=ce_epsilon)
-        ce_rows.append({"pattern": name, "loss": loss, "lambda": lam, **h})
-ce = pd.DataFrame(ce_rows)
-weaves = [n for n in names if n in textile.WEAVES]
-paper_of = {n: f"Pattern {k + 1}" for k, n in enumerate(weaves[:2])}
-ce["paper pattern"] = ce["pattern"].map(paper_of)
-table1 = ce.merge(published, on=["paper pattern", "loss"], how="left")
-for col in ("TV", "TD", "VD"):
-    table1[f"Δ H_{col}"] = table1[f"H_{col}"] - table1[f"H_{col} (paper)"]
-shown = table1[["pattern", "paper pattern", "loss", "H_TV", "H_TV (paper)", "Δ H_TV", "H_TD", "H_TD (paper)",
-                "Δ H_TD", "H_VD", "H_VD (paper)", "Δ H_VD"]]
-display(shown.style.format(precision=2, na_rep="–").hide(axis="index")
+ce = sou.cross_entropy(scores, selected, bins=ce_bins, epsilon=ce_epsilon)
+table1 = sou.table1(ce)
+
+# %% tags=["hide-input"]
+display(table1.style.format(precision=2, na_rep="–").hide(axis="index")
         .set_caption("Table I: cross-entropy H(p, q) in bits, ours beside the published values"))
-kl_bits = ce[["pattern", "loss"]].assign(**{"H(T,V) − H(T)": ce.H_TV - ce.H_T, "H(T,D) − H(T)": ce.H_TD - ce.H_T,
-                                             "H(V,D) − H(V)": ce.H_VD - ce.H_V})
-display(kl_bits.style.format(precision=2).hide(axis="index")
+display(sou.kl_table(ce).style.format(precision=2).hide(axis="index")
         .set_caption("The same, less the entropy of p: the Kullback-Leibler divergence D(p‖q) in bits"))
 
 # %% [markdown]
@@ -484,55 +296,18 @@ display(kl_bits.style.format(precision=2).hide(axis="index")
 # reconstruction may not notice.
 
 # %%
-reliability, rel_rows = {}, []
 with run.step("bootstrap"):
-    for name in names:
-        lam = selected[name]
-        for loss in LOSSES:
-            r = soukup.bootstrap_auroc_ap(scores[name, lam]["V"][loss], scores[name, lam]["D"][loss],
-                                          n_boot=n_boot, seed=seed)
-            reliability[name, loss] = r
-            rel_rows.append({"pattern": name, "loss": loss, "AUROC": r.auroc,
-                             "AUROC 95% CI": f"[{r.auroc_ci[0]:.3f}, {r.auroc_ci[1]:.3f}]",
-                             "AP": r.ap, "AP 95% CI": f"[{r.ap_ci[0]:.3f}, {r.ap_ci[1]:.3f}]"})
-            glue(f"sou_auroc_{glue_safe(name)}_{loss[:3]}", r.auroc, display=False)
-rel = pd.DataFrame(rel_rows)
-display(rel.style.format(precision=3).hide(axis="index")
-        .set_caption("D against V: AUROC and average precision of each score (selected λ)"))
+    reliability = sou.reliability(scores, n_boot=n_boot, seed=seed)
+by_flaw = sou.auroc_by_flaw(sets, scores)
 
-# which flaws does each score find? D patches of one kind (the flaw covering most of the patch) against V
-by_flaw = []
-for name in names:
-    kinds = np.array(sets[name].defect_kinds)
-    lam = selected[name]
-    for kind in sorted(set(kinds)):
-        chosen = kinds == kind
-        if chosen.sum() < 2:
-            continue
-        row = {"pattern": name, "flaw": kind, "D patches": int(chosen.sum())}
-        for loss in LOSSES:
-            row[f"AUROC {loss}"] = soukup.bootstrap_auroc_ap(scores[name, lam]["V"][loss],
-                                                             scores[name, lam]["D"][loss][chosen], n_boot=0).auroc
-        by_flaw.append(row)
-by_flaw = pd.DataFrame(by_flaw)
+# %% tags=["hide-input"]
+display(sou.reliability_table(reliability).style.format(precision=3).hide(axis="index")
+        .set_caption("D against V: AUROC and average precision of each score (selected λ)"))
 if len(by_flaw):
     display(by_flaw.style.format(precision=3).hide(axis="index")
             .set_caption("AUROC per flaw kind: the D patches of one kind against V"))
-
-fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.4), squeeze=False)
-from sklearn.metrics import roc_curve
-for ax, name in zip(axes[0], names):
-    lam = selected[name]
-    for loss, style in zip(LOSSES, ("-", "--")):
-        v, d = scores[name, lam]["V"][loss], scores[name, lam]["D"][loss]
-        fpr, tpr, _ = roc_curve(np.r_[np.zeros(len(v)), np.ones(len(d))], np.r_[v, d])
-        ax.plot(fpr, tpr, style, label=f"{loss} ({reliability[name, loss].auroc:.3f})")
-    ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.set(title=name, xlabel="false positive rate (V)", ylabel="true positive rate (D)")
-    ax.legend(fontsize=8, loc="lower right")
-fig.tight_layout()
-glue("sou_fig_roc", fig, display=False)
-plt.close(fig)
+ch.glue(fig_roc=sou.roc_figure(scores, reliability))
+plt.close("all")
 
 # %% [markdown]
 # ```{glue:figure} sou_fig_roc
@@ -554,25 +329,16 @@ plt.close(fig)
 # {glue:text}`sou_timing_repeats` calls each.
 
 # %%
-glue("sou_timing_batch", timing_batch, display=False)
-glue("sou_timing_warmup", timing_warmup, display=False)
-glue("sou_timing_repeats", timing_repeats, display=False)
-first = names[0]
-timing_model = models[first, selected[first]].to(dev)
-batch = torch.from_numpy(np.resize(sets[first].valid, (timing_batch, *sets[first].valid.shape[1:])))
+timed = final[names[0]]
+batch = np.resize(sets[names[0]].valid, (timing_batch, *sets[names[0]].valid.shape[1:]))
 with run.step("timing"):
-    timing = soukup.time_scoring(timing_model, batch, repeats=timing_repeats, warmup=timing_warmup)
-timing_model.cpu()
-enc_params = sum(p.numel() for n, p in timing_model.named_parameters() if n.split(".")[0] in ("encoder", "mu", "logvar"))
-all_params = sum(p.numel() for p in timing_model.parameters())
-macs = soukup.multiply_accumulates(timing_model)
-glue("sou_mac_ratio", macs["full"] / macs["encoder"], display=False)
-glue("sou_speedup", timing["speedup"], display=False)
-glue("sou_t_encoder_ms", 1000 * timing["encoder"], display=False)
-glue("sou_t_full_ms", 1000 * timing["full"], display=False)
-display(pd.DataFrame([{"scoring": "encoder only (latent loss)", "median ms per batch": 1000 * timing["encoder"]},
-                      {"scoring": "full autoencoder (reconstruction loss)", "median ms per batch": 1000 * timing["full"]}])
-        .style.format(precision=2).hide(axis="index"))
+    timing = timed.time_scoring(batch, repeats=timing_repeats, warmup=timing_warmup)
+macs = timed.multiply_accumulates()
+
+# %% tags=["hide-input"]
+ch.glue(speedup=timing["speedup"], t_encoder_ms=1000 * timing["encoder"], t_full_ms=1000 * timing["full"],
+        mac_ratio=macs["full"] / macs["encoder"])
+display(sou.timing_table(timing).style.format(precision=2).hide(axis="index"))
 
 # %% [markdown]
 # Scoring with the encoder alone took {glue:text}`sou_t_encoder_ms:.2f` ms per batch, the
@@ -594,57 +360,8 @@ display(pd.DataFrame([{"scoring": "encoder only (latent loss)", "median ms per b
 # *clear* when the bootstrap intervals of the two AUROCs do not overlap.
 
 # %%
-lines, rec_better, clear_rec, clear_lat = [], 0, 0, 0
-for name in names:
-    r, l = reliability[name, "reconstruction"], reliability[name, "latent"]
-    ce_r = ce[(ce.pattern == name) & (ce.loss == "reconstruction")].iloc[0]
-    ce_l = ce[(ce.pattern == name) & (ce.loss == "latent")].iloc[0]
-    v_lat, d_lat = scores[name, selected[name]]["V"]["latent"], scores[name, selected[name]]["D"]["latent"]
-    better = "reconstruction" if r.auroc > l.auroc else "latent"
-    rec_better += better == "reconstruction"
-    clear = r.auroc_ci[0] > l.auroc_ci[1] or l.auroc_ci[0] > r.auroc_ci[1]
-    clear_rec += clear and better == "reconstruction"
-    clear_lat += clear and better == "latent"
-    lines.append(f"- **{name}** (λ = {selected[name]:g}): AUROC reconstruction {r.auroc:.3f} "
-                 f"[{r.auroc_ci[0]:.3f}, {r.auroc_ci[1]:.3f}] vs latent {l.auroc:.3f} "
-                 f"[{l.auroc_ci[0]:.3f}, {l.auroc_ci[1]:.3f}]; H(V,D) {ce_r.H_VD:.2f} vs {ce_l.H_VD:.2f} bits; "
-                 f"mean latent loss of D {d_lat.mean() / v_lat.mean():.2f}× that of V "
-                 + ("(about the same on average, unlike the paper's finding). "
-                    if abs(d_lat.mean() / v_lat.mean() - 1) < 0.05 else
-                    "(larger on average, as the paper found). " if d_lat.mean() > v_lat.mean() else
-                    "(smaller on average, unlike the paper's finding). ")
-                 + f"The {better} loss separates defects better" + (" (clearly)." if clear else
-                                                                 " (intervals overlap)."))
-n = len(names)
-if clear_rec == n:
-    summary = (f"**The claim holds on all {n} patterns**: the reconstruction loss separates defect from "
-               f"valid patches clearly better than the latent loss.")
-elif rec_better > n / 2 and clear_lat == 0:
-    summary = (f"**The claim mostly holds**: the reconstruction loss is better on {rec_better} of {n} "
-               f"patterns ({clear_rec} clearly), the latent loss is never clearly better.")
-elif clear_lat > 0 and clear_rec == 0:
-    summary = (f"**The claim does not hold here**: the latent loss is clearly better on {clear_lat} of {n} "
-               f"patterns and the reconstruction loss on none.")
-else:
-    summary = (f"**Mixed**: the reconstruction loss is better on {rec_better} of {n} patterns "
-               f"({clear_rec} clearly), the latent loss clearly better on {clear_lat}.")
-speed = (f"- **Speed**: encoder-only scoring was {timing['speedup']:.2f}× faster than the full model on "
-         f"`{dev}` " + ("(the paper's \"more than 2×\" holds here)." if timing["speedup"] > 2 else
-                        "(below the paper's \"more than 2×\" on this device)."))
-table_shape = sum(
-    ce[(ce.pattern == name) & (ce.loss == "reconstruction")].iloc[0][col]
-    > ce[(ce.pattern == name) & (ce.loss == "latent")].iloc[0][col]
-    for name in names for col in ("H_TD", "H_VD"))
-table_line = (f"- **Table I**: H(T,D) and H(V,D) are larger for the reconstruction loss than for the latent loss in "
-              f"{table_shape} of {2 * n} cases (paper: 4 of 4, i.e. the defect histograms move further from the "
-              f"valid ones under the reconstruction loss).")
-lam_line = (f"- **λ search**: the search picked λ = 1e-5 on {n_paper_lambda} of {n} patterns "
-            f"(paper: on both of theirs); it used defect patches (D_sel), which a one-class setting lacks.")
-display(Markdown(summary + "\n\n" + "\n".join(lines + [table_line, speed, lam_line])))
-verdict = {"reconstruction_better": int(rec_better), "reconstruction_clearly_better": int(clear_rec),
-           "latent_clearly_better": int(clear_lat), "patterns": n, "summary": summary,
-           "table1_reconstruction_larger": int(table_shape), "table1_cases": 2 * n,
-           "lines": [summary, *lines, table_line, speed, lam_line]}
+lines = sou.verdict(reliability, ce, sou.latent_ratio(scores), selected, timing["speedup"], str(ch.device))
+display(Markdown(lines[0] + "\n\n" + "\n".join(lines[1:])))
 
 # %% [markdown]
 # ## Deviations from the paper
@@ -667,32 +384,23 @@ verdict = {"reconstruction_better": int(rec_better), "reconstruction_clearly_bet
 # (see above). AUROC, AP, bootstrap intervals and the measured speed ratio are additions.
 
 # %% tags=["remove-cell"]
-run.results["cross_entropy"] = [{k: row[k] for k in ("pattern", "loss", "lambda", "H_TV", "H_TD", "H_VD", "H_T", "H_V")}
-                                for row in ce_rows]
-run.results["auroc"] = {name: {loss: reliability[name, loss].auroc for loss in LOSSES} for name in names}
-run.results["average_precision"] = {name: {loss: reliability[name, loss].ap for loss in LOSSES} for name in names}
-run.results["auroc_ci"] = {name: {loss: list(reliability[name, loss].auroc_ci) for loss in LOSSES} for name in names}
-run.results["average_precision_ci"] = {name: {loss: list(reliability[name, loss].ap_ci) for loss in LOSSES}
-                                       for name in names}
-run.results["auroc_by_flaw"] = by_flaw.to_dict(orient="records")
-run.results["encoder_speedup"] = timing["speedup"]
-run.results["multiply_accumulates_per_patch"] = macs
-run.results["timing_seconds"] = {"encoder": timing["encoder"], "full": timing["full"], "batch": timing_batch,
-                                 "device": str(dev), "encoder_parameters": enc_params, "parameters": all_params}
-run.results["lambda_selected"] = selected
-run.results["lambda_search"] = search.to_dict(orient="records")
-run.results["cross_entropy_settings"] = {"bins": ce_bins, "epsilon": ce_epsilon,
-                                         "edges": "equal width over the pooled range of T, V and D, per pattern and loss"}
-run.results["gaussian_fits"] = [{"pattern": name, "loss": loss, "set": key,
-                                 **dict(zip(("mean_log10", "std_log10"),
-                                            soukup.gaussian_fit(np.log10(np.maximum(scores[name, selected[name]][key][loss], 1e-12)))))}
-                                for name in names for loss in LOSSES for key in ("T", "V", "D")]
-run.results["published_table1"] = published.to_dict(orient="records")
-run.results["verdict"] = verdict
-# The results overview's published-vs-ours rows: H(T,D) of each loss on the weaves placed
-# beside their Pattern 1 and 2 (different fabrics: compare the ordering, not the values).
-run.results["headline"] = [
-    {"what": f"H(T,D) bits, {row['loss']} loss ({row['pattern']}; paper: {row['paper pattern']})",
-     "published": float(row["H_TD (paper)"]), "ours": float(row["H_TD"])}
-    for row in table1.dropna(subset=["H_TD (paper)"]).to_dict(orient="records")]
+run.results.update(sou.reliability_results(reliability))
+run.results.update({
+    "cross_entropy": ce[["pattern", "loss", "lambda", "H_TV", "H_TD", "H_VD", "H_T", "H_V"]].to_dict(orient="records"),
+    "auroc_by_flaw": by_flaw.to_dict(orient="records"),
+    "encoder_speedup": timing["speedup"],
+    "multiply_accumulates_per_patch": macs,
+    "timing_seconds": {"encoder": timing["encoder"], "full": timing["full"], "batch": timing_batch,
+                       "device": str(ch.device), "encoder_parameters": timed.parameter_counts()["encoder"],
+                       "parameters": timed.parameter_counts()["all"]},
+    "lambda_selected": selected,
+    "lambda_search": search.table.to_dict(orient="records"),
+    "cross_entropy_settings": {"bins": ce_bins, "epsilon": ce_epsilon,
+                               "edges": "equal width over the pooled range of T, V and D, per pattern and loss"},
+    "gaussian_fits": sou.gaussian_fits(scores),
+    "published_table1": sou.published_table().to_dict(orient="records"),
+    "verdict": {**sou.tally(reliability, ce, names), "summary": lines[0], "lines": lines},
+    # the results overview's published-vs-ours rows: H(T,D) of each loss, our weaves beside their patterns
+    "headline": sou.headline(table1),
+})
 print("results written to", run.save())

@@ -1,12 +1,22 @@
-"""Soukup & Pinetz: the textile generator, the patch sets, the VAE and the loss analysis."""
+"""Soukup & Pinetz: the textile generator, the patch sets, the VAE and the loss analysis, the
+``soukup_vae`` detector, the chapter's experiments and figures (adlib.papers.soukup) and every
+branch of its verdict."""
 
+import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
 
+from adlib import detectors, patches
+from adlib import params as P
 from adlib.data import textile
 from adlib.models import soukup
+from adlib.models.soukup import Reliability
+from adlib.papers import soukup as paper
+
+matplotlib.use("Agg")
 
 
 # ---------------------------------------------------------------- generator
@@ -208,6 +218,276 @@ def test_defect_patches_carry_their_flaw_kind():
     cy, cx = web.flaws[0][1]
     assert web.kind_at(max(cy - 8, 0), max(cx - 8, 0), 16) == "knot"
     assert web.kind_at(0, 0, 4) in ("none", "knot")
+
+
+# ---------------------------------------------------------------- the detector
+
+TINY = {"patch": 16, "depth": 2, "base_channels": 2, "latent_dim": 4}
+
+
+def tiny_detector(seed=0, iterations=3, images=None, **hyper):
+    images = torch.rand(12, 1, 16, 16) if images is None else images
+    detector = detectors.get("soukup_vae", channels=images.shape[1], seed=seed, **{**TINY, **hyper})
+    return detector.fit(images, iterations=iterations, batch_size=4, progress=False)
+
+
+def test_a_patch_sized_input_is_one_patch():
+    detector = tiny_detector()
+    test = torch.rand(5, 1, 16, 16)
+    prediction, losses = detector.predict(test), detector.patch_losses(test)
+    np.testing.assert_allclose(prediction.scores, losses["reconstruction"], rtol=1e-6)
+    np.testing.assert_allclose(prediction.extra["latent"], losses["latent"], rtol=1e-6)
+    np.testing.assert_allclose(prediction.maps, np.broadcast_to(losses["reconstruction"][:, None, None],
+                                                                (5, 16, 16)), rtol=1e-5)
+    assert (losses["latent"] >= -1e-6).all()
+
+
+def test_a_whole_image_scores_its_worst_grid_patch():
+    detector = tiny_detector(images=torch.rand(4, 1, 40, 40))
+    assert detector.grid_stride == 8
+    test = torch.rand(3, 1, 40, 40)
+    prediction = detector.predict(test)
+    tiles = patches.grid_patches(patches.pad_to_grid(test, 16, 8), 16, 8)     # 4 × 4 tiles, no padding
+    losses = detector.patch_losses(tiles)
+    np.testing.assert_allclose(prediction.scores, losses["reconstruction"].reshape(3, 16).max(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(prediction.extra["latent"], losses["latent"].reshape(3, 16).max(axis=1), rtol=1e-6)
+    assert prediction.maps.shape == (3, 40, 40)
+    # the top-left pixel lies in the first tile only
+    np.testing.assert_allclose(prediction.maps[:, 0, 0], losses["reconstruction"].reshape(3, 16)[:, 0], rtol=1e-5)
+
+
+def test_images_smaller_than_a_patch_are_padded():
+    detector = tiny_detector(images=torch.rand(4, 3, 10, 12))
+    prediction = detector.predict(torch.rand(2, 3, 10, 12))
+    assert prediction.maps.shape == (2, 10, 12) and np.isfinite(prediction.scores).all()
+
+
+def test_refitting_longer_from_the_same_seed_repeats_the_shorter_run_first():
+    """What the chapter relies on: the final model's first steps are the search model's."""
+    images = torch.rand(12, 1, 16, 16)
+    short, long = tiny_detector(iterations=3, images=images), tiny_detector(iterations=6, images=images)
+    assert long.history.losses[:3] == short.history.losses
+
+
+def test_bad_settings_and_inputs_fail_with_a_message():
+    with pytest.raises(ValueError, match="multiple of 2\\*\\*depth"):
+        detectors.get("soukup_vae", patch=36, depth=3)
+    with pytest.raises(ValueError, match="stride"):
+        detectors.get("soukup_vae", stride=0)
+    with pytest.raises(ValueError, match="kl_weight"):
+        detectors.get("soukup_vae", kl_weight=-1.0)
+    with pytest.raises(RuntimeError, match="fit"):
+        detectors.get("soukup_vae", **TINY).patch_losses(torch.rand(2, 1, 16, 16))
+    with pytest.raises(ValueError, match="16×16"):
+        tiny_detector().patch_losses(torch.rand(2, 1, 32, 32))
+
+
+def test_speed_helpers_of_the_detector():
+    detector = tiny_detector()
+    timing = detector.time_scoring(torch.rand(4, 1, 16, 16), repeats=2, warmup=0)
+    assert timing["speedup"] == pytest.approx(timing["full"] / timing["encoder"])
+    macs, counts = detector.multiply_accumulates(), detector.parameter_counts()
+    assert macs["full"] == macs["encoder"] + macs["decoder"]
+    assert 0 < counts["encoder"] < counts["all"]
+    assert detector.reconstruct(torch.rand(2, 1, 16, 16)).shape == (2, 1, 16, 16)
+
+
+# ---------------------------------------------------------------- the chapter's experiments
+
+@pytest.fixture(scope="module")
+def tiny_sets():
+    return {name: textile.textile_patch_sets(name, patch_size=16, n_train=12, n_valid=8, n_defect=10, n_select=6,
+                                             web_size=96, n_flaws=4, seed=0) for name in ("plain", "twill")}
+
+
+@pytest.fixture(scope="module")
+def tiny_search(tiny_sets):
+    return paper.lambda_search(tiny_sets, [1e-5, 1e-3], seed=0, iterations=2, batch_size=4, device="cpu",
+                               patch=16, depth=2, base_channels=2, latent_dim=4)
+
+
+def test_lambda_search_trains_one_detector_per_pattern_and_lambda(tiny_sets, tiny_search):
+    assert set(tiny_search.detectors) == {(n, lam) for n in tiny_sets for lam in (1e-5, 1e-3)}
+    assert len(tiny_search.table) == 4 and tiny_search.table["separation (V vs D_sel)"].between(0, 1).all()
+    assert tiny_search.separation_table().shape == (2, 2)
+    for name, lam in tiny_search.selected.items():
+        best = tiny_search.table[tiny_search.table.pattern == name]["separation (V vs D_sel)"].max()
+        row = tiny_search.table[(tiny_search.table.pattern == name) & (tiny_search.table["λ"] == lam)]
+        assert row["separation (V vs D_sel)"].item() == best
+    scores = tiny_search.scores["plain", 1e-5]
+    assert set(scores) == {"T", "V", "D", "D_sel"}
+    assert scores["V"]["latent"].shape == (8,) and scores["D_sel"]["reconstruction"].shape == (len(tiny_sets["plain"].select),)
+
+
+def test_tables_of_the_chapter(tiny_sets, tiny_search):
+    scores = {name: paper.set_scores(tiny_search.detectors[name, lam], tiny_sets[name])
+              for name, lam in tiny_search.selected.items()}
+    ce = paper.cross_entropy(scores, tiny_search.selected, bins=5, epsilon=1e-6)
+    assert len(ce) == 4 and (ce[["H_TV", "H_TD", "H_VD"]] >= 0).all().all()
+    table = paper.table1(ce)
+    assert list(table["paper pattern"]) == ["Pattern 1", "Pattern 1", "Pattern 2", "Pattern 2"]
+    assert table["H_TD (paper)"].tolist() == [20.35, 7.64, 19.70, 6.98]
+    rows = paper.headline(table)
+    assert len(rows) == 4 and rows[0]["published"] == 20.35
+    assert list(paper.kl_table(ce).columns[2:]) == ["H(T,V) − H(T)", "H(T,D) − H(T)", "H(V,D) − H(V)"]
+    rel = paper.reliability(scores, n_boot=3, seed=0)
+    assert set(rel) == {(n, loss) for n in scores for loss in paper.LOSSES}
+    results = paper.reliability_results(rel)
+    assert results["auroc"]["plain"]["latent"] == rel["plain", "latent"].auroc
+    assert len(results["auroc_ci"]["twill"]["reconstruction"]) == 2
+    assert len(paper.reliability_table(rel)) == 4
+    by_flaw = paper.auroc_by_flaw(tiny_sets, scores)
+    assert set(by_flaw.columns) >= {"pattern", "flaw", "D patches", "AUROC reconstruction", "AUROC latent"}
+    assert (by_flaw["D patches"] >= 2).all()
+    assert set(paper.latent_ratio(scores)) == set(scores)
+    assert len(paper.gaussian_fits(scores)) == 2 * 2 * 3
+    counts = paper.tally(rel, ce, list(scores))
+    assert counts["patterns"] == 2 and counts["table1_cases"] == 4
+    final = {name: tiny_search.detectors[name, lam] for name, lam in tiny_search.selected.items()}
+    figures = [paper.data_figure(tiny_sets), paper.training_figure(final, tiny_search.selected, 1),
+               paper.reconstruction_figure(tiny_sets, final), paper.histogram_figure(scores, tiny_search.selected),
+               paper.roc_figure(scores, rel), paper.lambda_frame(tiny_search, 1e-3)[0]]
+    assert all(isinstance(f, matplotlib.figure.Figure) for f in figures)
+    assert "λ = 0.001" in paper.lambda_frame(tiny_search, 1e-3)[1]
+    assert list(paper.timing_table({"encoder": 0.001, "full": 0.003})["median ms per batch"]) == [1.0, 3.0]
+
+
+def test_published_table_and_the_paper_lambda():
+    published = paper.published_table()
+    assert len(published) == 4 and "H_VD (paper)" in published
+    assert paper.paper_lambda_index([1e-7, 1e-5, 1e-3]) == 1
+    assert paper.paper_lambda_index([1e-4, 1e-1]) == 0
+
+
+def test_load_patch_sets_without_patterns_or_data():
+    sets = paper.load_patch_sets(["brick"], None, patch_size=16, n_train=4, n_valid=2, n_defect=3, n_select=2,
+                                 web_size=96, n_flaws=2, pitch=8.0, real_scale=1.0, real_max_images=2, seed=0)
+    assert list(sets) == ["brick"] and len(paper.dataset_table(sets)) == 1
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"patch_size": 36}, "multiple of 2\\*\\*depth"),
+    ({"lambdas": []}, "lambdas"),
+    ({"lambdas": [1e-5, "a"]}, "lambdas"),
+    ({"final_iterations": 1}, "final_iterations=1 must be >= iterations=2"),
+    ({"patch_size": 256, "depth": 3}, "patch_size=256 is larger than web_size=128"),
+    ({"patterns": []}, "nothing to run"),
+])
+def test_check_parameters(change, message):
+    good = {"patch_size": 32, "depth": 3, "lambdas": [1e-3, 1e-5], "iterations": 2, "final_iterations": 3,
+            "patterns": ["twill"], "web_size": 128}
+    assert paper.check_parameters(good, None) == [1e-5, 1e-3]
+    with pytest.raises(P.ParameterError, match=message):
+        paper.check_parameters({**good, **change}, None)
+    assert set(good) <= set(paper.parameter_specs())
+
+
+# ---------------------------------------------------------------- the verdict, branch by branch
+
+def r(auroc, low, high):
+    return Reliability(auroc, 0.5, (low, high), (0.4, 0.6))
+
+
+CLEAR_REC = (r(0.95, 0.93, 0.97), r(0.60, 0.55, 0.65))     # reconstruction clearly better
+CLEAR_LAT = (r(0.55, 0.50, 0.60), r(0.90, 0.86, 0.94))     # latent clearly better
+OVERLAP_REC = (r(0.70, 0.60, 0.80), r(0.65, 0.55, 0.75))   # reconstruction better, intervals overlap
+OVERLAP_LAT = (r(0.62, 0.55, 0.70), r(0.66, 0.58, 0.74))   # latent better, intervals overlap
+
+
+def ce_of(names, rec_larger=True):
+    rows = []
+    for name in names:
+        big, small = (12.0, 6.0) if rec_larger else (6.0, 12.0)
+        rows += [{"pattern": name, "loss": "reconstruction", "H_TD": big, "H_VD": big + 1},
+                 {"pattern": name, "loss": "latent", "H_TD": small, "H_VD": small + 1}]
+    return pd.DataFrame(rows)
+
+
+def verdict_of(cases, ratios=None, ce=None, speedup=3.0, selected=None):
+    names = [f"p{k}" for k in range(len(cases))]
+    rel = {}
+    for name, (rec, lat) in zip(names, cases):
+        rel[name, "reconstruction"], rel[name, "latent"] = rec, lat
+    ratios = ratios or {n: 1.5 for n in names}
+    selected = selected or {n: 1e-5 for n in names}
+    return paper.verdict(rel, ce_of(names) if ce is None else ce, ratios, selected, speedup, "cpu")
+
+
+def test_verdict_claim_holds_on_all():
+    lines = verdict_of([CLEAR_REC, CLEAR_REC])
+    assert lines[0].startswith("**The claim holds on all 2 patterns**")
+    assert len(lines) == 1 + 2 + 3
+    assert "The reconstruction loss separates defects better (clearly)." in lines[1]
+
+
+def test_verdict_claim_mostly_holds():
+    lines = verdict_of([CLEAR_REC, CLEAR_REC, OVERLAP_LAT])
+    assert lines[0].startswith("**The claim mostly holds**: the reconstruction loss is better on 2 of 3 "
+                               "patterns (2 clearly)")
+    assert "The latent loss separates defects better (intervals overlap)." in lines[3]
+
+
+def test_verdict_no_clear_difference():
+    lines = verdict_of([OVERLAP_REC, OVERLAP_LAT])
+    assert lines[0].startswith("**No clear difference**: the reconstruction loss is better on 1 of 2 patterns")
+
+
+def test_verdict_claim_does_not_hold():
+    lines = verdict_of([CLEAR_LAT, OVERLAP_REC])
+    assert lines[0].startswith("**The claim does not hold here**: the latent loss is clearly better on 1 of 2")
+    assert "The latent loss separates defects better (clearly)." in lines[1]
+
+
+def test_verdict_mixed():
+    lines = verdict_of([CLEAR_REC, CLEAR_LAT])
+    assert lines[0].startswith("**Mixed**: the reconstruction loss is better on 1 of 2 patterns (1 clearly), "
+                               "the latent loss clearly better on 1.")
+    # reconstruction clearly better on only one of two, the other overlapping: not "mostly" (not > n/2)
+    assert verdict_of([CLEAR_REC, OVERLAP_LAT])[0].startswith("**Mixed**")
+
+
+def test_verdict_pattern_lines_word_the_mean_latent_loss():
+    lines = verdict_of([CLEAR_REC] * 3, ratios={"p0": 1.02, "p1": 1.4, "p2": 0.8})
+    assert "1.02× that of V (about the same on average, unlike the paper's finding)" in lines[1]
+    assert "1.40× that of V (larger on average, as the paper found)" in lines[2]
+    assert "0.80× that of V (smaller on average, unlike the paper's finding)" in lines[3]
+    assert "H(V,D) 13.00 vs 7.00 bits" in lines[1] and "(λ = 1e-05)" in lines[1]
+
+
+def test_verdict_table1_line():
+    names = ["p0", "p1"]
+    assert "in all 4 cases, as in the paper (4 of 4)" in verdict_of([CLEAR_REC] * 2)[-3]
+    assert "in none of the 4 cases" in verdict_of([CLEAR_REC] * 2, ce=ce_of(names, rec_larger=False))[-3]
+    mixed = pd.concat([ce_of(names[:1]), ce_of(names[1:], rec_larger=False)])
+    assert "in 2 of 4 cases (paper: 4 of 4" in verdict_of([CLEAR_REC] * 2, ce=mixed)[-3]
+
+
+def test_verdict_speed_line():
+    assert "3.00× faster than the full model on `cpu` (the paper's \"more than 2×\" holds here)" in \
+        verdict_of([CLEAR_REC], speedup=3.0)[-2]
+    assert "(below the paper's \"more than 2×\" on this device)" in verdict_of([CLEAR_REC], speedup=1.6)[-2]
+    assert "below" in verdict_of([CLEAR_REC], speedup=2.0)[-2]        # "more than 2×": 2.0 is not more
+
+
+def test_verdict_lambda_line():
+    both = {"p0": 1e-5, "p1": 1e-5}
+    assert "on all 2 patterns, as the paper did" in verdict_of([CLEAR_REC] * 2, selected=both)[-1]
+    assert "on none of the 2 patterns (1e-07, 0.001;" in \
+        verdict_of([CLEAR_REC] * 2, selected={"p0": 1e-7, "p1": 1e-3})[-1]
+    assert "on 1 of 2 patterns (paper: on both" in verdict_of([CLEAR_REC] * 2, selected={"p0": 1e-5, "p1": 1e-3})[-1]
+    assert verdict_of([CLEAR_REC], selected={"p0": 1e-5})[-1].endswith("which a one-class setting lacks.")
+
+
+def test_verdict_needs_a_pattern_and_tally_counts():
+    with pytest.raises(ValueError, match="at least one pattern"):
+        paper.verdict({}, ce_of([]), {}, {}, 3.0, "cpu")
+    names = ["p0", "p1", "p2"]
+    rel = {}
+    for name, (rec, lat) in zip(names, [CLEAR_REC, CLEAR_LAT, OVERLAP_REC]):
+        rel[name, "reconstruction"], rel[name, "latent"] = rec, lat
+    assert paper.tally(rel, ce_of(names), names) == {
+        "patterns": 3, "reconstruction_better": 2, "reconstruction_clearly_better": 1, "latent_clearly_better": 1,
+        "table1_cases": 6, "table1_reconstruction_larger": 6}
 
 
 # ---------------------------------------------------------------- the chapter under smoke

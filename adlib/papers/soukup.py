@@ -1,0 +1,485 @@
+"""Soukup & Pinetz (2018), the chapter ``soukup_latent_vae``: can a VAE's latent (KL) loss
+replace its reconstruction loss for finding weaving flaws?
+
+- :data:`PUBLISHED`: the paper's numbers (Table I, λ, the speed claim) as plain data;
+- the experiments, run through the ``soukup_vae`` detector (:mod:`adlib.detectors.soukup`):
+  the patch sets, the λ search (:func:`lambda_search`), per-patch scores
+  (:func:`set_scores`), cross-entropies (:func:`cross_entropy`, :func:`table1`),
+  AUROC / AP with bootstrap intervals (:func:`reliability`), AUROC per flaw kind;
+- the chapter's figures (each returns a matplotlib Figure);
+- :func:`verdict`: the verdict lines, worded from the numbers.
+
+Scores of one model are ``{set: {loss: (N,) array}}`` with sets "T", "V", "D" (and "D_sel"
+in the search) and losses "reconstruction" and "latent".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.metrics import roc_curve
+
+from adlib import detectors, plots, runtime
+from adlib import params as P
+from adlib.data import folders, textile
+from adlib.models.soukup import Reliability, bootstrap_auroc_ap, cross_entropy_table, gaussian_fit, separation
+from adlib.models.soukup import shared_edges
+
+LOSSES = ("reconstruction", "latent")
+SET_COLOURS = {"T": "tab:blue", "V": "tab:green", "D": "tab:red"}
+
+PUBLISHED = {
+    # Table I: cross-entropy H(p, q) in bits between the loss histograms of T, V and D
+    "table1": [
+        {"paper pattern": "Pattern 1", "loss": "reconstruction", "H_TV": 0.67, "H_TD": 20.35, "H_VD": 20.30},
+        {"paper pattern": "Pattern 1", "loss": "latent", "H_TV": 0.10, "H_TD": 7.64, "H_VD": 6.95},
+        {"paper pattern": "Pattern 2", "loss": "reconstruction", "H_TV": 1.15, "H_TD": 19.70, "H_VD": 19.27},
+        {"paper pattern": "Pattern 2", "loss": "latent", "H_TV": 0.17, "H_TD": 6.98, "H_VD": 9.38},
+    ],
+    "lambda": 1e-5,          # selected for both patterns
+    "speedup": 2.0,          # "would speed up computations by more than a factor of 2"
+    "iterations": 10_000,
+    "patch": 64,
+    "lr": 1e-3,
+}
+
+
+def _step(run: runtime.Run | None, label: str):
+    return run.step(label) if run is not None else contextlib.nullcontext()
+
+
+def published_table() -> pd.DataFrame:
+    """Table I as published, one row per pattern and loss; value columns marked "(paper)"."""
+    return pd.DataFrame(PUBLISHED["table1"]).rename(columns={c: f"{c} (paper)" for c in ("H_TV", "H_TD", "H_VD")})
+
+
+# ------------------------------------------------------------------------------------ data
+
+def load_patch_sets(patterns, data_root, *, patch_size: int, n_train: int, n_valid: int, n_defect: int,
+                    n_select: int, web_size: int, n_flaws: int, pitch: float, real_scale: float,
+                    real_max_images: int, seed: int, run: runtime.Run | None = None) -> dict:
+    """T, V, D and D_sel of every generated pattern and of every MVTec-layout category under
+    ``data_root`` (named ``mvtec:<category>``), recorded as datasets of ``run``."""
+    sets = {}
+    for name in patterns:
+        with _step(run, "generate patch sets"):
+            sets[name] = textile.textile_patch_sets(
+                name, patch_size=patch_size, n_train=n_train, n_valid=n_valid, n_defect=n_defect,
+                n_select=n_select, web_size=web_size, n_flaws=n_flaws, pitch=pitch, seed=seed)
+    categories = folders.find_mvtec_categories(data_root) if data_root else []
+    if data_root and not categories:
+        raise folders.DataLayoutError(f"data_root {data_root} holds no MVTec-layout category; expected "
+                                      f"{folders.MVTEC_LAYOUT}")
+    for folder in categories:
+        with _step(run, f"read {folder.name}"):
+            sets[f"mvtec:{folder.name}"] = textile.mvtec_patch_sets(
+                folder, patch_size=patch_size, n_train=n_train, n_valid=n_valid, n_defect=n_defect,
+                n_select=n_select, scale=real_scale, max_images=real_max_images, seed=seed)
+    if run is not None:
+        for name, s in sets.items():
+            run.add_dataset(name, source=s.source, T=len(s.train), V=len(s.valid), D=len(s.defect),
+                            D_sel=len(s.select), patch=patch_size,
+                            checksum=runtime.array_checksum(s.train, s.valid, s.defect, s.select))
+    return sets
+
+
+def dataset_table(sets: dict) -> pd.DataFrame:
+    return pd.DataFrame({n: {"T": len(s.train), "V": len(s.valid), "D": len(s.defect), "D_sel": len(s.select),
+                             "source": s.source} for n, s in sets.items()}).T
+
+
+# ------------------------------------------------------------------------------ experiments
+
+def set_scores(detector, patch_sets, keys=("T", "V", "D")) -> dict[str, dict[str, np.ndarray]]:
+    """Both per-patch losses of each of the sets ``keys`` ("T", "V", "D", "D_sel")."""
+    data = {"T": patch_sets.train, "V": patch_sets.valid, "D": patch_sets.defect, "D_sel": patch_sets.select}
+    return {key: detector.patch_losses(data[key]) for key in keys}
+
+
+@dataclass
+class Search:
+    """The λ search: one fitted ``soukup_vae`` per (pattern, λ), its scores on T, V, D and D_sel,
+    one table row per (pattern, λ), and the λ selected for each pattern."""
+
+    detectors: dict
+    scores: dict
+    table: pd.DataFrame
+    selected: dict[str, float]
+
+    def separation_table(self) -> pd.DataFrame:
+        return self.table.pivot(index="λ", columns="pattern", values="separation (V vs D_sel)")
+
+
+def lambda_search(sets: dict, lambdas, *, seed: int, iterations: int, batch_size: int, device,
+                  run: runtime.Run | None = None, **hyperparameters) -> Search:
+    """Train one ``soukup_vae`` per pattern and λ (the same seed, so the same initial weights) and
+    select, per pattern, the λ whose two losses separate V from D_sel best (mean AUROC)."""
+    fitted, scores, rows = {}, {}, []
+    for name, s in sets.items():
+        for lam in lambdas:
+            detector = detectors.get("soukup_vae", channels=s.train.shape[1], image_size=s.train.shape[-1],
+                                     seed=seed, kl_weight=lam, **hyperparameters)
+            with _step(run, f"train {name} λ={lam:g}"):
+                detector.fit(s.train, iterations=iterations, batch_size=batch_size, device=device)
+            with _step(run, f"score {name} λ={lam:g}"):
+                scores[name, lam] = set_scores(detector, s, ("T", "V", "D", "D_sel"))
+            fitted[name, lam] = detector
+            history = detector.history
+            rows.append({"pattern": name, "λ": lam,
+                         "separation (V vs D_sel)": separation(scores[name, lam]["V"], scores[name, lam]["D_sel"]),
+                         "train s": history.seconds, "final L_rec": float(np.mean(history.series("rec")[-20:])),
+                         "final L_lat": float(np.mean(history.series("kl")[-20:]))})
+    table = pd.DataFrame(rows)
+    selected = {name: float(table[table.pattern == name].set_index("λ")["separation (V vs D_sel)"].idxmax())
+                for name in sets}
+    return Search(fitted, scores, table, selected)
+
+
+def cross_entropy(scores: dict, selected: dict, bins: int, epsilon: float) -> pd.DataFrame:
+    """H(T,V), H(T,D), H(V,D) and the entropies H(T), H(V) per pattern and loss (their eq. 3)."""
+    return pd.DataFrame([{"pattern": name, "loss": loss, "lambda": selected[name],
+                          **cross_entropy_table({k: scores[name][k][loss] for k in ("T", "V", "D")},
+                                                bins=bins, epsilon=epsilon)}
+                         for name in scores for loss in LOSSES])
+
+
+def table1(ce: pd.DataFrame) -> pd.DataFrame:
+    """Our cross-entropies beside the published ones: the first two weaves stand beside the
+    paper's Patterns 1 and 2 (other fabrics: compare the ordering, not the values)."""
+    weaves = [n for n in ce.pattern.unique() if n in textile.WEAVES]
+    paper_of = {n: f"Pattern {k + 1}" for k, n in enumerate(weaves[:2])}
+    table = ce.assign(**{"paper pattern": ce.pattern.map(paper_of)})
+    table = table.merge(published_table(), on=["paper pattern", "loss"], how="left")
+    for col in ("TV", "TD", "VD"):
+        table[f"Δ H_{col}"] = table[f"H_{col}"] - table[f"H_{col} (paper)"]
+    return table[["pattern", "paper pattern", "loss", "H_TV", "H_TV (paper)", "Δ H_TV", "H_TD", "H_TD (paper)",
+                  "Δ H_TD", "H_VD", "H_VD (paper)", "Δ H_VD"]]
+
+
+def kl_table(ce: pd.DataFrame) -> pd.DataFrame:
+    """The cross-entropies less the entropy of p: the Kullback-Leibler divergence D(p‖q) in bits."""
+    return ce[["pattern", "loss"]].assign(**{"H(T,V) − H(T)": ce.H_TV - ce.H_T, "H(T,D) − H(T)": ce.H_TD - ce.H_T,
+                                              "H(V,D) − H(V)": ce.H_VD - ce.H_V})
+
+
+def headline(table: pd.DataFrame) -> list[dict]:
+    """The results overview's rows: our H(T,D) beside the paper's, per loss, for the weaves
+    placed beside their patterns."""
+    return [{"what": f"H(T,D) bits, {row['loss']} loss ({row['pattern']}; paper: {row['paper pattern']})",
+             "published": float(row["H_TD (paper)"]), "ours": float(row["H_TD"])}
+            for row in table.dropna(subset=["H_TD (paper)"]).to_dict(orient="records")]
+
+
+def reliability(scores: dict, n_boot: int, seed: int) -> dict[tuple[str, str], Reliability]:
+    """AUROC and AP of each loss, D (positive) against V, with percentile bootstrap intervals."""
+    return {(name, loss): bootstrap_auroc_ap(scores[name]["V"][loss], scores[name]["D"][loss],
+                                             n_boot=n_boot, seed=seed)
+            for name in scores for loss in LOSSES}
+
+
+def reliability_table(rel: dict[tuple[str, str], Reliability]) -> pd.DataFrame:
+    return pd.DataFrame([{"pattern": name, "loss": loss, "AUROC": r.auroc,
+                          "AUROC 95% CI": f"[{r.auroc_ci[0]:.3f}, {r.auroc_ci[1]:.3f}]", "AP": r.ap,
+                          "AP 95% CI": f"[{r.ap_ci[0]:.3f}, {r.ap_ci[1]:.3f}]"} for (name, loss), r in rel.items()])
+
+
+def reliability_results(rel: dict[tuple[str, str], Reliability]) -> dict[str, dict]:
+    """results.json's ``auroc``, ``average_precision`` and their ``_ci``: {pattern: {loss: ...}}."""
+    out: dict[str, dict] = {"auroc": {}, "average_precision": {}, "auroc_ci": {}, "average_precision_ci": {}}
+    for (name, loss), r in rel.items():
+        for key, value in (("auroc", r.auroc), ("average_precision", r.ap), ("auroc_ci", list(r.auroc_ci)),
+                           ("average_precision_ci", list(r.ap_ci))):
+            out[key].setdefault(name, {})[loss] = value
+    return out
+
+
+def auroc_by_flaw(sets: dict, scores: dict) -> pd.DataFrame:
+    """AUROC of each loss for the D patches of one flaw kind against V (kinds with >= 2 patches)."""
+    rows = []
+    for name in scores:
+        kinds = np.array(sets[name].defect_kinds)
+        for kind in sorted(set(kinds)):
+            chosen = kinds == kind
+            if chosen.sum() < 2:
+                continue
+            rows.append({"pattern": name, "flaw": kind, "D patches": int(chosen.sum()),
+                         **{f"AUROC {loss}": bootstrap_auroc_ap(scores[name]["V"][loss],
+                                                                scores[name]["D"][loss][chosen], n_boot=0).auroc
+                            for loss in LOSSES}})
+    return pd.DataFrame(rows)
+
+
+def latent_ratio(scores: dict) -> dict[str, float]:
+    """Mean latent loss of D over that of V, per pattern (the paper: above 1)."""
+    return {name: float(np.mean(s["D"]["latent"]) / np.mean(s["V"]["latent"])) for name, s in scores.items()}
+
+
+def gaussian_fits(scores: dict) -> list[dict]:
+    """Normal fits (mean, std) of the log10 losses of T, V and D (the curves of their Figs 2-3)."""
+    return [{"pattern": name, "loss": loss, "set": key,
+             **dict(zip(("mean_log10", "std_log10"), gaussian_fit(np.log10(np.maximum(s[key][loss], 1e-12)))))}
+            for name, s in scores.items() for loss in LOSSES for key in ("T", "V", "D")]
+
+
+def timing_table(timing: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"scoring": "encoder only (latent loss)", "median ms per batch": 1000 * timing["encoder"]},
+                         {"scoring": "full autoencoder (reconstruction loss)",
+                          "median ms per batch": 1000 * timing["full"]}])
+
+
+# ------------------------------------------------------------------------------------ figures
+
+def data_figure(sets: dict):
+    """A web with flaws, its masks, and example T, V and D patches of each pattern (their Fig 1)."""
+    rows = []
+    for s in sets.values():
+        web = s.examples.get("web")
+        row = [] if web is None else [web, plots.overlay(web, s.examples["mask"])]
+        second = 1 % len(s.defect)
+        row += [s.train[0, 0], s.valid[0, 0], plots.overlay(s.defect[0, 0], s.defect_masks[0], 0.35),
+                plots.overlay(s.defect[second, 0], s.defect_masks[second], 0.35)]
+        rows.append(row)
+    return plots.image_grid(rows, row_labels=list(sets), cell=2.0,
+                            col_labels=["web with flaws", "flaw masks", "T patch", "V patch", "D patch", "D patch"])
+
+
+def training_figure(final: dict, selected: dict, search_iterations: int):
+    """Rolling means of both training losses of each pattern's final detector; a dotted line
+    where the search's models stopped."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for name, detector in final.items():
+        for ax, key in zip(axes, ("rec", "kl")):
+            ax.plot(pd.Series(detector.history.series(key)).rolling(20, min_periods=1).mean(),
+                    label=f"{name} (λ={selected[name]:g})")
+    for ax, what in zip(axes, ("L_{rec}", "L_{lat}")):
+        if len(next(iter(final.values())).history.losses) > search_iterations:
+            ax.axvline(search_iterations, color="grey", ls=":", lw=1)
+        ax.set(xlabel="iteration", ylabel=f"${what}$ per patch (rolling mean of 20)", yscale="log")
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def reconstruction_figure(sets: dict, final: dict):
+    """A V patch and a D patch of each pattern, their reconstructions and squared residuals."""
+    rows = []
+    for name, detector in final.items():
+        s = sets[name]
+        v, d = s.valid[:1], s.defect[:1]
+        rv, rd = detector.reconstruct(v)[0], detector.reconstruct(d)[0]
+        rows.append([v[0], rv, ((v[0] - rv) ** 2)[0], plots.overlay(d[0], s.defect_masks[0], 0.3), rd,
+                     ((d[0] - rd) ** 2)[0]])
+    return plots.image_grid(rows, row_labels=list(final),
+                            col_labels=["V patch", "reconstruction", "residual²", "D patch (flaw red)",
+                                        "reconstruction", "residual²"],
+                            cmaps=["gray", "gray", "magma", "gray", "gray", "magma"],
+                            vmax=[1, 1, 0.25, 1, 1, 0.25], cell=1.9)
+
+
+def histogram_figure(scores: dict, lam_of: dict, title_suffix: str = ""):
+    """Histograms of the log10 losses of T, V and D per pattern (rows) and loss (columns), each with
+    its maximum-likelihood Gaussian (their Figs 2-3); ``scores`` is {pattern: {set: {loss: ...}}}."""
+    fig, axes = plt.subplots(len(scores), 2, figsize=(10, 2.8 * len(scores)), squeeze=False)
+    for row, name in zip(axes, scores):
+        for ax, loss in zip(row, LOSSES):
+            logs = {k: np.log10(np.maximum(scores[name][k][loss], 1e-12)) for k in ("T", "V", "D")}
+            edges = shared_edges(list(logs.values()), 40)
+            grid = np.linspace(edges[0], edges[-1], 300)
+            for key, data in logs.items():
+                ax.hist(data, bins=edges, density=True, alpha=0.45, color=SET_COLOURS[key], histtype="stepfilled",
+                        label=f"{key} ({len(data)})")
+                mu, sigma = gaussian_fit(data)
+                ax.plot(grid, stats.norm.pdf(grid, mu, max(sigma, 1e-9)), color=SET_COLOURS[key], lw=1.5)
+            ax.set(title=f"{name}, {loss} loss (λ={lam_of[name]:g}){title_suffix}",
+                   xlabel=f"log10 {loss} loss per patch", ylabel="density")
+        row[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def lambda_frame(search: Search, lam: float):
+    """One frame of the λ slider: the search's histograms at ``lam`` and a caption (HTML)."""
+    names = list(search.selected)
+    fig = histogram_figure({name: search.scores[name, lam] for name in names}, {name: lam for name in names},
+                           " (search)")
+    parts = [f"{name}: separation {separation(search.scores[name, lam]['V'], search.scores[name, lam]['D_sel']):.3f}"
+             + (" (selected)" if np.isclose(search.selected[name], lam) else "") for name in names]
+    return fig, f"<b>λ = {lam:g}</b> — " + "; ".join(parts)
+
+
+def paper_lambda_index(lambdas) -> int:
+    """Index of the grid value closest (in decades) to the paper's λ."""
+    return int(np.argmin([abs(np.log10(max(v, 1e-30)) - np.log10(PUBLISHED["lambda"])) for v in lambdas]))
+
+
+def roc_figure(scores: dict, rel: dict):
+    """ROC curves of both losses, D against V, one panel per pattern; AUROC in the legend."""
+    fig, axes = plt.subplots(1, len(scores), figsize=(3.6 * len(scores), 3.4), squeeze=False)
+    for ax, name in zip(axes[0], scores):
+        for loss, style in zip(LOSSES, ("-", "--")):
+            v, d = scores[name]["V"][loss], scores[name]["D"][loss]
+            fpr, tpr, _ = roc_curve(np.r_[np.zeros(len(v)), np.ones(len(d))], np.r_[v, d])
+            ax.plot(fpr, tpr, style, label=f"{loss} ({rel[name, loss].auroc:.3f})")
+        ax.plot([0, 1], [0, 1], ":", color="grey")
+        ax.set(title=name, xlabel="false positive rate (V)", ylabel="true positive rate (D)")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------ verdict
+
+def _clear(a: Reliability, b: Reliability) -> bool:
+    """The bootstrap intervals of the two AUROCs do not overlap."""
+    return a.auroc_ci[0] > b.auroc_ci[1] or b.auroc_ci[0] > a.auroc_ci[1]
+
+
+def _h(ce: pd.DataFrame, name: str, loss: str) -> pd.Series:
+    return ce[(ce.pattern == name) & (ce.loss == loss)].iloc[0]
+
+
+def tally(rel: dict, ce: pd.DataFrame, names) -> dict[str, int]:
+    """The counts behind the verdict: patterns where the reconstruction loss has the larger AUROC
+    (and clearly), where the latent loss is clearly better, and Table I cases (H(T,D), H(V,D))
+    where the reconstruction loss's cross-entropy is the larger."""
+    names = list(names)
+    counts = {"patterns": len(names), "reconstruction_better": 0, "reconstruction_clearly_better": 0,
+              "latent_clearly_better": 0, "table1_cases": 2 * len(names), "table1_reconstruction_larger": 0}
+    for name in names:
+        r, lat = rel[name, "reconstruction"], rel[name, "latent"]
+        better = r.auroc > lat.auroc
+        counts["reconstruction_better"] += better
+        counts["reconstruction_clearly_better"] += better and _clear(r, lat)
+        counts["latent_clearly_better"] += (not better) and _clear(r, lat)
+        counts["table1_reconstruction_larger"] += sum(
+            _h(ce, name, "reconstruction")[col] > _h(ce, name, "latent")[col] for col in ("H_TD", "H_VD"))
+    return {k: int(v) for k, v in counts.items()}
+
+
+def _summary(c: dict) -> str:
+    n, better, clear_rec, clear_lat = (c["patterns"], c["reconstruction_better"], c["reconstruction_clearly_better"],
+                                       c["latent_clearly_better"])
+    if clear_rec == n:
+        return (f"**The claim holds on all {n} patterns**: the reconstruction loss separates defect from valid "
+                f"patches clearly better than the latent loss.")
+    if clear_lat == 0 and clear_rec > 0 and better > n / 2:
+        return (f"**The claim mostly holds**: the reconstruction loss is better on {better} of {n} patterns "
+                f"({clear_rec} clearly), the latent loss is never clearly better.")
+    if clear_lat == 0 and clear_rec == 0:
+        return (f"**No clear difference**: the reconstruction loss is better on {better} of {n} patterns, but "
+                f"the AUROC intervals of the two losses overlap on every pattern.")
+    if clear_rec == 0:
+        return (f"**The claim does not hold here**: the latent loss is clearly better on {clear_lat} of {n} "
+                f"patterns and the reconstruction loss on none.")
+    return (f"**Mixed**: the reconstruction loss is better on {better} of {n} patterns ({clear_rec} clearly), "
+            f"the latent loss clearly better on {clear_lat}.")
+
+
+def _pattern_line(name: str, lam: float, r: Reliability, lat: Reliability, h_vd: tuple[float, float],
+                  ratio: float) -> str:
+    if abs(ratio - 1) < 0.05:
+        mean = "(about the same on average, unlike the paper's finding)"
+    elif ratio > 1:
+        mean = "(larger on average, as the paper found)"
+    else:
+        mean = "(smaller on average, unlike the paper's finding)"
+    better = "reconstruction" if r.auroc > lat.auroc else "latent"
+    return (f"- **{name}** (λ = {lam:g}): AUROC reconstruction {r.auroc:.3f} [{r.auroc_ci[0]:.3f}, "
+            f"{r.auroc_ci[1]:.3f}] vs latent {lat.auroc:.3f} [{lat.auroc_ci[0]:.3f}, {lat.auroc_ci[1]:.3f}]; "
+            f"H(V,D) {h_vd[0]:.2f} vs {h_vd[1]:.2f} bits; mean latent loss of D {ratio:.2f}× that of V {mean}. "
+            f"The {better} loss separates defects better" + (" (clearly)." if _clear(r, lat) else " (intervals overlap)."))
+
+
+def _table1_line(larger: int, cases: int) -> str:
+    start = "- **Table I**: H(T,D) and H(V,D) are larger for the reconstruction loss than for the latent loss"
+    if larger == cases:
+        return (f"{start} in all {cases} cases, as in the paper (4 of 4): the defect histograms move further "
+                f"from the valid ones under the reconstruction loss.")
+    if larger == 0:
+        return (f"{start} in none of the {cases} cases (paper: 4 of 4): here the latent loss moves the defect "
+                f"histograms further from the valid ones.")
+    return (f"{start} in {larger} of {cases} cases (paper: 4 of 4, i.e. the defect histograms move further from "
+            f"the valid ones under the reconstruction loss).")
+
+
+def _speed_line(speedup: float, device: str) -> str:
+    holds = speedup > PUBLISHED["speedup"]
+    return (f"- **Speed**: encoder-only scoring was {speedup:.2f}× faster than the full model on `{device}` "
+            + ("(the paper's \"more than 2×\" holds here)." if holds else
+               "(below the paper's \"more than 2×\" on this device)."))
+
+
+def _lambda_line(selected: dict[str, float]) -> str:
+    n = len(selected)
+    k = sum(bool(np.isclose(v, PUBLISHED["lambda"])) for v in selected.values())
+    if k == n:
+        picked = f"the search picked λ = 1e-5 on all {n} patterns, as the paper did on both of theirs"
+    elif k == 0:
+        chosen = ", ".join(f"{v:g}" for v in selected.values())
+        picked = f"the search picked λ = 1e-5 on none of the {n} patterns ({chosen}; paper: 1e-5 on both of theirs)"
+    else:
+        picked = f"the search picked λ = 1e-5 on {k} of {n} patterns (paper: on both of theirs)"
+    return f"- **λ search**: {picked}; it used defect patches (D_sel), which a one-class setting lacks."
+
+
+def verdict(rel: dict, ce: pd.DataFrame, ratios: dict[str, float], selected: dict[str, float],
+            speedup: float, device: str) -> list[str]:
+    """The verdict as markdown lines: a summary, one line per pattern, Table I, speed and λ.
+
+    ``rel``: {(pattern, loss): Reliability} (D against V); ``ce``: :func:`cross_entropy`'s table;
+    ``ratios``: :func:`latent_ratio`; ``selected``: the λ of each pattern (its order is the
+    patterns' order); ``speedup``: full-model over encoder-only scoring time.
+    A difference is *clear* when the bootstrap intervals of the two AUROCs do not overlap.
+    """
+    names = list(selected)
+    if not names:
+        raise ValueError("verdict needs at least one pattern")
+    counts = tally(rel, ce, names)
+    lines = [_pattern_line(name, selected[name], rel[name, "reconstruction"], rel[name, "latent"],
+                           (_h(ce, name, "reconstruction").H_VD, _h(ce, name, "latent").H_VD), ratios[name])
+             for name in names]
+    return [_summary(counts), *lines, _table1_line(counts["table1_reconstruction_larger"], counts["table1_cases"]),
+            _speed_line(speedup, device), _lambda_line(selected)]
+
+
+# ------------------------------------------------------------------------------- parameters
+
+def parameter_specs() -> dict:
+    """The chapter's parameters and their ranges (beyond the common ones)."""
+    return {
+        "patterns": P.choices_list(*textile.PATTERNS), "patch_size": P.integer(8, 512), "depth": P.integer(1, 6),
+        "base_channels": P.integer(1, 256), "latent_dim": P.integer(1, 4096), "lambdas": P.Spec((list, tuple)),
+        "iterations": P.integer(1, 1_000_000), "final_iterations": P.integer(1, 1_000_000),
+        "batch_size": P.integer(1, 4096), "lr": P.number(1e-6, 1.0),
+        "n_train": P.integer(1, 1_000_000), "n_valid": P.integer(2, 1_000_000),
+        "n_defect": P.integer(2, 1_000_000), "n_select": P.integer(2, 1_000_000),
+        "web_size": P.integer(64, 8192), "n_flaws": P.integer(1, 1000), "pitch": P.number(3.0, 64.0),
+        "ce_bins": P.integer(2, 10_000), "ce_epsilon": P.number(1e-300, 0.1), "n_boot": P.integer(0, 100_000),
+        "timing_batch": P.integer(1, 100_000), "timing_repeats": P.integer(1, 10_000),
+        "timing_warmup": P.integer(0, 1000), "real_scale": P.number(0.01, 4.0),
+        "real_max_images": P.integer(1, 1_000_000),
+    }
+
+
+def check_parameters(p: dict, data_root: str | None) -> list[float]:
+    """What the ranges cannot say (raises ``ParameterError``); returns the λ grid, sorted."""
+    if p["patch_size"] % 2 ** p["depth"]:
+        raise P.ParameterError(f"patch_size={p['patch_size']} must be a multiple of 2**depth={2 ** p['depth']}")
+    lambdas = p["lambdas"]
+    if not lambdas or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1e3
+                              for v in lambdas):
+        raise P.ParameterError(f"lambdas={lambdas!r} must be a non-empty list of numbers in [0, 1000]")
+    if p["final_iterations"] < p["iterations"]:
+        raise P.ParameterError(f"final_iterations={p['final_iterations']} must be >= iterations={p['iterations']} "
+                             f"(the selected model trains on beyond the search)")
+    if p["patterns"] and p["patch_size"] > p["web_size"]:
+        raise P.ParameterError(f"patch_size={p['patch_size']} is larger than web_size={p['web_size']}; the webs "
+                             f"must hold a patch")
+    if not p["patterns"] and not data_root:
+        raise P.ParameterError("patterns is empty and no data_root / ADLIB_DATA was given: nothing to run")
+    return sorted(float(v) for v in lambdas)
