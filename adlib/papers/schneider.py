@@ -22,9 +22,11 @@ import pandas as pd
 import torch
 
 from adlib import detectors, metrics, plots, widgets
+from adlib import params as P
 from adlib.data import folders, synthetic
 from adlib.data import textures as texture_data
 from adlib.patches import grid_patches, pad_to_grid
+from adlib.runtime import array_checksum
 
 # The three models of the paper, by the detector that implements each.
 DETECTORS = {"CAE": "schneider_cae", "VAE": "schneider_vae", "AAE": "schneider_aae"}
@@ -47,6 +49,35 @@ COLLAPSE = 0.5             # contrast kept on the stochastic texture below this 
 DEFECTIVE_SHARE = 0.05     # a patch is defective when at least this share of its pixels is in a mask
 
 
+# The chapter's parameters (besides the common ones: profile, seed, device, data_root, results_dir).
+PARAMETERS = {
+    "models": P.choices_list("CAE", "VAE", "AAE"),
+    "image_size": P.integer(32, 2048, doc="side of each synthetic image"),
+    "square": P.integer(2, 256, doc="side of a chess square"),
+    "patch_size": P.integer(16, 512, doc="the models' input; a multiple of 16"),
+    "iterations": P.integer(1, 1_000_000, doc="minibatch steps per model on the synthetic sets"),
+    "batch_size": P.integer(1, 4096),
+    "lr": P.number(1e-6, 1.0),
+    "textures": P.choices_list("brick", "gravel", "grass"),
+    "texture_size": P.integer(64, 2048),
+    "texture_iterations": P.integer(1, 1_000_000, doc="steps on a texture or a real category"),
+    "snapshots": P.integer(1, 20, doc="reconstructions kept over training (Fig 8)"),
+    "real_image_size": P.integer(32, 2048, doc="real images are resized to this side"),
+    "real_max_train": P.integer(1, 100_000),
+    "real_max_test_per_type": P.integer(1, 100_000),
+}
+
+
+def check_parameters(params: dict) -> None:
+    """The checks that involve several parameters (``chapter.setup`` checks each one)."""
+    patch, image, square = params["patch_size"], params["image_size"], params["square"]
+    if patch % 16:
+        raise P.ParameterError(f"patch_size={patch} must be a multiple of 16")
+    if patch > image or image % square or patch % square:
+        raise P.ParameterError(f"need patch_size <= image_size and both multiples of square "
+                               f"(got {patch}, {image}, {square})")
+
+
 def published_table1() -> pd.DataFrame:
     return pd.DataFrame(PUBLISHED["table1"])
 
@@ -63,10 +94,17 @@ def _step(run, label: str):
 
 # ----------------------------------------------------------------------------- synthetic sets
 
-def synthetic_sets(image_size: int, square: int, seed: int) -> dict[str, synthetic.AnomalySet]:
+def synthetic_sets(image_size: int, square: int, seed: int, run=None) -> dict[str, synthetic.AnomalySet]:
     """The paper's two synthetic sets (four normal, four anomalous images each)."""
-    return {"chess": synthetic.chess(size=image_size, square=square, seed=seed),
-            "noise": synthetic.noise(size=image_size, seed=seed)}
+    with _step(run, "generate synthetic data"):
+        sets = {"chess": synthetic.chess(size=image_size, square=square, seed=seed),
+                "noise": synthetic.noise(size=image_size, seed=seed)}
+    for name, data in sets.items():
+        if run is not None:
+            run.add_dataset(name, generator=f"adlib.data.synthetic.{name}", size=image_size,
+                            normal=len(data.normal), anomalous=len(data.anomalous),
+                            checksum=array_checksum(data.normal, data.anomalous, data.masks))
+    return sets
 
 
 @dataclass
@@ -169,7 +207,6 @@ def run_texture(name: str, *, size: int, patch: int, iterations: int, batch_size
     maps of its defective copies; reconstructions of one training patch over training."""
     tex = texture_data.texture_set(name, size=size, seed=seed)
     if run is not None:
-        from adlib.runtime import array_checksum
         run.add_dataset(f"texture:{name}", source=f"skimage.data.{name}", size=size, test_images=len(tex.test),
                         checksum=array_checksum(tex.train, tex.test, tex.masks))
     detector = detectors.get("schneider_cae", channels=1, image_size=size, seed=seed, patch=patch,
@@ -188,10 +225,21 @@ def run_texture(name: str, *, size: int, patch: int, iterations: int, batch_size
     return PatchRun(name, found, detector, normal, defect, tex.test, tex.masks, maps, kept, probe[0])
 
 
+def real_categories(data_root: str | None) -> list:
+    """The MVTec-layout categories under ``data_root`` ([] without one; an error if it holds none)."""
+    if not data_root:
+        return []
+    categories = folders.find_mvtec_categories(data_root)
+    if not categories:
+        raise folders.DataLayoutError(f"data_root {data_root} holds no MVTec-layout category; expected "
+                                      f"{folders.MVTEC_LAYOUT}")
+    return categories
+
+
 def run_real(folder, *, image_size: int, patch: int, iterations: int, batch_size: int, lr: float, seed: int,
              device, max_train: int | None = None, max_test_per_type: int | None = None, run=None) -> PatchRun:
     """The CAE on one MVTec-layout category: patch AUROC of good vs defective patches, image
-    AUROC of the detector's score, pixel AUROC of its maps."""
+    AUROC of the detector's score and of the worst patch's error, pixel AUROC of its maps."""
     cat = folders.load_mvtec_category(folder, size=image_size, max_train=max_train,
                                       max_test_per_type=max_test_per_type)
     if run is not None:
@@ -203,8 +251,9 @@ def run_real(folder, *, image_size: int, patch: int, iterations: int, batch_size
         detector.fit(cat.train, iterations=iterations, batch_size=batch_size, device=device)
     normal, defect, found = _patch_errors(detector, cat.test, cat.masks)
     prediction = detector.predict(cat.test)
-    found["image_auroc"] = metrics.image_auroc_ap(prediction.scores[cat.labels == 0],
-                                                  prediction.scores[cat.labels == 1])[0]
+    worst = detector.patch_errors(cat.test).reshape(len(cat.test), -1).max(axis=1)
+    for key, scores in (("image_auroc", prediction.scores), ("image_auroc_max_patch", worst)):
+        found[key] = metrics.image_auroc_ap(scores[cat.labels == 0], scores[cat.labels == 1])[0]
     found["pixel_auroc"] = metrics.pixel_auroc(prediction.maps, cat.masks) if cat.masks.any() else float("nan")
     found["train_seconds"] = detector.history.seconds
     return PatchRun(cat.name, found, detector, normal, defect, cat.test, cat.masks, prediction.maps)
@@ -261,10 +310,15 @@ def threshold_slider(name: str, data, maps: np.ndarray, best, kind: str = "CAE",
                                       fmt="{:.4f}")
 
 
-def figure_histograms(runs: list[PatchRun]):
-    """Per-patch error of normal and defective patches, one panel per texture (their Fig 6)."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.3), squeeze=False)
-    for ax, r in zip(axes[0], runs):
+def figure_histograms(runs: list[PatchRun], columns: int = 3):
+    """Per-patch error of normal and defective patches, one panel per texture or category
+    (their Fig 6), ``columns`` panels a row."""
+    columns = min(columns, len(runs))
+    rows = -(-len(runs) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.3 * rows), squeeze=False)
+    for ax in axes.flat[len(runs):]:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, runs):
         bins = np.histogram_bin_edges(np.r_[r.normal_errors, r.defect_errors], bins=30)
         ax.hist(r.normal_errors, bins=bins, alpha=0.6, density=True, label=f"normal ({len(r.normal_errors)})")
         ax.hist(r.defect_errors, bins=bins, alpha=0.6, density=True, label=f"defective ({len(r.defect_errors)})")
