@@ -1,17 +1,24 @@
-"""Zhu et al.: RotNet encoder, two-stage model, one-class baselines and one-class data."""
+"""Zhu et al.: RotNet encoder, two-stage model, one-class baselines, one-class data, the
+detectors (adlib.detectors.zhu) and the chapter's experiment, tables, figures and verdict
+(adlib.papers.zhu)."""
 
 import os
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from adlib import detectors
+from adlib import params as P
 from adlib.data import oneclass
+from adlib.execute import merged_parameters, notebook_defaults
 from adlib.models import oneclass_baselines as baselines
 from adlib.models import zhu
+from adlib.papers import zhu as paper
 
 
 # ----------------------------------------------------------------------------- models
@@ -31,7 +38,7 @@ def test_encoder_is_torchvision_resnet18_adapted_to_32px(width, stride, channels
 
 
 def test_encoder_rejects_wrong_input_clearly():
-    with pytest.raises(ValueError, match="pad 28-px images"):
+    with pytest.raises(ValueError, match="pad 28-px images.*to_input_size"):
         zhu.ResNet18Encoder(1, 8)(torch.rand(1, 1, 28, 28))
     with pytest.raises(ValueError, match="multiple of 4"):
         zhu.ResNet18Encoder(1, 6)
@@ -102,16 +109,19 @@ def test_deep_svdd_is_bias_free_and_reduces_its_objective():
     assert baselines.DeepSVDD(3, size=32).net.rep_dim == 128   # the CIFAR-10 LeNet
 
 
-def test_linear_baselines_separate_obvious_outliers():
+def test_pixel_baselines_of_the_chapter_separate_obvious_outliers():
+    # the chapter's OC-SVM and PCA floor are the detectors ``ocsvm`` and ``pca``
     rng = np.random.default_rng(0)
-    basis = rng.normal(size=(3, 64))
-    normal = rng.normal(size=(200, 3)) @ basis
-    test_normal = rng.normal(size=(50, 3)) @ basis
-    outliers = rng.normal(size=(50, 64)) * 3
-    test = np.r_[test_normal, outliers]
-    pca, k = baselines.pca_scores(normal, test, 0.9)
-    assert k <= 3 and pca[50:].min() > pca[:50].max()
-    svm = baselines.ocsvm_scores(normal, test, nu=0.1)
+    basis = rng.normal(size=(3, 64)) * 0.05
+
+    def inliers(n):
+        return np.clip(0.5 + rng.normal(size=(n, 3)) @ basis, 0, 1).reshape(n, 1, 8, 8).astype(np.float32)
+
+    test = np.r_[inliers(50), rng.uniform(size=(50, 1, 8, 8)).astype(np.float32)]
+    pca = detectors.get("pca", channels=1, image_size=8, variance=0.9).fit(inliers(200))
+    scores = pca.predict(test).scores
+    assert pca.components <= 3 and scores[50:].min() > scores[:50].max()
+    svm = detectors.get("ocsvm", channels=1, image_size=8, nu=0.1).fit(inliers(200)).predict(test).scores
     assert svm[50:].mean() > svm[:50].mean()
 
 
@@ -197,3 +207,257 @@ def test_rotnet_cosine_schedule_anneals_the_learning_rate():
     rot = zhu.RotNet(1, width=4, stem_stride=2, cosine_steps=4)
     rot.fit(torch.rand(8, 1, 32, 32), iterations=4, batch_size=4, lr=0.1, progress=False)
     assert rot._scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
+
+
+# --------------------------------------------------------------------------- detectors
+
+QUICK = {"width": 4, "stem_stride": 2}
+
+
+def blurry(n, channels, size, seed):
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, channels, 5, 5, generator=g)
+    return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def test_small_images_are_padded_centred_and_large_ones_resized():
+    x = torch.rand(2, 1, 28, 28)
+    padded = zhu.to_input_size(x)
+    assert padded.shape == (2, 1, 32, 32) and torch.equal(padded[..., 2:30, 2:30], x)
+    assert padded[..., :2, :].abs().sum() == 0
+    assert torch.equal(zhu.from_input_size(padded, (28, 28)), x)
+    assert torch.equal(zhu.from_input_size(padded[:, 0], (28, 28)), x[:, 0])        # maps (N, H, W)
+    big = torch.rand(2, 3, 40, 40)
+    assert zhu.to_input_size(big).shape == (2, 3, 32, 32)
+    assert zhu.from_input_size(zhu.to_input_size(big)[:, 0], (40, 40)).shape == (2, 40, 40)
+    assert zhu.to_input_size(torch.rand(1, 1, 20, 30)).shape == (1, 1, 32, 32)     # non-square, padded
+
+
+def test_two_stage_detector_scores_eq10_from_its_extras_and_maps_x_hat_1():
+    train, test = blurry(8, 1, 28, 0), blurry(5, 1, 28, 1)
+    detector = detectors.get("zhu_two_stage", channels=1, seed=0, ngf=4, lam=0.5, **QUICK)
+    prediction = detector.fit(train, iterations=2, batch_size=4, progress=False).predict(test)
+    extra = prediction.extra
+    assert set(extra) == {"mse", "ssim", "rotnet"}
+    assert np.allclose(prediction.scores, extra["mse"] + 0.5 * extra["ssim"])
+    assert (extra["ssim"] <= 1 + 1e-6).all() and (extra["rotnet"] <= 0).all()
+    first, second = detector.reconstruct_both(test)
+    assert first.shape == second.shape == (5, 1, 28, 28)
+    assert torch.equal(detector.reconstruct(test), first)
+    assert np.allclose(prediction.maps, ((test - first) ** 2).mean(1).numpy(), atol=1e-6)
+    # stage 1 takes fit's budget unless told otherwise
+    assert len(detector.rotnet_history.losses) == 2 and len(detector.history.losses) == 2
+    other = detectors.get("zhu_two_stage", channels=1, ngf=4, rot_iterations=3, rot_batch_size=2, **QUICK)
+    other.fit(train, iterations=2, batch_size=4, progress=False)
+    assert len(other.rotnet_history.losses) == 3
+
+
+def test_the_two_stage_rotnet_extra_is_the_rotnet_detector_of_the_same_seed():
+    train, test = blurry(8, 1, 28, 0), blurry(5, 1, 28, 1)
+    two = detectors.get("zhu_two_stage", channels=1, seed=2, ngf=4, rot_iterations=3, rot_batch_size=4, **QUICK)
+    extra = two.fit(train, iterations=2, batch_size=8, progress=False).predict(test).extra["rotnet"]
+    rot = detectors.get("zhu_rotnet", channels=1, seed=2, **QUICK).fit(train, iterations=3, batch_size=4,
+                                                                       progress=False)
+    assert np.array_equal(extra, rot.predict(test).scores)
+
+
+def test_cae_detector_maps_and_reconstructions_at_the_input_resolution():
+    train, test = blurry(8, 3, 40, 0), blurry(3, 3, 40, 1)
+    cae = detectors.get("zhu_cae", channels=3, ngf=4, **QUICK).fit(train, iterations=2, batch_size=4,
+                                                                    progress=False)
+    prediction = cae.predict(test)
+    assert prediction.maps.shape == (3, 40, 40) and cae.reconstruct(test).shape == (3, 3, 40, 40)
+
+
+def test_zhu_detectors_reject_bad_settings_with_the_fix():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        detectors.get("zhu_two_stage", width=6)
+    with pytest.raises(ValueError, match="stem_stride"):
+        detectors.get("zhu_cae", stem_stride=3)
+    with pytest.raises(ValueError, match="lam"):
+        detectors.get("zhu_two_stage", lam=-1.0)
+    with pytest.raises(ValueError, match="rot_iterations.*None"):
+        detectors.get("zhu_two_stage", rot_iterations=0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        detectors.get("deep_svdd", weight_decay=-1.0)
+    with pytest.raises(RuntimeError, match="fit"):
+        detectors.get("zhu_two_stage").reconstruct_both(torch.rand(1, 1, 28, 28))
+
+
+# ------------------------------------------------------------------ chapter: settings and experiment
+
+def test_the_chapter_parameters_are_checked_and_map_onto_the_detectors():
+    defaults = notebook_defaults("zhu_two_stage_rotnet")
+    params = P.check(defaults, set(), paper.PARAMETERS)
+    paper.check_parameters(params)
+    for profile in ("smoke", "quick", "paper"):
+        settings = paper.method_settings(merged_parameters("zhu_two_stage_rotnet", profile))
+        assert set(settings) == set(paper.ALL_METHODS)
+        for setting in settings.values():         # every hyperparameter is one the detector knows
+            detectors.get(setting.detector, **setting.hyperparameters)
+    table = paper.settings_table(paper.method_settings(params), ["Two-stage", "PCA"])
+    assert table["detector"].tolist() == ["zhu_two_stage", "pca"] and table["steps × batch"][1] == "–"
+    for change, message in (({"datasets": []}, "empty"), ({"datasets": [3]}, "list of names"),
+                            ({"classes": [1.5]}, "class indices"), ({"encoder_width": 6}, "multiple of 4"),
+                            ({"methods": []}, "empty")):
+        with pytest.raises(P.ParameterError, match=message):
+            paper.check_parameters({**params, **change})
+
+
+def tiny_set(classes=3, size=12, per_class=6, name="tiny") -> oneclass.ClassificationSet:
+    """Each class a blurry pattern of its own plus noise (test = 4 per class)."""
+    rng = np.random.default_rng(0)
+    patterns = blurry(classes, 1, size, 7).numpy()
+
+    def split(n):
+        y = np.repeat(np.arange(classes), n)
+        x = np.clip(patterns[y] + 0.05 * rng.normal(size=(len(y), 1, size, size)), 0, 1).astype(np.float32)
+        return x, y.astype(np.int64)
+
+    (train_x, train_y), (test_x, test_y) = split(per_class), split(4)
+    return oneclass.ClassificationSet(name, train_x, train_y, test_x, test_y, [f"c{k}" for k in range(classes)])
+
+
+def tiny_settings(**change):
+    params = {**notebook_defaults("zhu_two_stage_rotnet"), "encoder_width": 4, "stem_stride": 2, "decoder_ngf": 4,
+              "rot_iterations": 2, "rot_batch": 4, "dec_iterations": 2, "dec_batch": 4, "cae_iterations": 2,
+              "svdd_iterations": 2, **change}
+    return paper.method_settings(params)
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    ds = tiny_set()
+    return ds, paper.run_one_class(ds, [0, 2], [0, 1], paper.ALL_METHODS, tiny_settings(), "cpu", figure_images=2)
+
+
+def test_run_one_class_runs_every_method_class_and_seed(tiny_run):
+    ds, run = tiny_run
+    assert len(run.records) == 2 * 2 * len(paper.ALL_METHODS)
+    assert set(run.terms) == set(run.cae_errors) == {(0, 0), (0, 1), (2, 0), (2, 1)}
+    assert len(run.ablation) == 4 and set(run.curves) == set(run.panels) == {0, 2}
+    assert set(run.curves[0]) == set(paper.ALL_METHODS) and len(run.class_seconds) == 4
+    panel = run.panels[2]
+    assert panel["input"].shape == panel["CAE"].shape == panel["Two-stage x̂₂"].shape == (4, 1, 12, 12)
+    assert panel["labels"][:2].tolist() == [2, 2] and 2 not in panel["labels"][2:]
+    auroc = {(r["method"], r["class"], r["seed"]): r["auroc"] for r in run.records}
+    for method in ("OC-SVM", "PCA"):                  # untrained: fitted once per class
+        assert auroc[method, 0, 0] == auroc[method, 0, 1]
+    # the RotNet score is the two-stage model's stage 1: the same as the RotNet detector alone
+    alone = paper.run_one_class(ds, [0], [1], ["RotNet"], tiny_settings(), "cpu", figure_images=2)
+    assert alone.records[0]["auroc"] == auroc["RotNet", 0, 1]
+
+
+def test_the_tables_of_the_chapter(tiny_run):
+    ds, run = tiny_run
+    runs = {ds.name: run}
+    summary = paper.summarise(runs)
+    assert list(summary[ds.name]) == list(paper.ALL_METHODS)
+    two = summary[ds.name]["Two-stage"]
+    assert two["seeds"] == 2 and two["classes"] == ["c0", "c2"] and len(two["per_class"]) == 2
+    assert paper.per_class_wide(runs).shape == (len(paper.ALL_METHODS), 2)
+    table = paper.table1(summary)
+    assert table["published"].isna().all() and "OCGAN" not in set(table.method)   # no paper column
+    renamed = {"mnist_subset": summary[ds.name]}
+    table = paper.table1(renamed).set_index("method")
+    assert table.loc["OCGAN", "published"] == 97.5 and np.isnan(table.loc["OCGAN", "ours"])
+    assert table.loc["CAE", "Δ (ours − published)"] == pytest.approx(summary[ds.name]["CAE"]["mean"] - 92.6)
+    assert [h["published"] for h in paper.headline(renamed)] == [97.3, 92.6]
+    assert paper.mean_glues(summary, ds.name)["mean_two"] == two["mean"]
+    ablation, sweep = paper.term_ablation(runs), paper.lambda_sweep(runs)
+    at_one = sweep[sweep["λ"] == 1.0]["auroc"].iloc[0]         # the build's λ is 1
+    assert at_one == pytest.approx(ablation.loc[ds.name, "MSE − λ·SSIM"])
+    assert sweep[sweep["λ"] == 0.0]["auroc"].iloc[0] == pytest.approx(ablation.loc[ds.name, "MSE term only"])
+    contrast = paper.error_contrast(runs)
+    assert list(contrast.columns) == ["CAE", "Two-stage x̂₁"] and (contrast.to_numpy() > 0).all()
+    assert paper.timing(runs, 2)["classes"].tolist() == [2]
+    assert len(paper.published_records()) == 6
+
+
+def test_the_tables_without_the_two_stage_model():
+    ds = tiny_set(classes=2)
+    run = paper.run_one_class(ds, [1], [0], ["CAE", "PCA"], tiny_settings(), "cpu", figure_images=1)
+    runs = {ds.name: run}
+    assert paper.term_ablation(runs).empty and paper.lambda_sweep(runs).empty
+    assert list(paper.error_contrast(runs).columns) == ["CAE"]
+    assert np.isnan(paper.mean_glues(paper.summarise(runs), ds.name)["mean_two"])
+    assert paper.verdict(paper.summarise(runs), paper.error_contrast(runs).to_dict(orient="index"), 1) == []
+    assert isinstance(paper.plot_lambda(paper.lambda_sweep(runs), 1.0), plt.Figure)
+
+
+def test_the_figures_of_the_chapter(tiny_run):
+    ds, run = tiny_run
+    runs = {ds.name: run}
+    for fig in (paper.plot_per_class(runs), paper.plot_lambda(paper.lambda_sweep(runs), 1.0),
+                paper.plot_reconstructions(run, 2, 2), paper.plot_class_frame(run, 0)):
+        assert isinstance(fig, plt.Figure)
+        plt.close(fig)
+    slider = paper.class_slider(run, 2)
+    assert slider.children[0].index == 1                       # class 2 is the second frame
+
+
+# ------------------------------------------------------------------------------ verdict
+
+def summary_of(dataset="mnist_subset", **means):
+    names = {"two": "Two-stage", "cae": "CAE", "rot": "RotNet", "svdd": "Deep SVDD", "svm": "OC-SVM", "pca": "PCA"}
+    return {dataset: {names[k]: {"mean": v} for k, v in means.items()}}
+
+
+@pytest.mark.parametrize("two,cae,expected", [
+    (97.3, 92.6, "reproduced, margin included"),
+    (95.0, 92.0, "reproduced in direction, with 64% of the published margin"),
+    (93.0, 92.0, "only partly reproduced: the two-stage model is ahead, by less than half"),
+    (92.0, 92.5, "**not** reproduced: the CAE is as good or better here"),
+])
+def test_verdict_on_the_margin_over_the_cae(two, cae, expected):
+    lines = paper.verdict(summary_of(two=two, cae=cae), {}, n_seeds=3)
+    assert lines[0].startswith("- **Two-stage vs CAE on MNIST** (mnist_subset)") and expected in lines[0]
+    assert f"{two - cae:+.1f} points (published +4.7)" in lines[0]
+
+
+def test_verdict_on_ocgan():
+    within = paper.verdict(summary_of(two=96.6, cae=90.0), {}, 3)[1]
+    assert "published 97.5 on MNIST" in within and within.endswith("within one point of it.")
+    below = paper.verdict(summary_of(two=90.0, cae=80.0), {}, 3)[1]
+    assert below.endswith("7.5 points below it (OCGAN itself was not re-run).")
+
+
+def test_verdict_ranks_and_pca_floor():
+    clears = paper.verdict(summary_of(two=95.0, cae=90.0, rot=98.0, pca=80.0), {}, 3)[2]
+    assert clears == ("- **mnist_subset**: the two-stage model ranks 2 of 4 (best: RotNet, 98.0); the linear "
+                      "PCA floor is 80.0, and every deep method clears it.")
+    one = paper.verdict(summary_of(two=95.0, cae=85.0, pca=88.0), {}, 3)[2]
+    assert one.endswith("the linear PCA floor is 88.0, and CAE falls below it.")
+    two = paper.verdict(summary_of(two=95.0, cae=85.0, svm=80.0, pca=88.0), {}, 3)[2]
+    assert two.endswith("CAE, OC-SVM fall below it.")
+    best = paper.verdict(summary_of(two=99.0, cae=85.0), {}, 3)[2]
+    assert best == "- **mnist_subset**: the two-stage model ranks 1 of 2 (best: Two-stage, 99.0)."
+
+
+def test_verdict_one_seed_caveat():
+    one = paper.verdict(summary_of(two=95.0, cae=85.0, pca=88.0), {}, 1)[2]
+    assert one.endswith("CAE falls below it (one seed: differences of about a point or less between methods "
+                        "are not established).")
+    assert "one seed" not in " ".join(paper.verdict(summary_of(two=95.0, cae=85.0), {}, 2))
+
+
+@pytest.mark.parametrize("ratio,expected", [
+    (1.5, "the frozen RotNet encoder does make anomalies harder to reconstruct, as the paper argues."),
+    (1.22, "about the same contrast (within 5 %)"),
+    (1.0, "the CAE separates the errors better, contrary to the paper's Fig 1 argument."),
+])
+def test_verdict_on_the_error_contrast(ratio, expected):
+    lines = paper.verdict(summary_of(two=95.0, cae=85.0), {"mnist_subset": {"CAE": 1.2, "Two-stage x̂₁": ratio}}, 3)
+    assert lines[-1].startswith("- **Reconstruction of anomalies (mnist_subset)**: anomalous test images have "
+                                f"1.20× the median error of normal ones under the CAE and {ratio:.2f}×")
+    assert expected in lines[-1]
+
+
+def test_verdict_without_mnist_or_without_the_methods_it_compares():
+    cifar = paper.verdict(summary_of("CIFAR10", two=70.0, cae=60.0), {"CIFAR10": {"CAE": 1.1}}, 3)
+    assert len(cifar) == 1 and cifar[0].startswith("- **CIFAR10**: the two-stage model ranks 1 of 2")
+    assert paper.verdict(summary_of(two=95.0, pca=90.0), {}, 3)[0].startswith("- **mnist_subset**: the two")
+    assert paper.verdict(summary_of(cae=95.0, pca=90.0), {"mnist_subset": {"CAE": 1.1, "Two-stage x̂₁": float("nan")}},
+                         3) == []
+    both = {**summary_of(two=97.3, cae=92.6), **summary_of("MNIST", two=80.0, cae=90.0)}
+    assert "(mnist_subset)" in paper.verdict(both, {}, 3)[0]        # the first MNIST-like dataset

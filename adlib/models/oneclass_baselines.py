@@ -1,23 +1,18 @@
-"""One-class baselines of Zhu et al.'s Table 1 that we can run, plus a linear floor.
+"""Deep SVDD, a one-class baseline of Zhu et al.'s Table 1 (the detector ``deep_svdd``).
 
-- :class:`DeepSVDD` — Ruff et al.'s one-class Deep SVDD: a bias-free LeNet-style network
-  (batch norm without affine parameters, as in the reference implementation
-  ``lukasruff/Deep-SVDD-PyTorch``) whose outputs are pulled to a fixed centre c; the score
-  is the squared distance to c.
-- :func:`ocsvm_scores` — scikit-learn's one-class SVM (RBF kernel) on raw pixels.
-- :func:`pca_scores` — the PCA reconstruction residual (scikit-learn), the floor the papers
-  omit.
+:class:`DeepSVDD` — Ruff et al.'s one-class Deep SVDD: a bias-free LeNet-style network
+(batch norm without affine parameters, as in the reference implementation
+``lukasruff/Deep-SVDD-PyTorch``) whose outputs are pulled to a fixed centre c; the score is
+the squared distance to c.
 
-The CAE and the RotNet score live in :mod:`adlib.models.zhu` (they share its encoder).
+The CAE and the RotNet score live in :mod:`adlib.models.zhu` (they share its encoder); the
+OC-SVM and the PCA floor are the pixel baselines ``ocsvm`` and ``pca`` of
+:mod:`adlib.detectors.baselines`.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.decomposition import PCA
-from sklearn.svm import OneClassSVM
 from torch import nn
 
 from adlib import training
@@ -105,24 +100,3 @@ class DeepSVDD(nn.Module):
         return torch.cat([((self(chunk.to(self.device)) - self.center) ** 2).sum(1).cpu()
                           for chunk in torch.split(x, batch_size)])
 
-
-def _flat(x) -> np.ndarray:
-    x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    return x.reshape(len(x), -1).astype(np.float64)
-
-
-def ocsvm_scores(train, test, nu: float = 0.1, gamma: str | float = "scale") -> np.ndarray:
-    """Anomaly scores (minus the decision function) of an RBF one-class SVM fitted on ``train``."""
-    model = OneClassSVM(kernel="rbf", nu=nu, gamma=gamma).fit(_flat(train))
-    return -model.decision_function(_flat(test))
-
-
-def pca_scores(train, test, n_components: float | int = 0.9, seed: int = 0) -> tuple[np.ndarray, int]:
-    """Squared residual of each test image after projection on the training set's principal
-    subspace; ``n_components`` < 1 is the share of variance kept. Returns (scores, k)."""
-    train, test = _flat(train), _flat(test)
-    if isinstance(n_components, float) and n_components >= 1:
-        n_components = int(n_components)
-    pca = PCA(n_components=n_components, svd_solver="full", random_state=seed).fit(train)
-    recon = pca.inverse_transform(pca.transform(test))
-    return ((test - recon) ** 2).mean(1), int(pca.n_components_)

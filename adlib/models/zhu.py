@@ -9,8 +9,7 @@ one with −SSIM (``pytorch_msssim``). The anomaly score is ``MSE(x, x̂₁) −
 Also here, because they share the encoder or decoder: the end-to-end CAE baseline (same
 encoder architecture and decoder, trained from scratch with the MSE) and the RotNet score
 alone (Hendrycks et al.: the summed probability of the true rotation, negated so that a
-higher score means more anomalous). The other one-class baselines are in
-:mod:`adlib.models.oneclass_baselines`.
+higher score means more anomalous). Deep SVDD is in :mod:`adlib.models.oneclass_baselines`.
 
 Every model takes 32×32 inputs: :func:`to_input_size` zero-pads smaller images (centred, as
 for 28-px MNIST) and resizes larger ones; :func:`from_input_size` brings maps and
