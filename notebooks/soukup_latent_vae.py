@@ -147,10 +147,14 @@ plt.close("all")
 # 3×3 convolutions with stride 2, each halving the resolution and doubling the number of
 # feature maps, a dense μ / log σ² bottleneck, a mirrored decoder of transposed
 # convolutions, ReLU everywhere except the tanh of the last layer, trained with Adam at the
-# paper's learning rate on $L = L_{rec} + \lambda\, L_{lat}$. Following the paper, one model
-# is trained per pattern and per λ of a grid of {glue:text}`sou_n_lambdas` values around
-# their $10^{-5}$, each for {glue:text}`sou_iterations` iterations (the paper: 10,000).
-# The λ is then chosen "for which the reconstruction loss and the latent loss deviate most
+# paper's learning rate on $L = L_{rec} + \lambda\, L_{lat}$. In adlib it is the detector
+# `soukup_vae` (built with `adlib.detectors.get`, like every method of this book): it trains
+# on patches and scores a patch by either loss; a whole image, in the cross-paper benchmark,
+# gets the loss of its worst patch on a grid. Following the paper, one model is trained per
+# pattern and per λ of a grid of {glue:text}`sou_n_lambdas` values around their $10^{-5}$,
+# each for {glue:text}`sou_iterations` iterations (the paper: 10,000), all from the same seed
+# and so from the same initial weights ({func}`adlib.papers.soukup.lambda_search`). The λ
+# is then chosen "for which the reconstruction loss and the latent loss deviate most
 # significantly between valid and defective patches": we take the largest mean AUROC of the
 # two losses, V against **D_sel**. As the paper says, this step needs defect examples, which
 # a real one-class setting does not have.
@@ -169,7 +173,8 @@ ch.glue(n_paper_lambda=int(sum(np.isclose(v, sou.PUBLISHED["lambda"]) for v in s
         n_patterns=len(names))
 
 # %% [markdown]
-# Each pattern's selected model then trains on, to {glue:text}`sou_final_iterations`
+# The search picked the paper's $\lambda = 10^{-5}$ for {glue:text}`sou_n_paper_lambda` of
+# the {glue:text}`sou_n_patterns` patterns. Each pattern's selected model then trains on, to {glue:text}`sou_final_iterations`
 # iterations in all, with the same optimiser settings. It is the selected λ's detector
 # fitted again from the same seed for the longer budget: the training loop draws the same
 # minibatches and noise, so its first {glue:text}`sou_iterations` steps are exactly the
