@@ -233,7 +233,11 @@ ch.glue(**S.mean_glue(metrics))
 # {glue:text}`sae_paper_auc_deep:.1f` %); mean AP {glue:text}`sae_ap_proposed:.1f`,
 # {glue:text}`sae_ap_ael2:.1f` and {glue:text}`sae_ap_deep:.1f` % (paper:
 # {glue:text}`sae_paper_ap_proposed:.1f`, {glue:text}`sae_paper_ap_ael2:.1f` and
-# {glue:text}`sae_paper_ap_deep:.1f` %).
+# {glue:text}`sae_paper_ap_deep:.1f` %). The two baselines without any learning reach a mean
+# AUC of {glue:text}`sae_auc_nn:.1f` % (NN) and {glue:text}`sae_auc_variation:.1f` %
+# (Variation); the paper reports {glue:text}`sae_paper_auc_nn:.1f` and
+# {glue:text}`sae_paper_auc_variation:.1f` % on MVTec AD. Both compare pixels at the same
+# position, so they depend on how well the parts are aligned.
 #
 # ### The uncertain cells
 #
