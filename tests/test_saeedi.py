@@ -496,3 +496,8 @@ def test_collect_and_parameter_checks_fail_clearly():
         S.check_parameters(good | {"stride": 5})
     with pytest.raises(ValueError, match="k_values"):
         S.check_parameters(good | {"k_values": [0]})
+
+
+def test_internals_need_a_fitted_detector():
+    with pytest.raises(RuntimeError, match="fit"):
+        _cpcae().analyse(_images(2))

@@ -103,6 +103,8 @@ class _CPCAEDetector(Detector):
     def anomaly_maps(self, images) -> MapResult:
         """Maps |x − x̂| (N, H, W) at the input's resolution, reconstructions (N, C, w, w) at the
         working size, the AE (L2) score (N,) and the hidden codes of all patches (N, P·latent)."""
+        if not hasattr(self, "network"):
+            raise RuntimeError(f"{self.name}: call fit(train_images) first")
         return anomaly_maps(self.network, as_images(images, self.channels), self.work_size, self.stride)
 
 

@@ -22,7 +22,7 @@ from sklearn.metrics import roc_curve
 
 from adlib import metrics as M
 from adlib import params as P
-from adlib import plots, runtime
+from adlib import detectors, plots, runtime
 from adlib.data import elpv, folders
 from adlib.detectors.base import Detector, Prediction
 from adlib.patches import resize
@@ -91,11 +91,12 @@ def parameter_specs() -> dict[str, P.Spec]:
 
 
 def check_parameters(params: dict) -> None:
-    """What the specs cannot say: the patch grid must cover the working size; k values."""
-    patch, work, stride = params["patch"], params["work_size"], params["stride"]
-    if patch % 8 or patch > work or (work - patch) % stride:
-        raise P.ParameterError(f"need patch % 8 == 0, patch <= work_size and (work_size - patch) % stride == 0 "
-                               f"(got patch={patch}, work_size={work}, stride={stride})")
+    """What the specs cannot say (the patch grid must cover the working size, k values), before
+    any work: the detector checks its hyperparameters when it is built."""
+    try:
+        detectors.get("saeedi_cpcae", **{key: params[key] for key in ("work_size", "patch", "stride")})
+    except ValueError as err:
+        raise P.ParameterError(str(err)) from None
     if not params["k_values"] or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
                                          for v in params["k_values"]):
         raise P.ParameterError(f"k_values={params['k_values']} must be a list of positive integers")
