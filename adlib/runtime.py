@@ -145,6 +145,7 @@ class Run:
         self.results: dict[str, Any] = {}
         self.step_seconds: dict[str, float] = {}
         self.datasets: dict[str, dict[str, Any]] = {}
+        self.health: list[dict[str, Any]] = []      # one record per trained model, see add_health
         self._started = time.perf_counter()
 
     @contextlib.contextmanager
@@ -159,6 +160,12 @@ class Run:
     def add_dataset(self, name: str, **info: Any) -> None:
         """Record a dataset used: at least its size and a checksum or source path."""
         self.datasets[name] = info
+
+    def add_health(self, health, *, dataset: str, model: str, seed: int) -> dict[str, Any]:
+        """Record a model's :class:`adlib.health.Health`; saved under ``health``. Returns the record."""
+        record = health.record(dataset=dataset, model=model, seed=int(seed))
+        self.health.append(record)
+        return record
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -181,5 +188,5 @@ class Run:
         }
 
     def save(self) -> Path:
-        payload = {**self.results, "provenance": self.provenance()}
+        payload = {**self.results, "health": self.health, "provenance": self.provenance()}
         return atomic_write_json(self.results_dir / f"{self.name}.results.json", payload)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from adlib import health as health_checks
 from adlib import training
 from adlib.runtime import seed_everything
 
@@ -154,7 +155,25 @@ class Detector:
             torch.cuda.synchronize()
         self.fit_seconds = time.perf_counter() - start
         self._fitted = True
+        if self.trained:                           # what the mean-image predictor outputs
+            with torch.no_grad():
+                inputs = self._model_inputs(x)
+            self.train_mean = None if inputs is None else inputs.mean(dim=0)
         return self
+
+    @torch.no_grad()
+    def health(self, images) -> health_checks.Health:
+        """Did the model learn? Checks on held-out *normal* ``images`` (never test images
+        with labels) and on the training loss; see :mod:`adlib.health`."""
+        if not self._fitted:
+            raise RuntimeError(f"{self.name}: call fit(train_images) before health")
+        x = as_images(images, self.channels, "held-out normal images")
+        if len(x) < 2:
+            raise ValueError(f"{self.name}: the health check needs at least 2 held-out normal images, got "
+                             f"{len(x)}; see adlib.health.hold_out")
+        if not self.trained:
+            return health_checks.NOT_TRAINED
+        return self._health(x)
 
     @torch.no_grad()
     def predict(self, images) -> Prediction:
@@ -176,6 +195,22 @@ class Detector:
 
     def _predict(self, x: torch.Tensor) -> Prediction:
         raise NotImplementedError
+
+    # reconstruction models implement these two; the others override ``_health``
+    def _model_inputs(self, x: torch.Tensor) -> torch.Tensor | None:
+        """x as the network sees it (resized images, tiles, patches), or None."""
+        return None
+
+    def _reconstruct_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The network's reconstructions of ``_model_inputs`` (same shape), on the CPU."""
+        raise NotImplementedError
+
+    def _health(self, x: torch.Tensor) -> health_checks.Health:
+        inputs = self._model_inputs(x)
+        if inputs is None:
+            raise NotImplementedError(f"{self.name}: no health check (implement _model_inputs or _health)")
+        checks = health_checks.reconstruction_checks(inputs, self._reconstruct_inputs(inputs), self.train_mean)
+        return health_checks.assess({**health_checks.loss_checks(self.history.series("loss")), **checks})
 
     # -- helpers for subclasses ---------------------------------------------------------------------
     def _train(self, network, batches, *, iterations: int, batch_size: int, progress: bool,

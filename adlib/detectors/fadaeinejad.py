@@ -62,6 +62,12 @@ class FadaeinejadCAE(Detector):
         maps = self.residual_maps(x)
         return Prediction(smoothed_max(maps), maps.numpy())
 
+    def _model_inputs(self, x):
+        return resize(x, self.work_size)
+
+    def _reconstruct_inputs(self, inputs):
+        return self.network.reconstruct(inputs)
+
     # -- what the chapter uses --------------------------------------------------------------------
     @torch.no_grad()
     def reconstruct(self, images) -> torch.Tensor:

@@ -99,6 +99,12 @@ class _CPCAEDetector(Detector):
         batches = random_conditioned_patches(resize(x, self.work_size), self.patch, self.stride)
         self.history = self._train(self.network, batches, lr=self.lr, **training)
 
+    def _model_inputs(self, x):
+        return resize(x, self.work_size)
+
+    def _reconstruct_inputs(self, inputs):
+        return anomaly_maps(self.network, inputs, self.work_size, self.stride).reconstructions
+
     @torch.no_grad()
     def anomaly_maps(self, images) -> MapResult:
         """Maps |x − x̂| (N, H, W) at the input's resolution, reconstructions (N, C, w, w) at the

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from adlib.detectors import register
 from adlib.detectors.base import Detector, Prediction, as_images, smoothed_max
 from adlib.models import schneider
-from adlib.patches import image_anomaly_maps, pad_to_grid, random_crops, reconstruct_images
+from adlib.patches import grid_patches, image_anomaly_maps, pad_to_grid, random_crops, reconstruct_images
 
 SCORE_RULE = ("maximum of the anomaly map after a 5×5 mean filter (the paper localises and "
               "defines no image score)")
@@ -89,6 +89,12 @@ class SchneiderPatchAE(Detector):
     def _predict(self, x):
         maps = self._maps(x)
         return Prediction(smoothed_max(maps), maps.numpy())
+
+    def _model_inputs(self, x):
+        return grid_patches(pad_to_grid(x, self.patch, self.patch), self.patch, self.patch)
+
+    def _reconstruct_inputs(self, inputs):
+        return self.network.reconstruct(inputs)
 
     # -- what the chapter reads -----------------------------------------------------------------
     def _ready(self, images, what: str) -> torch.Tensor:

@@ -90,6 +90,14 @@ class SoukupVAEDetector(Detector):
             maps.append(patches.assemble(per_tile, padded_shape, size, stride)[:, :height, :width])
         return Prediction(np.concatenate(scores), torch.cat(maps).numpy(), {"latent": np.concatenate(latent)})
 
+    def _model_inputs(self, x):
+        if tuple(x.shape[-2:]) == (self.patch, self.patch):
+            return x
+        return patches.grid_patches(patches.pad_to_grid(x, self.patch, self.patch), self.patch, self.patch)
+
+    def _reconstruct_inputs(self, inputs):
+        return self.network.reconstruct(inputs)
+
     # -- what the chapter needs ---------------------------------------------------------------------
     def _patches(self, x, what: str = "patches") -> torch.Tensor:
         if not self._fitted:

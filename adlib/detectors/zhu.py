@@ -25,6 +25,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from adlib import health
 from adlib.detectors import register
 from adlib.detectors.base import Detector, Prediction, as_images
 from adlib.models import oneclass_baselines, zhu
@@ -76,6 +77,13 @@ class _ZhuDetector(Detector):
                                               desc=f"{self.name}: RotNet (seed {self.seed})")
         return self.rotnet
 
+    def _model_inputs(self, x):
+        return zhu.to_input_size(x)
+
+    def _rotnet_health(self, x32: torch.Tensor) -> health.Health:
+        return health.assess({**health.loss_checks(self.rotnet_history.series("loss")),
+                              **health.rotation_checks(self.rotnet.rotation_accuracy(x32))})
+
     @staticmethod
     def _residual_maps(x32: torch.Tensor, recon32: torch.Tensor, shape) -> np.ndarray:
         """(N, H, W) squared residual averaged over channels, at the input resolution."""
@@ -124,6 +132,15 @@ class ZhuTwoStage(_ZhuDetector):
                           {"mse": mse.numpy(), "ssim": negative_ssim.numpy(),
                            "rotnet": self.rotnet.score(x32).numpy()})
 
+    def _health(self, x):
+        x32 = zhu.to_input_size(x)
+        first, second = self.network.reconstruct_both(x32)
+        losses = health.loss_checks(self.history.series("loss"))
+        decoders = [health.assess({**losses, **health.reconstruction_checks(x32, out, self.train_mean)})
+                    for out in (first, second)]
+        return health.Health.combine(self._rotnet_health(x32), *decoders,
+                                     prefixes=["rotnet_", "mse_decoder_", "ssim_decoder_"])
+
     @torch.no_grad()
     def reconstruct_both(self, images) -> tuple[torch.Tensor, torch.Tensor]:
         """(x̂₁, x̂₂): the MSE and the SSIM decoder's reconstructions (N, C, H, W) at the
@@ -159,6 +176,9 @@ class ZhuCAE(_ZhuDetector):
         return Prediction(((x32 - recon) ** 2).flatten(1).mean(1).numpy(),
                           self._residual_maps(x32, recon, x.shape[-2:]))
 
+    def _reconstruct_inputs(self, inputs):
+        return self.network.reconstruct(inputs, batch_size=512)
+
     @torch.no_grad()
     def reconstruct(self, images) -> torch.Tensor:
         """(N, C, H, W) reconstructions at the input's resolution, on the CPU."""
@@ -185,6 +205,9 @@ class ZhuRotNet(_ZhuDetector):
 
     def _predict(self, x):
         return Prediction(self.rotnet.score(zhu.to_input_size(x)).numpy())
+
+    def _health(self, x):
+        return self._rotnet_health(zhu.to_input_size(x))
 
 
 @register
@@ -214,3 +237,7 @@ class DeepSVDD(_ZhuDetector):
 
     def _predict(self, x):
         return Prediction(self.network.score(zhu.to_input_size(x)).numpy())
+
+    def _health(self, x):
+        return health.assess({**health.loss_checks(self.history.series("loss")),
+                              **health.distance_checks(self.network.score(zhu.to_input_size(x)).numpy())})

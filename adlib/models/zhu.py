@@ -177,6 +177,18 @@ class RotNet(nn.Module):
             out.append(probs[torch.arange(len(labels)), labels].view(ROTATIONS, -1).T.cpu())
         return torch.cat(out)
 
+    @torch.no_grad()
+    def rotation_accuracy(self, x: torch.Tensor, batch_size: int = 512) -> float:
+        """Share of the four rotations of x whose rotation the network names correctly."""
+        self.eval()
+        correct = 0
+        for chunk in torch.split(x, batch_size):
+            chunk = chunk.to(self.device)
+            rotated, labels = rotations(chunk)
+            with _autocast(chunk.device, self.amp):
+                correct += int((self(rotated).argmax(1) == labels).sum())
+        return correct / (ROTATIONS * len(x))
+
     def score(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """(N,) anomaly score: minus the summed probability of the true rotation."""
         return -self.rotation_probabilities(x, batch_size).sum(1)

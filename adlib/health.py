@@ -1,0 +1,226 @@
+"""Did the model learn? Health checks for every trained detector, on held-out *normal* images.
+
+    train, held_out = health.hold_out(normal_images, fraction=0.1, seed=0)
+    detector.fit(train, iterations=...)
+    report = detector.health(held_out)      # Health(status="healthy", checks={...}, reasons=[...])
+
+No test label is ever used. The checks, and the thresholds below, are:
+
+- **beats the mean image** (reconstruction models): the held-out reconstruction MSE divided
+  by that of the trivial predictor that outputs the mean training input (image, patch or
+  tile, in the model's own input space). Above ``ERROR_RATIO_MAX`` the model has not learnt
+  more than the average: *under-trained*.
+- **outputs follow inputs**: the spread of the outputs across held-out inputs (root mean
+  per-pixel variance) divided by the spread of the inputs. Below ``SPREAD_MIN`` the model
+  draws nearly the same output whatever it is shown: *collapsed*.
+- **converged**: the drop of the smoothed training loss over the last tenth of training,
+  as a share of its whole drop. Above ``TAIL_DROP_MAX`` the loss is still falling:
+  *under-trained*. A loss that never fell at all is *under-trained* too.
+- **did not diverge**: the largest rise of the smoothed loss above its best value so far
+  (after the first tenth), and the gap between its end and its best, both as shares of the
+  whole drop. Above ``SPIKE_MAX`` / ``END_GAP_MAX``: *diverged*. (A NaN or infinite loss
+  already stops training with :class:`adlib.training.DivergedError`.)
+- non-reconstruction models get what fits them: RotNet the rotation accuracy on held-out
+  normal images (chance is 0.25; below ``ROTATION_ACCURACY_MIN`` *under-trained*, at chance
+  *collapsed*); Deep SVDD the spread of held-out centre distances (coefficient of variation
+  below ``SVDD_SPREAD_MIN``: the hypersphere *collapsed*).
+- detectors without training (k-NN, PCA, the pixel baselines) are ``"not trained"``: nothing
+  can have failed to learn, and their numbers stand.
+
+The status is the worst finding: diverged > collapsed > under-trained > healthy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+ERROR_RATIO_MAX = 0.8         # must beat the mean-image predictor by at least 20 %
+SPREAD_MIN = 0.25             # outputs must vary at least a quarter as much as the inputs
+TAIL_DROP_MAX = 0.05          # the last tenth of training may improve the loss by at most 5 % of its drop
+SPIKE_MAX = 0.5               # a rise above the best loss so far by half the whole drop is a blow-up
+END_GAP_MAX = 0.5             # ending half the whole drop above the best loss is a blow-up
+ROTATION_ACCURACY_MIN = 0.5   # twice chance (0.25)
+ROTATION_CHANCE_MARGIN = 0.05
+SVDD_SPREAD_MIN = 0.05
+
+STATUSES = ("healthy", "not trained", "under-trained", "collapsed", "diverged")
+USABLE = ("healthy", "not trained")
+_SEVERITY = {"healthy": 0, "not trained": 0, "under-trained": 1, "collapsed": 2, "diverged": 3}
+
+
+@dataclass
+class Health:
+    """A model's health: ``status`` (one of :data:`STATUSES`), the numbers behind it and, for
+    every failed check, one sentence saying what failed."""
+
+    status: str
+    checks: dict[str, Any] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """True when a verdict may rest on this model."""
+        return self.status in USABLE
+
+    def summary(self) -> str:
+        """One line for a table or a verdict: the status, and why when it is not usable."""
+        return self.status if self.usable else f"{self.status} ({'; '.join(self.reasons)})"
+
+    def record(self, **keys) -> dict[str, Any]:
+        """The results.json form: ``{**keys, "status", "checks", "reasons"}``."""
+        return {**keys, "status": self.status, "checks": _plain(self.checks), "reasons": list(self.reasons)}
+
+    @classmethod
+    def combine(cls, *parts: "Health", prefixes: Iterable[str] | None = None) -> "Health":
+        """One health for a model made of several networks: the worst status, all checks
+        (keys prefixed by part), all reasons."""
+        prefixes = list(prefixes) if prefixes is not None else [""] * len(parts)
+        checks, reasons = {}, []
+        for prefix, part in zip(prefixes, parts):
+            checks.update({f"{prefix}{k}": v for k, v in part.checks.items()})
+            reasons += [f"{prefix.rstrip('_ ')}: {r}" if prefix else r for r in part.reasons]
+        status = max((p.status for p in parts), key=_SEVERITY.__getitem__)
+        return cls(status, checks, reasons)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None                       # JSON has no NaN
+    return value
+
+
+def _judge(checks: dict[str, Any], findings: list[tuple[str, str]]) -> Health:
+    """Health from checks and (status, reason) findings; no finding → healthy."""
+    if not findings:
+        return Health("healthy", checks)
+    worst = max((s for s, _ in findings), key=_SEVERITY.__getitem__)
+    return Health(worst, checks, [reason for _, reason in findings])
+
+
+# -- the checks ------------------------------------------------------------------------------------
+def _flat(t) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(t) if not isinstance(t, torch.Tensor) else t).detach().double().cpu().flatten(1)
+
+
+def reconstruction_checks(inputs, outputs, train_mean) -> dict[str, float]:
+    """``error_ratio`` (MSE of the outputs / MSE of the mean training input) and ``spread_ratio``
+    (spread of the outputs / spread of the inputs) on held-out normal inputs (N, ...)."""
+    x, y = _flat(inputs), _flat(outputs)
+    if x.shape != y.shape or len(x) < 2:
+        raise ValueError(f"health: need at least 2 held-out inputs and outputs of the same shape, got "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    mean = torch.as_tensor(np.asarray(train_mean) if not isinstance(train_mean, torch.Tensor) else train_mean)
+    mean = mean.detach().double().cpu().reshape(1, -1)
+    model_mse = float(((y - x) ** 2).mean())
+    mean_mse = float(((mean - x) ** 2).mean())
+    input_spread = float(x.var(dim=0).mean().sqrt())
+    output_spread = float(y.var(dim=0).mean().sqrt())
+    return {"mse": model_mse, "mean_image_mse": mean_mse,
+            "error_ratio": model_mse / mean_mse if mean_mse > 0 else float("inf"),
+            "spread_ratio": output_spread / input_spread if input_spread > 0 else float("nan")}
+
+
+def loss_checks(losses: Iterable[float]) -> dict[str, float]:
+    """``tail_drop``, ``spike`` and ``end_gap`` of a training-loss series (shares of its whole
+    drop, after a running median over 5 % of the steps), and ``drop`` itself."""
+    loss = np.asarray(list(losses), dtype=np.float64)
+    if len(loss) < 20:
+        return {"steps": len(loss)}
+    window = max(5, len(loss) // 20)
+    smooth = np.median(np.lib.stride_tricks.sliding_window_view(loss, window), axis=1)
+    tenth = max(1, len(smooth) // 10)
+    drop = float(np.median(loss[:tenth]) - smooth.min())
+    best_so_far = np.minimum.accumulate(smooth)
+    rise = (smooth - best_so_far)[tenth:]
+    scale = drop if drop > 0 else float("nan")
+    return {"steps": len(loss), "drop": drop,
+            "tail_drop": float(smooth[-2 * tenth:-tenth].mean() - smooth[-tenth:].mean()) / scale,
+            "spike": float(rise.max() if len(rise) else 0.0) / scale,
+            "end_gap": float(smooth[-1] - smooth.min()) / scale}
+
+
+def rotation_checks(accuracy: float) -> dict[str, float]:
+    return {"rotation_accuracy": float(accuracy)}
+
+
+def distance_checks(distances) -> dict[str, float]:
+    d = np.asarray(distances, dtype=np.float64)
+    mean = float(d.mean())
+    return {"mean_distance": mean, "distance_spread": float(d.std() / mean) if mean > 0 else 0.0}
+
+
+def assess(checks: dict[str, Any]) -> Health:
+    """The status the checks (any of the above, merged) give, with a reason per failure."""
+    findings: list[tuple[str, str]] = []
+    c = checks
+    if c.get("spike", 0) > SPIKE_MAX or c.get("end_gap", 0) > END_GAP_MAX:
+        findings.append(("diverged", f"training loss blew up (rise {c['spike']:.2f}, end {c['end_gap']:.2f} "
+                                     f"of its drop above its best; limit {SPIKE_MAX})"))
+    if "drop" in c and not c["drop"] > 0:
+        findings.append(("under-trained", "training loss never fell"))
+    elif c.get("tail_drop", 0) > TAIL_DROP_MAX:
+        findings.append(("under-trained", f"loss still falling ({c['tail_drop']:.0%} of its drop in the last "
+                                          f"tenth; limit {TAIL_DROP_MAX:.0%})"))
+    if "spread_ratio" in c and not c["spread_ratio"] >= SPREAD_MIN:
+        findings.append(("collapsed", f"outputs barely follow inputs (spread {c['spread_ratio']:.0%} of the "
+                                      f"inputs'; limit {SPREAD_MIN:.0%})"))
+    if "error_ratio" in c and not c["error_ratio"] <= ERROR_RATIO_MAX:
+        findings.append(("under-trained", f"does not beat the mean image clearly (error {c['error_ratio']:.2f}× "
+                                          f"the mean image's; limit {ERROR_RATIO_MAX})"))
+    if "rotation_accuracy" in c:
+        accuracy = c["rotation_accuracy"]
+        if accuracy < 0.25 + ROTATION_CHANCE_MARGIN:
+            findings.append(("collapsed", f"rotation accuracy {accuracy:.2f} is chance (0.25)"))
+        elif accuracy < ROTATION_ACCURACY_MIN:
+            findings.append(("under-trained", f"rotation accuracy {accuracy:.2f} < {ROTATION_ACCURACY_MIN}"))
+    if "distance_spread" in c and not c["distance_spread"] >= SVDD_SPREAD_MIN:
+        findings.append(("collapsed", f"centre distances all alike (spread {c['distance_spread']:.3f}; limit "
+                                      f"{SVDD_SPREAD_MIN})"))
+    return _judge(checks, findings)
+
+
+NOT_TRAINED = Health("not trained")
+
+
+# -- held-out normals, tables and verdicts ------------------------------------------------------------
+def hold_out(images, fraction: float = 0.1, seed: int = 0, minimum: int = 4):
+    """(train, held_out): a seeded random ``fraction`` of normal images (at least ``minimum``,
+    and at least one left to train on) kept out of training for the health check."""
+    n = len(images)
+    if n < minimum + 1:
+        raise ValueError(f"health.hold_out: {n} normal images cannot spare {minimum} for the health "
+                         f"check; give at least {minimum + 1}")
+    count = min(max(minimum, int(round(fraction * n))), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    held, kept = np.sort(order[:count]), np.sort(order[count:])
+    return images[kept], images[held]
+
+
+COLUMNS = ["dataset", "model", "seed", "status", "error_ratio", "spread_ratio", "tail_drop", "spike",
+           "rotation_accuracy", "distance_spread", "reasons"]
+
+
+def table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """A health table (one row per record of :meth:`Health.record`), the check columns that
+    occur, in a fixed order."""
+    rows = [{**{k: v for k, v in r.items() if k not in ("checks", "reasons")}, **r.get("checks", {}),
+             "reasons": "; ".join(r.get("reasons", []))} for r in records]
+    frame = pd.DataFrame(rows)
+    keep = [c for c in COLUMNS if c in frame.columns and frame[c].notna().any()]
+    return frame[keep]
+
+
+def inconclusive(healths: dict[str, Health]) -> str | None:
+    """None when every model a claim rests on is usable; otherwise the verdict text
+    ``"inconclusive (model X collapsed: …)"``."""
+    bad = [f"{name} {h.status}" for name, h in healths.items() if not h.usable]
+    return f"inconclusive ({'; '.join(bad)})" if bad else None
