@@ -14,7 +14,11 @@ chapter ``benchmark_cross_paper`` states it to readers):
   extra scores it reports as methods of their own (``Detector.reported_extras``).
 - **Metrics**: image AUROC and AP; pixel AUROC over every pixel of every test image (the
   MVTec AD / anomalib convention) where there are masks and maps; fit time and scoring time
-  per image on the run's device.
+  per image on the run's device. An extra score shares its model's map, so the map's pixel
+  AUROC is reported once, on the model's own row.
+- **Health**: a seeded ``HEALTH_FRACTION`` of the training images is held out (never
+  trained on) and every trained model is health-checked on it (:mod:`adlib.health`); each
+  record carries the model's status.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from adlib import detectors, metrics
+from adlib import detectors, health, metrics
 from adlib.data import elpv, folders, objects, textile, textures
 
 
@@ -176,14 +180,20 @@ def check_methods(names) -> list[str]:
 
 # ----------------------------------------------------------------------------- the loop
 
-def run_one(name: str, data: BenchmarkSet, *, seed: int, iterations: int, batch_size: int,
-            device: torch.device) -> tuple[list[dict], dict[str, detectors.Prediction]]:
-    """Fit detector ``name`` on ``data`` with ``seed`` and score the test split.
+HEALTH_FRACTION = 0.1     # of each training set, held out for the health check
 
-    One record per reported score (the detector's own, then its ``reported_extras``), and the
-    predictions by label (an extra score's prediction carries the detector's maps)."""
+def run_one(name: str, data: BenchmarkSet, *, seed: int, iterations: int, batch_size: int,
+            device: torch.device) -> tuple[list[dict], dict[str, detectors.Prediction], health.Health]:
+    """Fit detector ``name`` on ``data`` with ``seed`` (less the held-out normals), check its
+    health and score the test split.
+
+    One record per reported score (the detector's own, then its ``reported_extras``), the
+    predictions by label (an extra score's prediction carries the detector's maps), and the
+    model's :class:`~adlib.health.Health`."""
     detector = build(name, image_size=data.train.shape[-1], seed=seed)
-    detector.fit(data.train, iterations=iterations, batch_size=batch_size, device=device, progress=False)
+    train, held_out = health.hold_out(data.train, HEALTH_FRACTION, seed=seed)
+    detector.fit(train, iterations=iterations, batch_size=batch_size, device=device, progress=False)
+    model_health = detector.health(held_out)
     start = time.perf_counter()
     prediction = detector.predict(data.test)
     score_ms = 1000 * (time.perf_counter() - start) / len(data.test)
@@ -196,9 +206,11 @@ def run_one(name: str, data: BenchmarkSet, *, seed: int, iterations: int, batch_
             raise FloatingPointError(f"{label} on {data.name} (seed {seed}) gave non-finite scores: "
                                      "lower the learning rate or check the data")
         auroc, ap = metrics.image_auroc_ap(pred.scores[data.labels == 0], pred.scores[data.labels == 1])
+        own_map = label == detector.label          # extras share the model's map: counted once
         pixel = (metrics.pixel_auroc(pred.maps, data.masks)
-                 if pred.maps is not None and data.masks is not None else float("nan"))
+                 if own_map and pred.maps is not None and data.masks is not None else float("nan"))
         records.append({"dataset": data.name, "method": label, "detector": name, "paper": detector.paper,
                         "seed": seed, "image_auroc": auroc, "image_ap": ap, "pixel_auroc": pixel,
+                        "health": model_health.status,
                         "fit_seconds": detector.fit_seconds, "score_ms_per_image": score_ms})
-    return records, variants
+    return records, variants, model_health

@@ -84,8 +84,7 @@ class Health:
         for prefix, part in zip(prefixes, parts):
             checks.update({f"{prefix}{k}": v for k, v in part.checks.items()})
             reasons += [f"{prefix.rstrip('_ ')}: {r}" if prefix else r for r in part.reasons]
-        status = max((p.status for p in parts), key=_SEVERITY.__getitem__)
-        return cls(status, checks, reasons)
+        return cls(worst(p.status for p in parts), checks, reasons)
 
 
 def _plain(value):
@@ -191,6 +190,11 @@ def assess(checks: dict[str, Any]) -> Health:
 NOT_TRAINED = Health("not trained")
 
 
+def worst(statuses: Iterable[str]) -> str:
+    """The most severe of several statuses (e.g. one model's over seeds)."""
+    return max(statuses, key=_SEVERITY.__getitem__)
+
+
 # -- held-out normals, tables and verdicts ------------------------------------------------------------
 def hold_out(images, fraction: float = 0.1, seed: int = 0, minimum: int = 4):
     """(train, held_out): a seeded random ``fraction`` of normal images (at least ``minimum``,
@@ -209,10 +213,24 @@ COLUMNS = ["dataset", "model", "seed", "status", "error_ratio", "spread_ratio", 
            "rotation_accuracy", "distance_spread", "reasons"]
 
 
+# for a model of several networks (checks prefixed per part), the table shows the worst part
+_WORST_OF = {"error_ratio": max, "spread_ratio": min, "tail_drop": max, "spike": max,
+             "rotation_accuracy": min, "distance_spread": min}
+
+
+def _table_checks(checks: dict[str, Any]) -> dict[str, Any]:
+    out = dict(checks)
+    for key, pick in _WORST_OF.items():
+        parts = [v for k, v in checks.items() if k.endswith("_" + key) and v is not None]
+        if key not in out and parts:
+            out[key] = pick(parts)
+    return out
+
+
 def table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """A health table (one row per record of :meth:`Health.record`), the check columns that
-    occur, in a fixed order."""
-    rows = [{**{k: v for k, v in r.items() if k not in ("checks", "reasons")}, **r.get("checks", {}),
+    occur, in a fixed order (for a model of several networks, its worst part's value)."""
+    rows = [{**{k: v for k, v in r.items() if k not in ("checks", "reasons")}, **_table_checks(r.get("checks", {})),
              "reasons": "; ".join(r.get("reasons", []))} for r in records]
     frame = pd.DataFrame(rows)
     keep = [c for c in COLUMNS if c in frame.columns and frame[c].notna().any()]

@@ -144,14 +144,36 @@ results, example_maps = X.run_all(sets, methods, seeds, iterations=iterations, b
                                   device=ch.device, run=ch.run)
 auroc = X.summarise(results, "image_auroc")
 summary = X.ranking(auroc)
-ch.glue(n_runs=len(sets) * len(seeds) * len(methods),
+cells = X.trained_health(results)
+ch.glue(n_runs=len(sets) * len(seeds) * len(methods), health_percent=f"{B.HEALTH_FRACTION:.0%}",
+        healthy_cells=int(cells.eq("healthy").sum()), trained_cells=len(cells),
         wall_minutes=f"{sum(v for k, v in ch.run.step_seconds.items() if k != 'load data') / 60:.1f}")
+
+# %% [markdown]
+# ## Did every model learn?
+#
+# Before any AUROC counts, each trained model is checked on the
+# {glue:text}`ben_health_percent` of its training images that it never saw, all of them
+# normal ({mod}`adlib.health`): it must reconstruct them clearly better than the mean training
+# image does, its outputs must follow its inputs (not draw the same image for every input),
+# and its training loss must have flattened without blowing up. The table gives the worst
+# status over the seeds; the per-run numbers are in the chapter's `results.json` under
+# `health`. {glue:text}`ben_healthy_cells` of {glue:text}`ben_trained_cells` trained
+# (model, dataset) pairs are healthy on every seed; the verdict marks every claim that rests
+# on the others as inconclusive.
+
+# %% tags=["hide-input"]
+display(X.health_matrix(results).style
+        .map(lambda v: "" if v in ("healthy", "not trained") else "color: #b00020; font-weight: bold")
+        .set_caption("Health of each model per dataset (worst over seeds); held-out normal images only"))
 
 # %% [markdown]
 # ## Image AUROC
 #
 # {glue:text}`ben_n_runs` fits in {glue:text}`ben_wall_minutes` minutes. Rows are sorted by
-# the mean over datasets; the rank is computed per dataset (1 = best) and averaged.
+# the mean over datasets; the rank is computed per dataset (1 = best) and averaged. A mean
+# AUROC below 0.5 is marked *inverted* (the score ranks normal images above defective ones),
+# with 1 − AUROC beside it; "± –" means one seed, so no spread.
 
 # %% tags=["hide-input"]
 display(summary.style.set_caption(f"Image AUROC, mean ± std over {n_seeds} seed(s)"))
@@ -171,7 +193,9 @@ plt.close("all")
 #
 # Average precision takes the defective images as the positive class (half of each test
 # split here, so a random score has AP ≈ 0.5); pixel AUROC asks whether the anomaly map
-# points at the defect, for the methods that make maps, on the datasets that have masks.
+# points at the defect, for the methods that make maps, on the datasets that have masks. A
+# model's extra scores (Soukup's latent loss, Saeedi's L2 score) share its map, so that map's
+# pixel AUROC appears once, on the model's own row.
 
 # %% tags=["hide-input"]
 display(X.summarise(results, "image_ap").text.loc[summary.index].style
@@ -224,7 +248,7 @@ if example_maps:
 # ## Verdict
 
 # %% tags=["hide-input"]
-lines = X.verdict(auroc, cost, n_seeds, ch.device)
+lines = X.verdict(auroc, cost, n_seeds, ch.device, results)
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]

@@ -85,20 +85,26 @@ def test_every_benchmark_method_is_a_registered_detector():
 
 def test_run_one_records_every_metric(small_sets):
     data = small_sets["brick (regular texture)"]
-    records, predictions = B.run_one("schneider_cae", data, seed=0, iterations=2, batch_size=4, device=CPU)
+    records, predictions, model_health = B.run_one("schneider_cae", data, seed=0, iterations=2, batch_size=4,
+                                                   device=CPU)
     (record,) = records
+    assert record["health"] == model_health.status and model_health.checks
     assert 0 <= record["image_auroc"] <= 1 and 0 <= record["image_ap"] <= 1
     assert 0 <= record["pixel_auroc"] <= 1 and record["fit_seconds"] > 0
     assert predictions["CAE (Schneider)"].maps.shape == (len(data.test), 64, 64)
-    pca, _ = B.run_one("deep_feature_knn", data, seed=0, iterations=2, batch_size=4, device=CPU)
-    assert np.isnan(pca[0]["pixel_auroc"])       # no map, no pixel AUROC
+    knn, _, knn_health = B.run_one("deep_feature_knn", data, seed=0, iterations=2, batch_size=4, device=CPU)
+    assert np.isnan(knn[0]["pixel_auroc"])       # no map, no pixel AUROC
+    assert knn_health.status == knn[0]["health"] == "not trained"
 
 
 def test_one_model_can_give_two_scores(small_sets):
     data = small_sets["hazelnut-like objects"]
-    records, _ = B.run_one("soukup_vae", data, seed=0, iterations=2, batch_size=4, device=CPU)
+    records, _, _ = B.run_one("soukup_vae", data, seed=0, iterations=2, batch_size=4, device=CPU)
     assert {r["method"] for r in records} == {"VAE (Soukup)", "VAE latent (Soukup)"}
     assert len({r["fit_seconds"] for r in records}) == 1          # one fit shared by both
+    assert len({r["health"] for r in records}) == 1               # and one model's health
+    own, extra = records
+    assert 0 <= own["pixel_auroc"] <= 1 and np.isnan(extra["pixel_auroc"])   # one map, reported once
 
 
 def test_same_seed_same_scores(small_sets):
@@ -111,12 +117,13 @@ def test_same_seed_same_scores(small_sets):
 def test_the_benchmark_and_a_chapter_give_the_same_number(small_sets):
     """The chapters fit and predict with the same detectors: the Fadaeinejad chapter's pixel
     AUROC (adlib.metrics over the detector's maps) equals the benchmark's record."""
-    from adlib import detectors, metrics
+    from adlib import detectors, health, metrics
 
     data = small_sets["hazelnut-like objects"]
-    (record,), _ = B.run_one("fadaeinejad_cae", data, seed=1, iterations=3, batch_size=4, device=CPU)
+    (record,), _, _ = B.run_one("fadaeinejad_cae", data, seed=1, iterations=3, batch_size=4, device=CPU)
     chapter = detectors.get("fadaeinejad_cae", channels=1, image_size=64, seed=1, work_size=64)
-    maps = chapter.fit(data.train, iterations=3, batch_size=4, progress=False).predict(data.test).maps
+    train, _ = health.hold_out(data.train, B.HEALTH_FRACTION, seed=1)
+    maps = chapter.fit(train, iterations=3, batch_size=4, progress=False).predict(data.test).maps
     assert metrics.pixel_auroc(maps, data.masks) == record["pixel_auroc"]
 
 

@@ -14,6 +14,20 @@ def summary(rows: dict[str, list[float]], std: float = 0.01) -> X.Summary:
     return X.Summary(mean, mean * 0 + std, mean.map("{:.3f}".format))
 
 
+DETECTOR = {"CAE (Schneider)": "schneider_cae", "VAE (Soukup)": "soukup_vae",
+            "Deep-feature k-NN (baseline)": "deep_feature_knn", "PCA residual (baseline)": "pca"}
+
+
+def results_of(auroc: X.Summary, unhealthy: dict | None = None) -> pd.DataFrame:
+    """Records behind ``auroc`` (one seed), every model healthy unless named in ``unhealthy``
+    {(method, dataset): status}."""
+    unhealthy = unhealthy or {}
+    return pd.DataFrame([{"dataset": d, "method": m, "detector": DETECTOR[m], "seed": 0,
+                          "image_auroc": auroc.mean.loc[m, d],
+                          "health": unhealthy.get((m, d), "not trained" if "baseline" in m else "healthy")}
+                         for m in auroc.mean.index for d in auroc.mean.columns])
+
+
 def cost_of(auroc: X.Summary) -> pd.DataFrame:
     seconds = {m: 1.0 + i for i, m in enumerate(auroc.mean.index)}
     return pd.DataFrame({"fit_seconds": seconds, "score_ms_per_image": 1.0})
@@ -22,8 +36,10 @@ def cost_of(auroc: X.Summary) -> pd.DataFrame:
 def test_baseline_above_every_autoencoder_and_pca_floor_not_cleared():
     auroc = summary({"CAE (Schneider)": [0.55, 0.5, 0.58], "VAE (Soukup)": [0.52, 0.45, 0.5],
                      "Deep-feature k-NN (baseline)": [0.9, 0.8, 0.95], "PCA residual (baseline)": [0.7, 0.6, 0.7]})
-    lines = X.verdict(auroc, cost_of(auroc), n_seeds=3, device="cpu")
+    lines = X.verdict(auroc, cost_of(auroc), n_seeds=3, device="cpu", results=results_of(auroc))
     text = "\n".join(lines)
+    assert "**Model health**: 6 of 6 trained (model, dataset) pairs are healthy on every seed." in text
+    assert "Inconclusive" not in text
     assert "**Best overall**: Deep-feature k-NN (baseline)" in text
     assert "Best autoencoder**: CAE (Schneider)" in text and "best autoencoder on 3 of 3" in text
     assert "below Deep-feature k-NN (baseline)" in text and "beats it on 0 of 3" in text
@@ -36,7 +52,7 @@ def test_baseline_above_every_autoencoder_and_pca_floor_not_cleared():
 def test_autoencoder_ahead_and_differences_within_seed_noise():
     auroc = summary({"CAE (Schneider)": [0.9, 0.8, 0.85], "VAE (Soukup)": [0.89, 0.8, 0.84],
                      "PCA residual (baseline)": [0.7, 0.6, 0.7]}, std=0.05)
-    text = "\n".join(X.verdict(auroc, cost_of(auroc), n_seeds=3, device="cpu"))
+    text = "\n".join(X.verdict(auroc, cost_of(auroc), n_seeds=3, device="cpu", results=results_of(auroc)))
     assert "**Best overall**: CAE (Schneider)" in text
     assert "above PCA residual (baseline)" in text and "beats it on 3 of 3" in text
     assert "above the linear PCA residual (0.667)" in text
@@ -46,9 +62,41 @@ def test_autoencoder_ahead_and_differences_within_seed_noise():
 
 def test_one_seed_and_only_baselines():
     auroc = summary({"CAE (Schneider)": [0.9, 0.8, 0.85], "PCA residual (baseline)": [0.7, 0.6, 0.7]})
-    assert "- One seed only: seed noise not measured." in X.verdict(auroc, cost_of(auroc), 1, "cpu")
+    assert "- One seed only: seed noise not measured." in X.verdict(auroc, cost_of(auroc), 1, "cpu",
+                                                                    results_of(auroc))
     only = summary({"PCA residual (baseline)": [0.7, 0.6, 0.7]})
-    assert len(X.verdict(only, cost_of(only), 3, "cpu")) == 1
+    assert len(X.verdict(only, cost_of(only), 3, "cpu", results_of(only))) == 2     # health + best overall
+
+
+def test_claims_on_unhealthy_models_are_inconclusive():
+    auroc = summary({"CAE (Schneider)": [0.9, 0.8, 0.55], "VAE (Soukup)": [0.52, 0.45, 0.5],
+                     "PCA residual (baseline)": [0.7, 0.6, 0.7]})
+    results = results_of(auroc, {("CAE (Schneider)", "objects"): "collapsed",
+                                 ("VAE (Soukup)", "brick"): "under-trained"})
+    lines = X.verdict(auroc, cost_of(auroc), 3, "cpu", results)
+    text = "\n".join(lines)
+    assert "4 of 6 trained (model, dataset) pairs are healthy" in text
+    assert "not healthy: CAE (Schneider) collapsed on objects; VAE (Soukup) under-trained on brick." in text
+    best = next(line for line in lines if "**Best overall**" in line)
+    assert best.endswith("**Inconclusive** (CAE (Schneider) collapsed).")
+    assert "objects (0.55, inconclusive: a model on it is not healthy)" in text
+    assert "gravel (0.80" not in text
+
+
+def test_inverted_aurocs_and_single_seeds_are_labelled():
+    results = pd.DataFrame([{"dataset": "brick", "method": "CAE (Schneider)", "seed": 0, "image_auroc": 0.3}])
+    text = X.summarise(results, "image_auroc").text.loc["CAE (Schneider)", "brick"]
+    assert text == "0.300 (inverted; 1 − AUROC = 0.700) ± –"
+
+
+def test_health_matrix_takes_the_worst_seed_and_skips_extras():
+    results = pd.DataFrame([
+        {"dataset": "brick", "method": "VAE (Soukup)", "detector": "soukup_vae", "seed": 0, "health": "healthy"},
+        {"dataset": "brick", "method": "VAE (Soukup)", "detector": "soukup_vae", "seed": 1, "health": "collapsed"},
+        {"dataset": "brick", "method": "VAE latent (Soukup)", "detector": "soukup_vae", "seed": 0,
+         "health": "healthy"}])
+    matrix = X.health_matrix(results)
+    assert matrix.to_dict() == {"brick": {"VAE (Soukup)": "collapsed"}}
 
 
 def test_summaries_and_record_are_json_ready():

@@ -66,6 +66,9 @@ def test_combine_takes_the_worst_and_records_are_json_ready():
     assert health.inconclusive({"m": ok}) is None
     frame = health.table([record])
     assert list(frame.columns[:4]) == ["dataset", "model", "seed", "status"]
+    parts = health.Health("healthy", {"one_error_ratio": 0.3, "two_error_ratio": 0.6, "two_spread_ratio": 0.7})
+    row = health.table([parts.record(dataset="d", model="m", seed=0)]).iloc[0]
+    assert row.error_ratio == 0.6 and row.spread_ratio == 0.7            # the worst part
 
 
 def test_hold_out_is_seeded_disjoint_and_checks_size():

@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from tqdm.auto import tqdm
 
-from adlib import benchmark, detectors, plots, training
+from adlib import benchmark, detectors, health, plots, training
 
 BASELINES = {"Deep-feature k-NN (baseline)", "PCA residual (baseline)"}
 
@@ -36,18 +36,21 @@ def method_catalogue(methods) -> pd.DataFrame:
 
 
 def run_all(sets, methods, seeds, *, iterations, batch_size, device, run=None):
-    """Every (dataset, seed, method): the records, and the first seed's map of the first
-    defective test image per (dataset, method label) for the figure."""
+    """Every (dataset, seed, method): the records (with each model's health status), and the
+    first seed's map of the first defective test image per (dataset, method label) for the
+    figure. With a ``run``, each trained model's health is recorded in it."""
     records, example_maps = [], {}
     jobs = [(s, k, m) for s in sets for k in seeds for m in methods]
     for s, k, m in tqdm(jobs, desc="benchmark", disable=not training.show_progress()):
         if run is not None:
             with run.step(f"{s.name}: {m}"):
-                recs, predictions = benchmark.run_one(m, s, seed=k, iterations=iterations,
-                                                      batch_size=batch_size, device=device)
+                recs, predictions, model_health = benchmark.run_one(m, s, seed=k, iterations=iterations,
+                                                                    batch_size=batch_size, device=device)
+            if detectors.REGISTRY[m].trained:
+                run.add_health(model_health, dataset=s.name, model=recs[0]["method"], seed=k)
         else:
-            recs, predictions = benchmark.run_one(m, s, seed=k, iterations=iterations, batch_size=batch_size,
-                                                  device=device)
+            recs, predictions, _ = benchmark.run_one(m, s, seed=k, iterations=iterations, batch_size=batch_size,
+                                                     device=device)
         records += recs
         if k == seeds[0]:
             example = np.flatnonzero(s.labels == 1)[0]
@@ -66,14 +69,74 @@ class Summary:
     text: pd.DataFrame
 
 
+def auroc_text(value: float) -> str:
+    """An AUROC for a table: three decimals; below 0.5 labelled inverted, with 1 − AUROC."""
+    if np.isnan(value):
+        return "–"
+    return f"{value:.3f}" + (f" (inverted; 1 − AUROC = {1 - value:.3f})" if value < 0.5 else "")
+
+
 def summarise(results: pd.DataFrame, metric: str) -> Summary:
+    """Mean and std over seeds; the text shows "± –" where a cell has one seed (no spread) and
+    labels a mean AUROC / AP below 0.5 as inverted."""
     datasets = list(dict.fromkeys(results.dataset))
     methods = list(dict.fromkeys(results.method))
     grouped = results.groupby(["method", "dataset"])[metric]
     mean = grouped.mean().unstack().reindex(index=methods, columns=datasets)
+    count = grouped.count().unstack().reindex(index=methods, columns=datasets).fillna(0)
     std = grouped.std(ddof=1).unstack().reindex(index=methods, columns=datasets).fillna(0.0)
-    text = mean.map(lambda v: "–" if np.isnan(v) else f"{v:.3f}") + std.map(lambda v: f" ± {v:.3f}")
+    spread = std.map(lambda v: f" ± {v:.3f}").where(count > 1, " ± –")
+    text = mean.map(auroc_text) + spread
     return Summary(mean, std, text.where(mean.notna(), "–"))
+
+
+def health_matrix(results: pd.DataFrame) -> pd.DataFrame:
+    """Method × dataset: each trained model's worst health status over the seeds ("not
+    trained" for the baselines). Extra scores share their model's row."""
+    own = results[results.method.isin(_own_labels(results))]
+    matrix = own.groupby(["method", "dataset"]).health.agg(health.worst).unstack()
+    return matrix.reindex(index=list(dict.fromkeys(own.method)), columns=list(dict.fromkeys(results.dataset)))
+
+
+def trained_health(results: pd.DataFrame) -> pd.Series:
+    """(method, dataset) → worst status over seeds, for the trained models (own rows only)."""
+    trained = results[~results.health.eq("not trained") & results.method.isin(_own_labels(results))]
+    return trained.groupby(["method", "dataset"], sort=False).health.agg(health.worst)
+
+
+def _own_labels(results: pd.DataFrame) -> list[str]:
+    return [detectors.REGISTRY[d].label for d in dict.fromkeys(results.detector)]
+
+
+def _models(results: pd.DataFrame, methods) -> list[str]:
+    """The models (own labels) behind method labels: an extra score stands for its model."""
+    label_of = {d: detectors.REGISTRY[d].label for d in dict.fromkeys(results.detector)}
+    detector_of = dict(zip(results.method, results.detector))
+    return list(dict.fromkeys(label_of[detector_of[m]] for m in methods if m in detector_of))
+
+
+def _unhealthy(results: pd.DataFrame, methods, datasets=None, detail: bool = True) -> list[str]:
+    """For each model behind ``methods`` that is not usable on some of ``datasets`` (default:
+    all): "X collapsed on brick, gravel; under-trained on objects" (``detail``) or "X collapsed"
+    (its worst status)."""
+    rows = results if datasets is None else results[results.dataset.isin(datasets)]
+    out = []
+    for model in _models(results, methods):
+        bad = rows[(rows.method == model) & ~rows.health.isin(health.USABLE)]
+        if bad.empty:
+            continue
+        if not detail:
+            out.append(f"{model} {health.worst(bad.health)}")
+            continue
+        per_status = [f"{status} on {', '.join(dict.fromkeys(group.dataset))}"
+                      for status, group in bad.groupby("health", sort=False)]
+        out.append(f"{model} {'; '.join(per_status)}")
+    return out
+
+
+def _inconclusive(results: pd.DataFrame, methods, datasets=None) -> str:
+    bad = _unhealthy(results, methods, datasets, detail=False)
+    return f" **Inconclusive** ({'; '.join(bad)})." if bad else ""
 
 
 def ranking(auroc: Summary) -> pd.DataFrame:
@@ -146,21 +209,28 @@ def maps_figure(s, example_maps, labels, seed):
     return fig, f"<b>{s.name}</b>: input, true mask and the anomaly map of each method (seed {seed})."
 
 
-def verdict(auroc: Summary, cost: pd.DataFrame, n_seeds: int, device) -> list[str]:
-    """The chapter's answer in markdown lines, computed from the AUROC table and the costs."""
+def verdict(auroc: Summary, cost: pd.DataFrame, n_seeds: int, device, results: pd.DataFrame) -> list[str]:
+    """The chapter's answer in markdown lines, computed from the AUROC table, the costs and
+    the models' health (``results``' ``health`` column): a claim resting on a model that is
+    not healthy is marked inconclusive and says which model and why."""
     mean_auroc = auroc.mean.mean(axis=1)
     ranks = auroc.mean.rank(ascending=False, method="average").mean(axis=1)
     datasets = list(auroc.mean.columns)
+    cells = trained_health(results)
+    bad = _unhealthy(results, list(dict.fromkeys(cells.index.get_level_values("method"))))
+    lines = [f"- **Model health**: {int(cells.isin(health.USABLE).sum())} of {len(cells)} trained "
+             f"(model, dataset) pairs are healthy on every seed"
+             + (f"; not healthy: {'; '.join(bad)}." if bad else ".")]
     best = mean_auroc.idxmax()
-    lines = [f"- **Best overall**: {best}, mean image AUROC {mean_auroc[best]:.3f} over {len(datasets)} "
-             f"datasets (mean rank {ranks[best]:.1f})."]
+    lines.append(f"- **Best overall**: {best}, mean image AUROC {mean_auroc[best]:.3f} over {len(datasets)} "
+                 f"datasets (mean rank {ranks[best]:.1f}).{_inconclusive(results, [best])}")
     autoencoders = [v for v in auroc.mean.index if v not in BASELINES]
     if not autoencoders:
         return lines
     best_ae = mean_auroc[autoencoders].idxmax()
     lines.append(f"- **Best autoencoder**: {best_ae}, mean image AUROC {mean_auroc[best_ae]:.3f}; it is the best "
                  f"autoencoder on {int((auroc.mean.loc[autoencoders].idxmax() == best_ae).sum())} of "
-                 f"{len(datasets)} datasets.")
+                 f"{len(datasets)} datasets.{_inconclusive(results, autoencoders)}")
     present = [b for b in sorted(BASELINES) if b in mean_auroc]
     if present:
         base = mean_auroc[present].idxmax()
@@ -168,7 +238,7 @@ def verdict(auroc: Summary, cost: pd.DataFrame, n_seeds: int, device) -> list[st
         wins = int((auroc.mean.loc[best_ae] > auroc.mean.loc[base]).sum())
         lines.append(f"- **Autoencoders against a baseline without one**: the best autoencoder is {abs(gap):.3f} "
                      f"{'above' if gap > 0 else 'below'} {base} ({mean_auroc[base]:.3f}) and beats it on "
-                     f"{wins} of {len(datasets)} datasets.")
+                     f"{wins} of {len(datasets)} datasets.{_inconclusive(results, autoencoders)}")
     reconstruction_only = [v for v in autoencoders if "k-NN" not in v]     # no pretrained CNN involved
     if reconstruction_only:
         best_rec = mean_auroc[reconstruction_only].idxmax()
@@ -179,9 +249,11 @@ def verdict(auroc: Summary, cost: pd.DataFrame, n_seeds: int, device) -> list[st
             line += (f"; the linear PCA residual reaches {pca:.3f}, so no reconstruction-based autoencoder beats "
                      f"a linear model on average here." if mean_auroc[best_rec] <= pca else
                      f", {mean_auroc[best_rec] - pca:.3f} above the linear PCA residual ({pca:.3f}).")
-        lines.append(line if line.endswith(".") else line + ".")
-    chance = [f"{d} ({auroc.mean.loc[autoencoders, d].max():.2f})" for d in datasets
-              if auroc.mean.loc[autoencoders, d].max() < 0.6]
+        line = line if line.endswith(".") else line + "."
+        lines.append(line + _inconclusive(results, reconstruction_only))
+    chance = [f"{d} ({auroc.mean.loc[autoencoders, d].max():.2f}"
+              + (", inconclusive: a model on it is not healthy)" if _unhealthy(results, autoencoders, [d]) else ")")
+              for d in datasets if auroc.mean.loc[autoencoders, d].max() < 0.6]
     lines.append("- **Where every autoencoder fails** (best autoencoder AUROC below 0.6): "
                  + (", ".join(chance) if chance else "nowhere in this run") + ".")
     if n_seeds > 1:
@@ -190,7 +262,7 @@ def verdict(auroc: Summary, cost: pd.DataFrame, n_seeds: int, device) -> list[st
         lines.append(f"- **Variants vs seeds**: on a dataset the autoencoders span {spread:.3f} AUROC (median over "
                      f"datasets), while one method's seeds differ by a median standard deviation of {noise:.3f}"
                      + (" — the choice of variant matters more than the seed." if spread > 2 * noise
-                        else " — differences between variants are within the seed noise."))
+                        else " — differences between variants are within the seed noise (2 standard deviations)."))
     else:
         lines.append("- One seed only: seed noise not measured.")
     fastest = cost.loc[autoencoders, "fit_seconds"].idxmin()
