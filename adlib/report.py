@@ -79,6 +79,16 @@ def _toc_order(generated: Path) -> list[str]:
     return [Path(f).name for f in files]
 
 
+def _health_count(results: dict) -> str:
+    """"5 of 7" trained models healthy (untrained baselines not counted), or "not recorded"."""
+    records = results.get("health")
+    if records is None:
+        return "not recorded"
+    trained = [r for r in records if r.get("status") != "not trained"]
+    healthy = sum(r.get("status") == "healthy" for r in trained)
+    return f"{healthy} of {len(trained)}" if trained else "no trained model"
+
+
 def results_page(generated: Path) -> str:
     parts = ["# Results overview",
              "One row per chapter run found in `book/generated/`: its provenance, the paper's main "
@@ -95,10 +105,15 @@ def results_page(generated: Path) -> str:
     for chapter, results in loaded:
         prov = results.get("provenance", {})
         rows.append([f"{{doc}}`{chapter}`", prov.get("profile"), prov.get("device"),
-                     f"{prov.get('wall_seconds', float('nan')):.0f} s",
+                     f"{prov.get('wall_seconds', float('nan')):.0f} s", _health_count(results),
                      str(prov.get("git_commit", ""))[:10], str(prov.get("finished_at", ""))[:10]])
     if rows:
-        parts.append(_table(["chapter", "profile", "device", "wall time", "commit", "date"], rows))
+        parts.append("*Healthy models*: trained models that passed the health checks of "
+                     "{mod}`adlib.health` on held-out normal images (beat the mean image, outputs "
+                     "follow inputs, loss converged, no blow-up); a verdict resting on any other model "
+                     "is marked inconclusive in its chapter.")
+        parts.append(_table(["chapter", "profile", "device", "wall time", "healthy models", "commit", "date"],
+                            rows))
     for chapter, results in loaded:
         parts.append(f"## {_chapter_title(generated, chapter)}")
         parts.append(f"From {{doc}}`the chapter <{chapter}>`.")
@@ -107,6 +122,12 @@ def results_page(generated: Path) -> str:
             parts.append(_table(["", "published", "ours"],
                                 [[h.get("what"), _fmt(h.get("published")), _fmt(h.get("ours"))]
                                  for h in headline]))
+        unhealthy = [r for r in results.get("health") or [] if r.get("status") not in ("healthy", "not trained")]
+        if unhealthy:
+            shown = "; ".join(f"{r.get('model')} on {r.get('dataset')} (seed {r.get('seed')}): {r.get('status')}"
+                              for r in unhealthy[:8])
+            more = f"; and {len(unhealthy) - 8} more (see the chapter)" if len(unhealthy) > 8 else ""
+            parts.append(f"**Not healthy**: {shown}{more}.")
         lines = _verdict_lines(results.get("verdict"))
         parts.append("\n".join(lines) if lines else
                      "*This chapter stores no verdict lines; see the chapter.*")

@@ -15,11 +15,16 @@ def test_results_page_shows_provenance_headline_and_verdict(tmp_path):
     (tmp_path / "demo.results.json").write_text(json.dumps({
         "headline": [{"what": "mean IoU", "published": 0.8, "ours": 0.75}],
         "verdict": ["- **claim**: holds."],
+        "health": [{"dataset": "d", "model": "CAE", "seed": 0, "status": "healthy"},
+                   {"dataset": "d", "model": "VAE", "seed": 0, "status": "collapsed"},
+                   {"dataset": "d", "model": "k-NN", "seed": 0, "status": "not trained"}],
         "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 12.0,
                        "git_commit": "abcdef1234567", "finished_at": "2026-11-22T10:00:00Z"},
     }))
     page = report.results_page(tmp_path)
-    assert "{doc}`demo`" in page and "## demo" in page and "| quick | cpu | 12 s | abcdef1234 | 2026-11-22 |" in page
+    assert "{doc}`demo`" in page and "## demo" in page
+    assert "| quick | cpu | 12 s | 1 of 2 | abcdef1234 | 2026-11-22 |" in page
+    assert "**Not healthy**: VAE on d (seed 0): collapsed." in page
     assert "| mean IoU | 0.800 | 0.750 |" in page and "- **claim**: holds." in page
 
 
