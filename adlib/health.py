@@ -110,17 +110,25 @@ def _flat(t) -> torch.Tensor:
     return torch.as_tensor(np.asarray(t) if not isinstance(t, torch.Tensor) else t).detach().double().cpu().flatten(1)
 
 
-def reconstruction_checks(inputs, outputs, train_mean) -> dict[str, float]:
-    """``error_ratio`` (MSE of the outputs / MSE of the mean training input) and ``spread_ratio``
-    (spread of the outputs / spread of the inputs) on held-out normal inputs (N, ...)."""
+def reconstruction_checks(inputs, outputs, train_mean, error=None) -> dict[str, float]:
+    """``error_ratio`` (error of the outputs / error of the mean training input) and
+    ``spread_ratio`` (spread of the outputs / spread of the inputs) on held-out normal inputs
+    (N, ...). ``error(outputs, inputs)`` is the model's own training loss per image (default:
+    the MSE), so that a decoder trained on, say, SSIM is judged in SSIM."""
     x, y = _flat(inputs), _flat(outputs)
     if x.shape != y.shape or len(x) < 2:
         raise ValueError(f"health: need at least 2 held-out inputs and outputs of the same shape, got "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
     mean = torch.as_tensor(np.asarray(train_mean) if not isinstance(train_mean, torch.Tensor) else train_mean)
     mean = mean.detach().double().cpu().reshape(1, -1)
-    model_mse = float(((y - x) ** 2).mean())
-    mean_mse = float(((mean - x) ** 2).mean())
+    if error is None:
+        model_mse = float(((y - x) ** 2).mean())
+        mean_mse = float(((mean - x) ** 2).mean())
+    else:
+        shaped = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs).float().cpu()
+        as_input = lambda t: t.reshape(shaped.shape).float()      # noqa: E731
+        model_mse = float(error(as_input(y), shaped).double().mean())
+        mean_mse = float(error(as_input(mean.expand(len(x), -1)), shaped).double().mean())
     input_spread = float(x.var(dim=0).mean().sqrt())
     output_spread = float(y.var(dim=0).mean().sqrt())
     return {"mse": model_mse, "mean_image_mse": mean_mse,

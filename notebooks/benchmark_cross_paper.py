@@ -253,13 +253,16 @@ display(Markdown("\n".join(lines)))
 
 # %% [markdown]
 # **How far to trust this page.** It comes from the {glue:text}`ben_profile` profile: every
-# trained model had only {glue:text}`ben_iterations` optimiser steps, small images and
-# a few dozen test images per dataset, so the autoencoders are under-trained compared with
-# their papers, and an AUROC difference smaller than about two standard deviations of the
-# seeds is not a finding. The `paper` profile (for a GPU) trains every model for many more
-# steps, on more data and seeds. The pretrained CNN of the k-NN methods brings ImageNet
-# knowledge that no autoencoder here has; that is the point of the comparison, not an
-# unfairness: it is the cheapest strong alternative a practitioner has.
+# trained model had {glue:text}`ben_iterations` optimiser steps, small images and a few dozen
+# test images per dataset. The health table above says which models learnt in that budget
+# ({glue:text}`ben_healthy_cells` of {glue:text}`ben_trained_cells` pairs); every verdict line
+# that compares a model that did not is marked inconclusive, and its AUROC says more about the
+# budget than about the method. The quick profile spends its CPU minutes on steps rather
+# than seeds and datasets (a stochastic texture, the plain weave and several seeds run in
+# the `paper` profile, for a GPU); with one seed, an AUROC difference of a few hundredths is
+# not a finding. The pretrained CNN of the k-NN methods brings ImageNet knowledge that no
+# autoencoder here has; that is the point of the comparison, not an unfairness: it is the
+# cheapest strong alternative a practitioner has.
 #
 # **Deviations from the papers.** All images are grey and small, so every model is
 # rebuilt for {glue:text}`ben_image_size`-pixel inputs (Schneider's and Soukup's models for

@@ -107,3 +107,13 @@ def test_every_detector_reports_a_health(name):
         assert report.checks and all(isinstance(k, str) for k in report.checks)
     with pytest.raises(ValueError, match="at least 2"):
         detector.health(x[:1])
+
+
+def test_a_custom_error_judges_a_decoder_in_its_own_loss():
+    x = torch.as_tensor(_images(20)).float()
+    shifted = (x * 0.5 + 0.25)                       # right structure, wrong brightness and contrast
+    mse = health.reconstruction_checks(x, shifted, x.mean(0))
+    own = health.reconstruction_checks(x, shifted, x.mean(0), error=lambda a, b: ((a - b) ** 2).flatten(1).mean(1))
+    assert own["error_ratio"] == pytest.approx(mse["error_ratio"])
+    l1 = health.reconstruction_checks(x, x, x.mean(0), error=lambda a, b: (a - b).abs().flatten(1).mean(1))
+    assert l1["error_ratio"] == 0
