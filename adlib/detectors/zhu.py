@@ -136,8 +136,9 @@ class ZhuTwoStage(_ZhuDetector):
         x32 = zhu.to_input_size(x)
         first, second = self.network.reconstruct_both(x32)
         losses = health.loss_checks(self.history.series("loss"))
-        decoders = [health.assess({**losses, **health.reconstruction_checks(x32, out, self.train_mean)})
-                    for out in (first, second)]
+        # each decoder judged in its own loss: the MSE, and 1 − SSIM for the SSIM decoder
+        decoders = [health.assess({**losses, **health.reconstruction_checks(x32, out, self.train_mean, error)})
+                    for out, error in ((first, None), (second, lambda a, b: 1 - zhu.ssim_per_image(a, b)))]
         return health.Health.combine(self._rotnet_health(x32), *decoders,
                                      prefixes=["rotnet_", "mse_decoder_", "ssim_decoder_"])
 
