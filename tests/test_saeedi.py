@@ -3,11 +3,12 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from adlib import detectors
+from adlib import detectors, health
 from adlib.data import elpv
 from adlib.detectors import saeedi as saeedi_detectors
 from adlib.models import saeedi
@@ -416,11 +417,83 @@ def test_verdict_does_not_hold_when_neither_is_beaten():
     assert "neither below the proposed method here, unlike the paper" in lines[3]
 
 
+UNDER = health.Health("under-trained", {"tail_drop": 0.2}, ["loss still falling"])
+COLLAPSED = health.Health("collapsed", {"spread_ratio": 0.01}, ["outputs barely follow inputs"])
+
+
+def test_verdict_is_inconclusive_where_the_cpcae_is_not_healthy():
+    metrics = {"a": _named(Proposed=(90, 92), AE_L2=(70, 75), Deep_Feature=(80, 85), NN=(60, 70), Variation=(55, 60)),
+               "b": _named(Proposed=(91, 92), AE_L2=(70, 75), Deep_Feature=(80, 85), NN=(60, 70), Variation=(55, 60))}
+    ok = health.Health("healthy")
+    lines = S.verdict(metrics, {"a": SIGNIFICANT, "b": SIGNIFICANT}, {"a": ok, "b": UNDER})
+    assert "beats both on AUC and AP" in lines[0] and "inconclusive" not in lines[0]
+    assert "**inconclusive (CPCAE b under-trained)**" in lines[1] and "beats" not in lines[1]
+    assert "bootstrap" not in lines[1]                            # no significance read from a bad model
+    assert "The claim is **inconclusive (CPCAE b under-trained)**" in lines[2] and "holds" not in lines[2]
+    assert "is **inconclusive (CPCAE b under-trained)**" in lines[3] and "as in the paper" not in lines[3]
+    healthy = S.verdict(metrics, {"a": SIGNIFICANT, "b": SIGNIFICANT}, {"a": ok, "b": health.NOT_TRAINED})
+    assert "The claim **holds**" in healthy[2] and not any("inconclusive" in line for line in healthy)
+
+
+def test_verdict_checks_fig6_and_the_design_choices_with_health():
+    metrics = {"a": _named(Proposed=(90, 92), AE_L2=(70, 75), Deep_Feature=(80, 85))}
+    ablation = pd.DataFrame([
+        {"category": "a", "variant": "as above (parallel + cascade pooling, map_split='none')", "AUC": 90.0},
+        {"category": "a", "variant": "global max pooling of the map features", "AUC": 88.0},
+        {"category": "a", "variant": "map_split='holdout' (3 bank maps)", "AUC": 40.0}])
+    lines = S.verdict(metrics, {}, {"a": health.Health("healthy")}, separation={"a": (0.01, 0.2)}, ablation=ablation,
+                      ablation_healths={"a": health.Health("healthy")})
+    assert "Fig 6" in lines[3] and "better separated in the proposed embedding, as in the paper" in lines[3]
+    assert "90.0 vs 88.0 %" in lines[4] and "higher by more than 1 point, as it assumes" in lines[4]
+    assert "40.0 (inverted; 100 − AUC = 60.0)" in lines[5] and "not lower by more than 1 point, as it" in lines[5]
+    close = ablation.assign(AUC=[90.0, 89.5, 90.8])          # within the 1-point tolerance both ways
+    near = S.verdict(metrics, {}, separation=None, ablation=close)
+    assert "is **not** higher by more than 1 point here" in near[3] and "not lower by more than 1 point, as" in near[4]
+    worse = S.verdict(metrics, {}, {"a": health.Health("healthy")}, separation={"a": (0.3, 0.2)}, ablation=ablation,
+                      ablation_healths={"a": COLLAPSED})
+    assert "**not** better separated" in worse[3] and "as it assumes" in worse[4]
+    assert "**inconclusive (CPCAE (other map_split) a collapsed)**" in worse[5]
+    bad = S.verdict(metrics, {}, {"a": COLLAPSED}, separation={"a": (0.3, 0.2)}, ablation=ablation)
+    assert all("inconclusive (CPCAE a collapsed)" in line for line in bad)
+
+
+def test_inverted_aucs_are_labelled_in_lines_and_tables():
+    assert S.auc_text(41.4) == "41.4 (inverted; 100 − AUC = 58.6)" and S.auc_text(41.4, short=True) == "41.4, inverted"
+    assert S.auc_text(50.0) == "50.0" and S.auc_text(None) == "–" and S.auc_text(float("nan")) == "–"
+    metrics = {"a": _named(Proposed=(45, 92), AE_L2=(70, 30))}
+    lines = S.verdict(metrics, {})
+    assert "proposed AUC 45.0 (inverted; 100 − AUC = 55.0) % / AP 92.0 %" in lines[0]
+    assert "AE (L2) 70.0 / 30.0 %" in lines[0]                    # an AP is never labelled inverted
+    table = S.table4_text(metrics).set_index(["method", "metric"])
+    assert table.loc[("Proposed", "AUC"), "a"].endswith("(inverted; 100 − AUC = 55.0)")
+    assert table.loc[("AE (L2)", "AP"), "a"] == "30.0" and "inverted" not in table.loc[("Proposed", "AUC"), "Δ mean"]
+    assert S.mean_glue(metrics)["auc_proposed"].startswith("45.0 (inverted")
+
+
+def test_health_hold_out_is_kept_from_every_method_and_reported():
+    data = {"c": _category(n_train=20)}
+    kept, held = S.hold_out_health(data, seed=0)
+    assert len(kept["c"].train) + len(held["c"]) == 20 and len(held["c"]) == 4
+    train_rows = {r.tobytes() for r in kept["c"].train}
+    assert not any(r.tobytes() in train_rows for r in held["c"])
+    assert S.overview_table(kept, held)["held out (health check)"].tolist() == [4]
+    run = type("Run", (), {"health": [], "add_health": lambda self, h, **k: self.health.append(h.record(**k))})()
+    nn = detectors.get("nearest_neighbour", **detectors.REGISTRY["nearest_neighbour"].quick_check).fit(kept["c"].train)
+    assert S.check_health(nn, held["c"], run, dataset="c", model="NN", seed=0).status == "not trained"
+    assert run.health[0]["model"] == "NN" and S.health_sentence(run.health) == "No model of this run was trained."
+    good = {"model": "CPCAE", "dataset": "c", "status": "healthy", "reasons": [],
+            "checks": {"error_ratio": 0.1, "spread_ratio": 0.9}}
+    assert S.health_sentence([good]) == ("All 1 trained models are healthy (held-out reconstruction error "
+                                         "0.10–0.10 times the mean image's, output spread 90%–90% of the inputs').")
+    text = S.health_sentence([good, {**good, "dataset": "d", **UNDER.record()}])
+    assert text.startswith("Not healthy: CPCAE on d: under-trained (loss still falling)")
+
+
 def test_verdict_without_a_category_of_both_classes():
     one_class = {m: {"auc": None, "ap": None, "note": "no defective test images"} for m in S.METHODS}
     assert S.verdict({"w": one_class}, {}) == ["- No category has both normal and defective test images: no verdict."]
     assert S.headline({"w": one_class}) == [] and S.means({"w": one_class}) == {}
-    assert np.isnan(S.mean_glue({"w": one_class})["auc_proposed"])
+    assert S.mean_glue({"w": one_class})["auc_proposed"] == "–"
     assert "of one class only" in S.single_class_note({"w": one_class})
 
 
@@ -463,6 +536,8 @@ def test_the_chapter_pipeline_on_tiny_data():
     assert ablation.variant.tolist()[1:] == ["global max pooling of the map features", "map_split='holdout' (2 bank maps)"]
     assert S.ablation_summary(ablation).startswith("Mean change of AUC against the proposed configuration: global")
     assert S.ablation_summary(ablation.iloc[:1]) is None and S.ablation_summary(ablation.iloc[:0]) is None
+    separation = S.label_separation(analyses, data, S.valid(metrics))
+    assert set(separation) == {"c"} and all(-1 <= v <= 1 for v in separation["c"])
     ci = S.intervals(scores, data, metrics, n=20, seed=0)
     assert set(ci) == {"c"} and len(S.interval_records(ci)) == 2
     curves = S.roc_curves(scores, data, metrics)

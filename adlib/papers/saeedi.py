@@ -10,7 +10,7 @@ test images of a category are of one class only).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import ipywidgets as ipw
 import matplotlib.pyplot as plt
@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from sklearn.manifold import TSNE
-from sklearn.metrics import roc_curve
+from sklearn.metrics import roc_curve, silhouette_score
 
 from adlib import metrics as M
 from adlib import params as P
-from adlib import detectors, plots, runtime
+from adlib import detectors, health, plots, runtime
 from adlib.data import elpv, folders
 from adlib.detectors.base import Detector, Prediction
 from adlib.patches import resize
@@ -55,6 +55,10 @@ def published_table() -> pd.DataFrame:
                          for cat, number in zip(MVTEC_OBJECTS + ["mean"], numbers)])
 
 
+HEALTH_FRACTION = 0.1                         # normal training images held out for the health check
+CPCAE_MODEL = "CPCAE (Proposed, AE (L2))"     # the health table's name of the one trained model per category
+BASELINE_MODELS = {"Deep Feature": "Deep Feature k-NN", "NN": "Nearest Neighbour", "Variation": "Variation"}
+DESIGN_TOLERANCE = 1.0                        # AUC points: a design choice's gain smaller than this is no gain
 TEST_EVERY = 4                                # ELPV: every 4th normal cell (by file name) is a test cell
 TSNE_PERPLEXITY = 20.0                        # lowered to (n − 1) / 3 for small test sets
 
@@ -172,10 +176,81 @@ def load_categories(data_root: str | None, *, categories, image_size: int, colou
     return data, notes, "MVTec-layout folders"
 
 
-def overview_table(data: dict[str, Category]) -> pd.DataFrame:
-    return pd.DataFrame([{"category": name, "train (normal)": len(d.train), "test normal": int((d.labels == 0).sum()),
+def hold_out_health(data: dict[str, Category], seed: int,
+                    fraction: float = HEALTH_FRACTION) -> tuple[dict[str, Category], dict[str, np.ndarray]]:
+    """(categories without their health images, {category: held-out normal images}): a seeded
+    ``fraction`` of each category's normal *training* images is set aside before any fitting.
+    No method trains on them or keeps them in a memory bank; only the health check sees them."""
+    kept, held = {}, {}
+    for name, d in data.items():
+        train, held[name] = health.hold_out(d.train, fraction, seed)
+        kept[name] = replace(d, train=train)
+    return kept, held
+
+
+def overview_table(data: dict[str, Category], held: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    held = held or {}
+    return pd.DataFrame([{"category": name, "train (normal)": len(d.train),
+                          "held out (health check)": len(held.get(name, ())),
+                          "test normal": int((d.labels == 0).sum()),
                           "test defective": int((d.labels == 1).sum()), "uncertain (kept apart)": len(d.uncertain),
                           "image": "×".join(map(str, d.train.shape[1:]))} for name, d in data.items()])
+
+
+# ----------------------------------------------------------------------------- health
+
+def check_health(detector: Detector, held_out: np.ndarray, run: runtime.Run | None, *, dataset: str,
+                 model: str, seed: int) -> health.Health:
+    """The fitted detector's health on held-out normal images (``"not trained"`` for the
+    baselines without training), recorded in the run's results."""
+    report = detector.health(held_out)
+    if run is not None:
+        run.add_health(report, dataset=dataset, model=model, seed=seed)
+    return report
+
+
+def health_sentence(records: list[dict]) -> str:
+    """One sentence for the prose: which trained models are not healthy and why, or that all
+    are, with the range of their error and spread ratios."""
+    trained = [r for r in records if r["status"] != "not trained"]
+    if not trained:
+        return "No model of this run was trained."
+    bad = [r for r in trained if r["status"] not in health.USABLE]
+    if bad:
+        return "Not healthy: " + "; ".join(f"{r['model']} on {r['dataset']}: {r['status']} ({'; '.join(r['reasons'])})"
+                                           for r in bad) + ". Claims that rest on them are inconclusive below."
+    ratios = [r["checks"].get("error_ratio") for r in trained]
+    spreads = [r["checks"].get("spread_ratio") for r in trained]
+    ratios, spreads = [v for v in ratios if v is not None], [v for v in spreads if v is not None]
+    numbers = (f" (held-out reconstruction error {min(ratios):.2f}–{max(ratios):.2f} times the mean image's, "
+               f"output spread {min(spreads):.0%}–{max(spreads):.0%} of the inputs')" if ratios and spreads else "")
+    return f"All {len(trained)} trained models are healthy{numbers}."
+
+
+# ----------------------------------------------------------------------------- AUC text
+
+def auc_text(percent: float | None, short: bool = False) -> str:
+    """An AUC in % for a table or a line: '–' when undefined; below 50 labelled inverted,
+    with 100 − AUC (the AUC of the reversed score) beside it."""
+    if percent is None or not np.isfinite(percent):
+        return "–"
+    if percent >= 50:
+        return f"{percent:.1f}"
+    return f"{percent:.1f}, inverted" if short else f"{percent:.1f} (inverted; 100 − AUC = {100 - percent:.1f})"
+
+
+def labelled(table: pd.DataFrame, auc_columns, auc_rows=None) -> pd.DataFrame:
+    """The table as text, one decimal: AUC cells (``auc_columns`` of the rows where ``auc_rows``,
+    a boolean mask, is true; all rows when None) below 50 labelled inverted."""
+    out = table.copy().astype(object)
+    rows = np.ones(len(table), bool) if auc_rows is None else np.asarray(auc_rows, bool)
+    for column in table.columns:
+        if not pd.api.types.is_numeric_dtype(table[column]) or column.startswith("n ("):
+            continue
+        is_auc = column in auc_columns
+        out[column] = [auc_text(v) if is_auc and row else ("–" if pd.isna(v) else f"{v:.1f}")
+                       for v, row in zip(table[column], rows)]
+    return out
 
 
 # ----------------------------------------------------------------------------- scores
@@ -262,6 +337,14 @@ def table4(metrics: dict) -> pd.DataFrame:
         wide.columns = [f"{c} (paper)" for c in wide.columns]
         table = table.merge(wide.reset_index(), on=["method", "metric"], how="left")
     return table
+
+
+def table4_text(metrics: dict) -> pd.DataFrame:
+    """:func:`table4` as text for the page: one decimal, '–' where undefined, AUCs below 50
+    labelled inverted (the Δ column is a difference, not an AUC)."""
+    table = table4(metrics)
+    aucs = [c for c in table.columns if c not in ("method", "metric", "Δ mean")]
+    return labelled(table, aucs, table.metric == "AUC")
 
 
 def uncertain_table(scores: dict, data: dict[str, Category], metrics: dict) -> pd.DataFrame:
@@ -380,30 +463,99 @@ def interval_records(ci: dict) -> list[dict]:
             for name, by in ci.items() for b, (d, lo, hi) in by.items()]
 
 
-def _category_line(name: str, s: dict, ci: dict) -> str:
+def _unusable(healths: dict | None, names, prefix: str = "CPCAE") -> str | None:
+    """'inconclusive (CPCAE poly under-trained)' when a model of ``names`` is not usable, else None."""
+    return health.inconclusive({f"{prefix} {n}": healths[n] for n in names if healths and n in healths})
+
+
+def _category_line(name: str, s: dict, ci: dict, blocked: str | None = None) -> str:
     beats = [b for b in CHALLENGED if s["Proposed"]["auc"] > s[b]["auc"] and s["Proposed"]["ap"] > s[b]["ap"]]
     outcome = ("beats both on AUC and AP" if len(beats) == len(CHALLENGED) else
                f"beats {' and '.join(beats)} on AUC and AP only" if beats else "beats neither on both AUC and AP")
     differences = ", to ".join(f"{b} {100 * d:+.1f} ({100 * lo:+.1f} to {100 * hi:+.1f}) points"
                                + ("" if lo > 0 or hi < 0 else ", not significant") for b, (d, lo, hi) in ci.items())
-    return (f"- **{name}**: proposed AUC {100 * s['Proposed']['auc']:.1f} % / AP {100 * s['Proposed']['ap']:.1f} %, "
-            f"AE (L2) {100 * s['AE (L2)']['auc']:.1f} / {100 * s['AE (L2)']['ap']:.1f} %, "
-            f"Deep Feature {100 * s['Deep Feature']['auc']:.1f} / {100 * s['Deep Feature']['ap']:.1f} %: {outcome}"
-            + (f"; AUC difference (95 % paired bootstrap interval) to {differences}" if ci else "") + ".")
+    return (f"- **{name}**: proposed AUC {auc_text(100 * s['Proposed']['auc'])} % / AP {100 * s['Proposed']['ap']:.1f} %, "
+            f"AE (L2) {auc_text(100 * s['AE (L2)']['auc'])} / {100 * s['AE (L2)']['ap']:.1f} %, "
+            f"Deep Feature {auc_text(100 * s['Deep Feature']['auc'])} / {100 * s['Deep Feature']['ap']:.1f} %: "
+            + (f"**{blocked}**" if blocked else outcome)
+            + (f"; AUC difference (95 % paired bootstrap interval) to {differences}" if ci and not blocked else "") + ".")
 
 
-def verdict(metrics: dict, ci: dict) -> list[str]:
+def label_separation(analyses: dict, data: dict[str, Category], names) -> dict[str, tuple[float, float]]:
+    """{category: (silhouette of normal vs anomalous test images in the AE latent codes, in the
+    proposed map embedding)}: their Fig 6's "better separated", as a number (Euclidean
+    silhouette of the standardised features, −1 to 1; higher is better separated)."""
+    out = {}
+    for name in names:
+        labels = data[name].labels
+        if labels.min() == labels.max() or len(labels) < 3:
+            continue
+        codes = analyses[name].maps.codes.numpy()
+        codes = (codes - codes.mean(0)) / (codes.std(0) + 1e-6)
+        out[name] = (float(silhouette_score(codes, labels)), float(silhouette_score(analyses[name].embeddings["pc"], labels)))
+    return out
+
+
+def _separation_line(sep: dict, healths: dict | None) -> str:
+    codes, maps = (float(np.mean([v[i] for v in sep.values()])) for i in (0, 1))
+    blocked = _unusable(healths, sep)
+    outcome = (f"**{blocked}**." if blocked else
+               "better separated in the proposed embedding, as in the paper." if maps > codes else
+               "**not** better separated in the proposed embedding, unlike the paper.")
+    return (f"- **Fig 6 (separation)**: mean silhouette of normal vs anomalous test images {codes:.3f} in the AE "
+            f"latent codes, {maps:.3f} in the proposed map embedding (no tolerance: the higher one wins): {outcome}")
+
+
+def _ablation_lines(ablation: pd.DataFrame, healths: dict | None, ablation_healths: dict | None) -> list[str]:
+    """The two design choices the paper motivates without measuring: parallel + cascade pooling
+    (vs global max pooling) and the bank of the AE's own training maps (vs held-out maps)."""
+    lines = []
+    if ablation is None or not len(ablation):
+        return lines
+    base = ablation[ablation.variant.str.startswith("as above")].set_index("category").AUC
+    tol = DESIGN_TOLERANCE
+    for start, what, paper, extra in (("global max", "Parallel + cascade pooling vs global max pooling",
+                                       f"higher by more than {tol:g} point", {}),
+                                      ("map_split", "Memory bank of the AE's own training maps vs held-out maps",
+                                       f"not lower by more than {tol:g} point", ablation_healths or {})):
+        rows = ablation[ablation.variant.str.startswith(start)]
+        if not len(rows):
+            continue
+        ours, theirs = float(base[rows.category].mean()), float(rows.AUC.mean())
+        if start == "map_split" and not rows.variant.iloc[0].startswith("map_split='holdout'"):
+            ours, theirs = theirs, ours               # this run's own split is the held-out one
+        blocked = _unusable(healths, rows.category) or _unusable(extra, rows.category, "CPCAE (other map_split)")
+        holds = ours > theirs + tol if paper.startswith("higher") else ours >= theirs - tol
+        outcome = (f"**{blocked}**." if blocked else
+                   f"the paper's choice is {paper}, as it assumes." if holds else
+                   f"the paper's choice is **not** {paper} here.")
+        lines.append(f"- **{what}**: mean AUC {auc_text(ours)} vs {auc_text(theirs)} % (tolerance {tol:g} AUC "
+                     f"point): {outcome}")
+    return lines
+
+
+def verdict(metrics: dict, ci: dict, healths: dict | None = None, *, separation: dict | None = None,
+            ablation: pd.DataFrame | None = None, ablation_healths: dict | None = None) -> list[str]:
     """The markdown lines on the claim *AE + deep-feature k-NN beats AE (L2) and plain deep
     features* (their Table 4), from ``metrics`` ({category: {method: {"auc", "ap"}}}) and the
-    bootstrap intervals ``ci`` ({category: {baseline: (ΔAUC, low, high)}})."""
+    bootstrap intervals ``ci`` ({category: {baseline: (ΔAUC, low, high)}}), then on the simple
+    baselines, and, where given, on their Fig 6 (``separation``, see :func:`separation`) and on
+    the design choices of the ``ablation`` table.
+
+    ``healths`` ({category: Health of its CPCAE}) and ``ablation_healths`` (the CPCAEs of the
+    other map_split): a claim whose numbers come from a model that is not usable is
+    *inconclusive (CPCAE X collapsed / diverged / under-trained)*, never holds or fails."""
     names = valid(metrics)
     if not names:
         return ["- No category has both normal and defective test images: no verdict."]
-    lines = [_category_line(name, metrics[name], ci.get(name, {})) for name in names]
+    lines = [_category_line(name, metrics[name], ci.get(name, {}), _unusable(healths, [name])) for name in names]
     auc, ap = means(metrics, "auc"), means(metrics, "ap")
     beaten = [b for b in CHALLENGED if auc["Proposed"] > auc[b] and ap["Proposed"] > ap[b]]
     best = max(METHODS, key=lambda m: auc[m])
-    if len(beaten) == len(CHALLENGED):
+    blocked = _unusable(healths, names)
+    if blocked:
+        claim = f"The claim is **{blocked}**."
+    elif len(beaten) == len(CHALLENGED):
         claim = "The claim **holds** on this data (higher mean AUC and AP than both)."
     elif beaten:
         missed = [b for b in CHALLENGED if b not in beaten]
@@ -411,22 +563,27 @@ def verdict(metrics: dict, ci: dict) -> list[str]:
                  f"not than {missed[0]}.")
     else:
         claim = "The claim does **not** hold on this data (not higher than either in both mean AUC and AP)."
-    lines.append(f"- **Mean over categories**: proposed AUC {100 * auc['Proposed']:.1f} % vs AE (L2) "
-                 f"{100 * auc['AE (L2)']:.1f} % and Deep Feature {100 * auc['Deep Feature']:.1f} %; best mean AUC: "
-                 f"{best}. {claim}")
+    lines.append(f"- **Mean over categories**: proposed AUC {auc_text(100 * auc['Proposed'])} % vs AE (L2) "
+                 f"{auc_text(100 * auc['AE (L2)'])} % and Deep Feature {auc_text(100 * auc['Deep Feature'])} %; "
+                 f"best mean AUC: {best}. {claim}")
     below = [m for m in SIMPLE if auc[m] < auc["Proposed"]]
-    lines.append(f"- **Simple baselines**: NN mean AUC {100 * auc['NN']:.1f} %, Variation {100 * auc['Variation']:.1f} %"
-                 + ("; both below the proposed method, as in the paper." if len(below) == len(SIMPLE) else
+    lines.append(f"- **Simple baselines**: NN mean AUC {auc_text(100 * auc['NN'])} %, Variation "
+                 f"{auc_text(100 * auc['Variation'])} %"
+                 + (f"; the comparison with the proposed method is **{blocked}**." if blocked else
+                    "; both below the proposed method, as in the paper." if len(below) == len(SIMPLE) else
                     f"; only {below[0]} below the proposed method here." if below else
                     "; neither below the proposed method here, unlike the paper."))
-    return lines
+    if separation:
+        lines.append(_separation_line(separation, healths))
+    return lines + _ablation_lines(ablation, healths, ablation_healths)
 
 
 def mean_glue(metrics: dict) -> dict[str, float]:
-    """The prose's numbers: our mean AUC and AP (%) of each method and the paper's MVTec means."""
+    """The prose's numbers: our mean AUC (as text, labelled inverted below 50) and AP (%) of each
+    method and the paper's MVTec means."""
     auc, ap, out = means(metrics, "auc"), means(metrics, "ap"), {}
     for method, key in GLUE_KEYS.items():
-        out.update({f"auc_{key}": 100 * auc.get(method, np.nan), f"ap_{key}": 100 * ap.get(method, np.nan),
+        out.update({f"auc_{key}": auc_text(100 * auc.get(method, np.nan)), f"ap_{key}": 100 * ap.get(method, np.nan),
                     f"paper_auc_{key}": PUBLISHED[method]["auc"][-1], f"paper_ap_{key}": PUBLISHED[method]["ap"][-1]})
     return out
 
@@ -473,7 +630,7 @@ def roc_figure(curves: dict, metrics: dict) -> plt.Figure:
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
     for ax, (name, by) in zip(axes[0], curves.items()):
         for method, (fpr, tpr) in by.items():
-            ax.plot(fpr, tpr, label=f"{method} ({100 * metrics[name][method]['auc']:.1f})",
+            ax.plot(fpr, tpr, label=f"{method} ({auc_text(100 * metrics[name][method]['auc'], short=True)})",
                     lw=2.2 if method == "Proposed" else 1.2)
         _roc_axes(ax, by, name)
     fig.tight_layout()
@@ -486,7 +643,7 @@ def _roc_frame(curves: dict, metrics: dict, name: str, method: str) -> ipw.Image
         if other != method:
             ax.plot(*xy, color="0.75", lw=1)
     m = metrics[name][method]
-    ax.plot(*curves[name][method], lw=2.5, label=f"{method}: AUC {100 * m['auc']:.1f} %, AP {100 * m['ap']:.1f} %")
+    ax.plot(*curves[name][method], lw=2.5, label=f"{method}: AUC {auc_text(100 * m['auc'], short=True)} %, AP {100 * m['ap']:.1f} %")
     _roc_axes(ax, curves[name], name)
     fig.tight_layout()
     return ipw.Image(value=plots.figure_png(fig), format="png")
@@ -520,7 +677,7 @@ def k_frame(by_k: dict, metrics: dict, kk: int) -> tuple[plt.Figure, str]:
     ax.set(xscale="log", xlabel="k", ylabel="AUC (%) of the proposed score")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    text = ", ".join(f"{name}: AUC {100 * by[kk][0]:.1f} %, AP {100 * by[kk][1]:.1f} %" for name, by in by_k.items())
+    text = ", ".join(f"{name}: AUC {auc_text(100 * by[kk][0])} %, AP {100 * by[kk][1]:.1f} %" for name, by in by_k.items())
     return fig, f"<b>k = {kk}</b>: {text}"
 
 
