@@ -448,9 +448,9 @@ def test_verdict_mixed():
 
 def test_verdict_pattern_lines_word_the_mean_latent_loss():
     lines = verdict_of([CLEAR_REC] * 3, ratios={"p0": 1.02, "p1": 1.4, "p2": 0.8})
-    assert "1.02× that of V (about the same on average, unlike the paper's finding)" in lines[1]
+    assert "1.02× that of V (not larger on average: goes against the paper's" in lines[1]
     assert "1.40× that of V (larger on average, as the paper found)" in lines[2]
-    assert "0.80× that of V (smaller on average, unlike the paper's finding)" in lines[3]
+    assert "0.80× that of V (smaller on average: goes against the paper's" in lines[3]
     assert "H(V,D) 13.00 vs 7.00 bits" in lines[1] and "(λ = 1e-05)" in lines[1]
 
 
@@ -487,7 +487,75 @@ def test_verdict_needs_a_pattern_and_tally_counts():
         rel[name, "reconstruction"], rel[name, "latent"] = rec, lat
     assert paper.tally(rel, ce_of(names), names) == {
         "patterns": 3, "reconstruction_better": 2, "reconstruction_clearly_better": 1, "latent_clearly_better": 1,
-        "table1_cases": 6, "table1_reconstruction_larger": 6}
+        "table1_cases": 6, "table1_reconstruction_larger": 6, "table1_ties": 0, "table1_latent_larger": 0,
+        "table1_split_driven": 0}
+
+
+from adlib.health import Health  # noqa: E402
+
+SICK = Health("under-trained", {"tail_drop": 0.2}, ["loss still falling"])
+
+
+def test_verdict_inconclusive_for_a_pattern_whose_model_did_not_learn():
+    names = ["p0", "p1"]
+    rel = {}
+    for name, (rec, lat) in zip(names, [CLEAR_REC, CLEAR_LAT]):
+        rel[name, "reconstruction"], rel[name, "latent"] = rec, lat
+    lines = paper.verdict(rel, ce_of(names), {n: 1.5 for n in names}, {n: 1e-5 for n in names}, 3.0, "cpu",
+                          healths={"p0": Health("healthy"), "p1": SICK})
+    assert lines[2].startswith("- **p1** (λ = 1e-05): inconclusive (model of p1 under-trained)")
+    assert lines[0].startswith("**The claim holds on all 1 patterns**") and "1 pattern(s) left out" in lines[0]
+    assert "in all 2 cases" in lines[3]                          # only p0's Table I cases count
+    lines = paper.verdict(rel, ce_of(names), {n: 1.5 for n in names}, {n: 1e-5 for n in names}, 3.0, "cpu",
+                          healths={"p0": SICK, "p1": Health("collapsed", {}, ["flat"])})
+    assert lines[0].startswith("**Inconclusive**") and "model of p1 collapsed" in lines[0]
+    assert lines[3] == "- **Table I**: inconclusive (no usable model)."
+
+
+def test_verdict_lambda_line_inconclusive_when_a_search_model_did_not_learn():
+    rel = {("p0", "reconstruction"): CLEAR_REC[0], ("p0", "latent"): CLEAR_REC[1]}
+    lines = paper.verdict(rel, ce_of(["p0"]), {"p0": 1.5}, {"p0": 1e-5}, 3.0, "cpu",
+                          search_healths={("p0", 1e-5): Health("healthy"), ("p0", 1e-3): SICK})
+    assert lines[-1].startswith("- **λ search**: inconclusive (λ=0.001 on p0 under-trained)")
+    ok = paper.verdict(rel, ce_of(["p0"]), {"p0": 1.5}, {"p0": 1e-5}, 3.0, "cpu",
+                       search_healths={("p0", 1e-5): Health("healthy")})
+    assert "on all 1 patterns, as the paper did" in ok[-1]
+
+
+def test_verdict_table1_ties_inside_the_interval_and_split_driven_patterns():
+    names = ["p0", "p1"]
+    rel = {}
+    for name in names:
+        rel[name, "reconstruction"], rel[name, "latent"] = CLEAR_REC
+    intervals = pd.DataFrame([{"pattern": "p0", "column": "H_TD", "difference": 0.03, "low": -0.2, "high": 0.3},
+                              {"pattern": "p0", "column": "H_VD", "difference": 2.0, "low": 1.0, "high": 3.0},
+                              {"pattern": "p1", "column": "H_TD", "difference": 1.0, "low": 0.5, "high": 1.5},
+                              {"pattern": "p1", "column": "H_VD", "difference": -1.0, "low": -1.5, "high": -0.5}])
+    counts = paper.tally(rel, ce_of(names), names, intervals)
+    assert (counts["table1_reconstruction_larger"], counts["table1_ties"], counts["table1_latent_larger"]) == (2, 1, 1)
+    line = paper.verdict(rel, ce_of(names), {n: 1.5 for n in names}, {n: 1e-5 for n in names}, 3.0, "cpu",
+                         intervals=intervals, split={"p0": False, "p1": True})[-3]
+    assert "in 1 of 2 cases (a difference counts only when its 95 % bootstrap interval excludes 0" in line
+    assert "1 tied and 0 larger for the latent loss" in line and "Not counted: p1" in line
+    ce = pd.DataFrame([{"pattern": "b", "loss": "reconstruction", "H_TV": 6.0, "H_T": 4.2, "H_VD": 5.1, "H_V": 4.8},
+                       {"pattern": "w", "loss": "reconstruction", "H_TV": 3.4, "H_T": 2.9, "H_VD": 12.5, "H_V": 3.5}])
+    assert paper.split_driven(ce) == {"b": True, "w": False}
+
+
+def test_inverted_auroc_and_latent_ratio_interval():
+    assert paper.auroc_text(0.28) == "0.280 (inverted; 1 − AUROC = 0.720)" and paper.auroc_text(0.9) == "0.900"
+    rel = {("p0", "reconstruction"): r(0.9, 0.88, 0.92), ("p0", "latent"): r(0.28, 0.24, 0.32)}
+    line = paper.verdict(rel, ce_of(["p0"]), {"p0": 0.91}, {"p0": 1e-5}, 3.0, "cpu",
+                         ratio_ci={"p0": (0.91, 0.85, 0.97)})[1]
+    assert "latent 0.280 (inverted; 1 − AUROC = 0.720)" in line and "*inverted*" in line
+    assert "0.91× [0.85, 0.97] that of V (smaller on average: goes against" in line
+    same = paper.verdict(rel, ce_of(["p0"]), {"p0": 1.2}, {"p0": 1e-5}, 3.0, "cpu",
+                         ratio_ci={"p0": (1.2, 0.95, 1.4)})[1]
+    assert "not larger on average: goes against" in same
+    rng = np.random.default_rng(0)
+    scores = {"p": {"V": {"latent": rng.random(200) + 1}, "D": {"latent": rng.random(200) + 2}}}
+    ratio, low, high = paper.latent_ratio_ci(scores, n_boot=50, seed=0)["p"]
+    assert low < ratio < high and low > 1
 
 
 # ---------------------------------------------------------------- the chapter under smoke

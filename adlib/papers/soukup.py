@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import roc_curve
 
-from adlib import detectors, plots, runtime
+from adlib import detectors, health, plots, runtime
 from adlib import params as P
 from adlib.data import folders, textile
 from adlib.models.soukup import Reliability, bootstrap_auroc_ap, cross_entropy_table, gaussian_fit, separation
@@ -110,6 +110,12 @@ class Search:
     scores: dict
     table: pd.DataFrame
     selected: dict[str, float]
+    health: dict = None             # {(pattern, λ): Health} of every candidate, on V
+
+    def health_table(self) -> pd.DataFrame:
+        """The candidates' health status, one row per λ and a column per pattern."""
+        return pd.DataFrame([{"pattern": n, "λ": lam, "status": h.status} for (n, lam), h in self.health.items()]
+                            ).pivot(index="λ", columns="pattern", values="status")
 
     def separation_table(self) -> pd.DataFrame:
         return self.table.pivot(index="λ", columns="pattern", values="separation (V vs D_sel)")
@@ -118,8 +124,11 @@ class Search:
 def lambda_search(sets: dict, lambdas, *, seed: int, iterations: int, batch_size: int, device,
                   run: runtime.Run | None = None, **hyperparameters) -> Search:
     """Train one ``soukup_vae`` per pattern and λ (the same seed, so the same initial weights) and
-    select, per pattern, the λ whose two losses separate V from D_sel best (mean AUROC)."""
-    fitted, scores, rows = {}, {}, []
+    select, per pattern, the λ whose two losses separate V from D_sel best (mean AUROC).
+
+    Every candidate gets a health check on V (:meth:`~adlib.detectors.base.Detector.health`):
+    V holds defect-free patches never used for training, and no defect patch is used."""
+    fitted, scores, rows, healths = {}, {}, [], {}
     for name, s in sets.items():
         for lam in lambdas:
             detector = detectors.get("soukup_vae", channels=s.train.shape[1], image_size=s.train.shape[-1],
@@ -129,15 +138,17 @@ def lambda_search(sets: dict, lambdas, *, seed: int, iterations: int, batch_size
             with _step(run, f"score {name} λ={lam:g}"):
                 scores[name, lam] = set_scores(detector, s, ("T", "V", "D", "D_sel"))
             fitted[name, lam] = detector
+            healths[name, lam] = detector.health(s.valid)
             history = detector.history
             rows.append({"pattern": name, "λ": lam,
                          "separation (V vs D_sel)": separation(scores[name, lam]["V"], scores[name, lam]["D_sel"]),
                          "train s": history.seconds, "final L_rec": float(np.mean(history.series("rec")[-20:])),
-                         "final L_lat": float(np.mean(history.series("kl")[-20:]))})
+                         "final L_lat": float(np.mean(history.series("kl")[-20:])),
+                         "health": healths[name, lam].status})
     table = pd.DataFrame(rows)
     selected = {name: float(table[table.pattern == name].set_index("λ")["separation (V vs D_sel)"].idxmax())
                 for name in sets}
-    return Search(fitted, scores, table, selected)
+    return Search(fitted, scores, table, selected, healths)
 
 
 def cross_entropy(scores: dict, selected: dict, bins: int, epsilon: float) -> pd.DataFrame:
@@ -183,7 +194,7 @@ def reliability(scores: dict, n_boot: int, seed: int) -> dict[tuple[str, str], R
 
 
 def reliability_table(rel: dict[tuple[str, str], Reliability]) -> pd.DataFrame:
-    return pd.DataFrame([{"pattern": name, "loss": loss, "AUROC": r.auroc,
+    return pd.DataFrame([{"pattern": name, "loss": loss, "AUROC": auroc_text(r.auroc),
                           "AUROC 95% CI": f"[{r.auroc_ci[0]:.3f}, {r.auroc_ci[1]:.3f}]", "AP": r.ap,
                           "AP 95% CI": f"[{r.ap_ci[0]:.3f}, {r.ap_ci[1]:.3f}]"} for (name, loss), r in rel.items()])
 
@@ -212,6 +223,20 @@ def auroc_by_flaw(sets: dict, scores: dict) -> pd.DataFrame:
                                                                 scores[name]["D"][loss][chosen], n_boot=0).auroc
                             for loss in LOSSES}})
     return pd.DataFrame(rows)
+
+
+def by_flaw_table(by_flaw: pd.DataFrame) -> pd.DataFrame:
+    """:func:`auroc_by_flaw` for the page: AUROCs below 0.5 labelled inverted, 1 − AUROC beside."""
+    return by_flaw.assign(**{f"AUROC {loss}": by_flaw[f"AUROC {loss}"].map(auroc_text) for loss in LOSSES})
+
+
+def table1_interval_table(intervals: pd.DataFrame, split: dict[str, bool]) -> pd.DataFrame:
+    """The Table I tolerance for the page: H(reconstruction) − H(latent), its interval, the case's
+    outcome (tie when the interval contains 0) and whether the pattern is split-driven."""
+    outcome = np.where(intervals.low > 0, "reconstruction larger", np.where(intervals.high < 0, "latent larger", "tie"))
+    return intervals.assign(**{"95% interval": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(intervals.low, intervals.high)],
+                               "outcome": outcome, "split-driven": intervals.pattern.map(split)}
+                            )[["pattern", "column", "difference", "95% interval", "outcome", "split-driven"]]
 
 
 def latent_ratio(scores: dict) -> dict[str, float]:
@@ -324,7 +349,8 @@ def roc_figure(scores: dict, rel: dict):
         for loss, style in zip(LOSSES, ("-", "--")):
             v, d = scores[name]["V"][loss], scores[name]["D"][loss]
             fpr, tpr, _ = roc_curve(np.r_[np.zeros(len(v)), np.ones(len(d))], np.r_[v, d])
-            ax.plot(fpr, tpr, style, label=f"{loss} ({rel[name, loss].auroc:.3f})")
+            auroc = rel[name, loss].auroc
+            ax.plot(fpr, tpr, style, label=f"{loss} ({auroc:.3f}{', inverted' if auroc < 0.5 else ''})")
         ax.plot([0, 1], [0, 1], ":", color="grey")
         ax.set(title=name, xlabel="false positive rate (V)", ylabel="true positive rate (D)")
         ax.legend(fontsize=8, loc="lower right")
@@ -332,7 +358,78 @@ def roc_figure(scores: dict, rel: dict):
     return fig
 
 
+# ------------------------------------------------------------------------------------ health
+
+def final_health(search: Search, final: dict, sets: dict) -> dict:
+    """{pattern: Health} of each selected final model, on V; the search's own check where the
+    final model is the search's model."""
+    return {name: (search.health[name, search.selected[name]] if detector is search.detectors.get((name, search.selected[name]))
+                   else detector.health(sets[name].valid)) for name, detector in final.items()}
+
+
+def record_health(run: runtime.Run, search: Search, final: dict, healths: dict) -> None:
+    """Store one health record per trained model: every λ-search candidate and every final
+    model (a final model that is a search candidate is recorded once, as final)."""
+    for (name, lam), h in search.health.items():
+        if search.detectors[name, lam] is not final.get(name):
+            run.add_health(h, dataset=name, model=f"soukup_vae λ={lam:g} (search)", seed=final[name].seed)
+    for name, h in healths.items():
+        run.add_health(h, dataset=name, model=f"soukup_vae λ={search.selected[name]:g} (final)", seed=final[name].seed)
+
+
+# ------------------------------------------------------------------------------ tolerances
+
+def latent_ratio_ci(scores: dict, n_boot: int, seed: int, level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+    """{pattern: (ratio, low, high)}: the mean latent loss of D over that of V with a percentile
+    bootstrap interval (V and D resampled separately)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, s in scores.items():
+        v, d = np.asarray(s["V"]["latent"]), np.asarray(s["D"]["latent"])
+        ratio = float(d.mean() / v.mean())
+        boots = [rng.choice(d, d.size).mean() / rng.choice(v, v.size).mean() for _ in range(n_boot)] or [ratio]
+        lo, hi = np.percentile(boots, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+        out[name] = (ratio, float(lo), float(hi))
+    return out
+
+
+def table1_intervals(scores: dict, bins: int, epsilon: float, n_boot: int, seed: int,
+                     level: float = 0.95) -> pd.DataFrame:
+    """Per pattern and Table I column (H_TD, H_VD): the difference H(reconstruction) − H(latent)
+    and its percentile bootstrap interval (T, V and D resampled, the histograms re-binned)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, s in scores.items():
+        def diff(sample):
+            h = {loss: cross_entropy_table({k: sample(k, loss) for k in ("T", "V", "D")}, bins=bins, epsilon=epsilon)
+                 for loss in LOSSES}
+            return {col: h["reconstruction"][col] - h["latent"][col] for col in ("H_TD", "H_VD")}
+        point = diff(lambda k, loss: s[k][loss])
+        boots = []
+        for _ in range(n_boot):
+            index = {k: rng.integers(0, len(s[k]["latent"]), len(s[k]["latent"])) for k in ("T", "V", "D")}
+            boots.append(diff(lambda k, loss: s[k][loss][index[k]]))
+        for col in ("H_TD", "H_VD"):
+            values = [b[col] for b in boots] or [point[col]]
+            lo, hi = np.percentile(values, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+            rows.append({"pattern": name, "column": col, "difference": point[col], "low": float(lo), "high": float(hi)})
+    return pd.DataFrame(rows)
+
+
+def split_driven(ce: pd.DataFrame) -> dict[str, bool]:
+    """Patterns where, under the reconstruction loss, the two defect-free sets differ at least as
+    much as V and D do: D(T‖V) = H(T,V) − H(T) >= D(V‖D) = H(V,D) − H(V). There, H(T,D) measures
+    the T/V split rather than the defects."""
+    rec = ce[ce.loss == "reconstruction"].set_index("pattern")
+    return {name: bool(row.H_TV - row.H_T >= row.H_VD - row.H_V) for name, row in rec.iterrows()}
+
+
 # ------------------------------------------------------------------------------------ verdict
+
+def auroc_text(value: float) -> str:
+    """An AUROC for the page: below 0.5 it is labelled inverted, with 1 − AUROC beside it."""
+    return f"{value:.3f}" if value >= 0.5 else f"{value:.3f} (inverted; 1 − AUROC = {1 - value:.3f})"
+
 
 def _clear(a: Reliability, b: Reliability) -> bool:
     """The bootstrap intervals of the two AUROCs do not overlap."""
@@ -343,21 +440,41 @@ def _h(ce: pd.DataFrame, name: str, loss: str) -> pd.Series:
     return ce[(ce.pattern == name) & (ce.loss == loss)].iloc[0]
 
 
-def tally(rel: dict, ce: pd.DataFrame, names) -> dict[str, int]:
+def _table1_case(ce: pd.DataFrame, intervals: pd.DataFrame | None, name: str, col: str) -> str:
+    """"larger", "smaller" or "tie" for the reconstruction loss's cross-entropy in one Table I
+    case; a tie when the bootstrap interval of the difference contains 0 (no intervals: exact)."""
+    if intervals is not None:
+        row = intervals[(intervals.pattern == name) & (intervals.column == col)].iloc[0]
+        return "larger" if row.low > 0 else "smaller" if row.high < 0 else "tie"
+    diff = _h(ce, name, "reconstruction")[col] - _h(ce, name, "latent")[col]
+    return "larger" if diff > 0 else "smaller" if diff < 0 else "tie"
+
+
+def tally(rel: dict, ce: pd.DataFrame, names, intervals: pd.DataFrame | None = None,
+          split: dict[str, bool] | None = None) -> dict[str, int]:
     """The counts behind the verdict: patterns where the reconstruction loss has the larger AUROC
     (and clearly), where the latent loss is clearly better, and Table I cases (H(T,D), H(V,D))
-    where the reconstruction loss's cross-entropy is the larger."""
+    where the reconstruction loss's cross-entropy is larger / smaller beyond the tolerance or
+    tied; split-driven patterns' cases are not counted."""
     names = list(names)
+    split = split or {}
     counts = {"patterns": len(names), "reconstruction_better": 0, "reconstruction_clearly_better": 0,
-              "latent_clearly_better": 0, "table1_cases": 2 * len(names), "table1_reconstruction_larger": 0}
+              "latent_clearly_better": 0, "table1_cases": 0, "table1_reconstruction_larger": 0,
+              "table1_ties": 0, "table1_latent_larger": 0, "table1_split_driven": 0}
     for name in names:
         r, lat = rel[name, "reconstruction"], rel[name, "latent"]
         better = r.auroc > lat.auroc
         counts["reconstruction_better"] += better
         counts["reconstruction_clearly_better"] += better and _clear(r, lat)
         counts["latent_clearly_better"] += (not better) and _clear(r, lat)
-        counts["table1_reconstruction_larger"] += sum(
-            _h(ce, name, "reconstruction")[col] > _h(ce, name, "latent")[col] for col in ("H_TD", "H_VD"))
+        if split.get(name):
+            counts["table1_split_driven"] += 2
+            continue
+        for col in ("H_TD", "H_VD"):
+            case = _table1_case(ce, intervals, name, col)
+            counts["table1_cases"] += 1
+            counts[{"larger": "table1_reconstruction_larger", "tie": "table1_ties",
+                    "smaller": "table1_latent_larger"}[case]] += 1
     return {k: int(v) for k, v in counts.items()}
 
 
@@ -380,43 +497,72 @@ def _summary(c: dict) -> str:
             f"the latent loss clearly better on {clear_lat}.")
 
 
-def _pattern_line(name: str, lam: float, r: Reliability, lat: Reliability, h_vd: tuple[float, float],
-                  ratio: float) -> str:
-    if abs(ratio - 1) < 0.05:
-        mean = "(about the same on average, unlike the paper's finding)"
-    elif ratio > 1:
-        mean = "(larger on average, as the paper found)"
+def _mean_text(ratio: float, ci: tuple[float, float] | None) -> str:
+    """The paper's "defects have a larger latent loss on average", judged by the ratio D / V
+    (with its bootstrap interval when given; without, within 5 % counts as the same)."""
+    if ci is not None:
+        band = f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+        larger, smaller = ci[0] > 1, ci[1] < 1
     else:
-        mean = "(smaller on average, unlike the paper's finding)"
+        band, larger, smaller = "", ratio > 1.05, ratio < 0.95
+    if larger:
+        return f"{ratio:.2f}×{band} that of V (larger on average, as the paper found)"
+    if smaller:
+        return f"{ratio:.2f}×{band} that of V (smaller on average: goes against the paper's \"larger on average\")"
+    return (f"{ratio:.2f}×{band} that of V (not larger on average: goes against the paper's \"larger on "
+            f"average\")")
+
+
+def _pattern_line(name: str, lam: float, r: Reliability, lat: Reliability, h_vd: tuple[float, float],
+                  ratio: float, ci: tuple[float, float] | None = None) -> str:
     better = "reconstruction" if r.auroc > lat.auroc else "latent"
-    return (f"- **{name}** (λ = {lam:g}): AUROC reconstruction {r.auroc:.3f} [{r.auroc_ci[0]:.3f}, "
-            f"{r.auroc_ci[1]:.3f}] vs latent {lat.auroc:.3f} [{lat.auroc_ci[0]:.3f}, {lat.auroc_ci[1]:.3f}]; "
-            f"H(V,D) {h_vd[0]:.2f} vs {h_vd[1]:.2f} bits; mean latent loss of D {ratio:.2f}× that of V {mean}. "
-            f"The {better} loss separates defects better" + (" (clearly)." if _clear(r, lat) else " (intervals overlap)."))
+    inverted = (" The latent loss is *inverted*: defect patches tend to have a *smaller* latent loss than "
+                "valid ones, the opposite of what a latent-loss detector assumes." if lat.auroc_ci[1] < 0.5 else "")
+    return (f"- **{name}** (λ = {lam:g}): AUROC reconstruction {auroc_text(r.auroc)} [{r.auroc_ci[0]:.3f}, "
+            f"{r.auroc_ci[1]:.3f}] vs latent {auroc_text(lat.auroc)} [{lat.auroc_ci[0]:.3f}, {lat.auroc_ci[1]:.3f}]; "
+            f"H(V,D) {h_vd[0]:.2f} vs {h_vd[1]:.2f} bits; mean latent loss of D {_mean_text(ratio, ci)}. "
+            f"The {better} loss separates defects better" + (" (clearly)." if _clear(r, lat) else " (intervals overlap).")
+            + inverted)
 
 
-def _table1_line(larger: int, cases: int) -> str:
+def _table1_line(c: dict, split_names: list[str] | None = None, tolerance: bool = False) -> str:
+    larger, cases, ties, smaller = (c["table1_reconstruction_larger"], c["table1_cases"], c["table1_ties"],
+                                    c["table1_latent_larger"])
+    split_names = split_names or []
     start = "- **Table I**: H(T,D) and H(V,D) are larger for the reconstruction loss than for the latent loss"
+    rule = (" (a difference counts only when its 95 % bootstrap interval excludes 0; otherwise it is a tie)"
+            if tolerance else "")
+    excluded = (f" Not counted: {', '.join(split_names)}, where the two defect-free sets T and V differ under "
+                f"the reconstruction loss at least as much as V and D do (D(T‖V) ≥ D(V‖D)), so the T/V split, "
+                f"not the defects, drives its cross-entropies." if split_names else "")
+    if cases == 0:
+        return f"- **Table I**: inconclusive: no pattern is left to compare.{excluded}"
     if larger == cases:
-        return (f"{start} in all {cases} cases, as in the paper (4 of 4): the defect histograms move further "
+        body = (f"{start} in all {cases} cases{rule}, as in the paper (4 of 4): the defect histograms move further "
                 f"from the valid ones under the reconstruction loss.")
-    if larger == 0:
-        return (f"{start} in none of the {cases} cases (paper: 4 of 4): here the latent loss moves the defect "
-                f"histograms further from the valid ones.")
-    return (f"{start} in {larger} of {cases} cases (paper: 4 of 4, i.e. the defect histograms move further from "
-            f"the valid ones under the reconstruction loss).")
+    elif larger == 0:
+        body = (f"{start} in none of the {cases} cases{rule} (paper: 4 of 4); {ties} tied and {smaller} larger "
+                f"for the latent loss: this goes against the paper.")
+    else:
+        body = (f"{start} in {larger} of {cases} cases{rule} (paper: 4 of 4); {ties} tied and {smaller} larger "
+                f"for the latent loss.")
+    return body + excluded
 
 
 def _speed_line(speedup: float, device: str) -> str:
     holds = speedup > PUBLISHED["speedup"]
     return (f"- **Speed**: encoder-only scoring was {speedup:.2f}× faster than the full model on `{device}` "
             + ("(the paper's \"more than 2×\" holds here)." if holds else
-               "(below the paper's \"more than 2×\" on this device)."))
+               "(below the paper's \"more than 2×\" on this device).")
+            + " A timing of the network's arithmetic, valid whatever the model learnt.")
 
 
-def _lambda_line(selected: dict[str, float]) -> str:
+def _lambda_line(selected: dict[str, float], unusable: str | None = None) -> str:
     n = len(selected)
     k = sum(bool(np.isclose(v, PUBLISHED["lambda"])) for v in selected.values())
+    if unusable:
+        return (f"- **λ search**: {unusable}: the search picked λ = 1e-5 on {k} of {n} patterns, but from "
+                f"candidates that did not all learn.")
     if k == n:
         picked = f"the search picked λ = 1e-5 on all {n} patterns, as the paper did on both of theirs"
     elif k == 0:
@@ -428,23 +574,49 @@ def _lambda_line(selected: dict[str, float]) -> str:
 
 
 def verdict(rel: dict, ce: pd.DataFrame, ratios: dict[str, float], selected: dict[str, float],
-            speedup: float, device: str) -> list[str]:
+            speedup: float, device: str, *, healths: dict | None = None, search_healths: dict | None = None,
+            ratio_ci: dict | None = None, intervals: pd.DataFrame | None = None,
+            split: dict[str, bool] | None = None) -> list[str]:
     """The verdict as markdown lines: a summary, one line per pattern, Table I, speed and λ.
 
     ``rel``: {(pattern, loss): Reliability} (D against V); ``ce``: :func:`cross_entropy`'s table;
     ``ratios``: :func:`latent_ratio`; ``selected``: the λ of each pattern (its order is the
     patterns' order); ``speedup``: full-model over encoder-only scoring time.
-    A difference is *clear* when the bootstrap intervals of the two AUROCs do not overlap.
+    ``healths``: {pattern: Health} of the final models: a pattern whose model is not usable is
+    left out of every claim and its line says inconclusive; ``search_healths``:
+    {(pattern, λ): Health} of the λ search (the λ line is inconclusive unless all are usable);
+    ``ratio_ci``: :func:`latent_ratio_ci`; ``intervals``: :func:`table1_intervals` (Table I
+    differences inside their interval are ties); ``split``: :func:`split_driven`.
+    A difference of AUROCs is *clear* when their bootstrap intervals do not overlap.
     """
     names = list(selected)
     if not names:
         raise ValueError("verdict needs at least one pattern")
-    counts = tally(rel, ce, names)
-    lines = [_pattern_line(name, selected[name], rel[name, "reconstruction"], rel[name, "latent"],
-                           (_h(ce, name, "reconstruction").H_VD, _h(ce, name, "latent").H_VD), ratios[name])
-             for name in names]
-    return [_summary(counts), *lines, _table1_line(counts["table1_reconstruction_larger"], counts["table1_cases"]),
-            _speed_line(speedup, device), _lambda_line(selected)]
+    healths = healths or {}
+    bad = {n: health.inconclusive({f"model of {n}": healths[n]}) for n in names if n in healths}
+    usable = [n for n in names if not bad.get(n)]
+    lines = []
+    for name in names:
+        if bad.get(name):
+            lines.append(f"- **{name}** (λ = {selected[name]:g}): {bad[name]}; its AUROCs, cross-entropies and "
+                         f"latent-loss ratio are not evidence.")
+            continue
+        ci = ratio_ci[name][1:] if ratio_ci else None
+        lines.append(_pattern_line(name, selected[name], rel[name, "reconstruction"], rel[name, "latent"],
+                                   (_h(ce, name, "reconstruction").H_VD, _h(ce, name, "latent").H_VD),
+                                   ratios[name], ci))
+    if not usable:
+        summary = "**Inconclusive**: no pattern's model learnt (" + "; ".join(bad[n] for n in names) + ")."
+        table1 = "- **Table I**: inconclusive (no usable model)."
+    else:
+        counts = tally(rel, ce, usable, intervals, split)
+        summary = _summary(counts)
+        if len(usable) < len(names):
+            summary += f" ({len(names) - len(usable)} pattern(s) left out: inconclusive, see below.)"
+        split_names = [n for n in usable if (split or {}).get(n)]
+        table1 = _table1_line(counts, split_names, intervals is not None)
+    lam_bad = health.inconclusive({f"λ={lam:g} on {n}": h for (n, lam), h in (search_healths or {}).items()})
+    return [summary, *lines, table1, _speed_line(speedup, device), _lambda_line(selected, lam_bad)]
 
 
 # ------------------------------------------------------------------------------- parameters
