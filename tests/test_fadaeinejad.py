@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 from sklearn.metrics import precision_recall_fscore_support
 
+from adlib import health
 from adlib.data import folders, objects
 from adlib.models import fadaeinejad as F
 
@@ -273,9 +274,10 @@ def test_check_parameters_names_the_problem():
     from adlib import params as P
     from adlib.papers import fadaeinejad as fad
 
-    good = {"image_size": 64, "augmented_size": 8, "n_train": 4, "latent_sizes": [8, 500]}
+    good = {"image_size": 64, "augmented_size": 8, "n_train": 6, "latent_sizes": [8, 500]}
     fad.check_parameters(good)
     for change, message in (({"image_size": 48}, "multiple of 32"), ({"augmented_size": 2}, "at least n_train"),
+                            ({"n_train": 4}, "health check"),
                             ({"latent_sizes": []}, "latent_sizes"), ({"latent_sizes": [8, True]}, "latent_sizes")):
         with pytest.raises(P.ParameterError, match=message):
             fad.check_parameters({**good, **change})
@@ -287,12 +289,12 @@ def tiny_run():
     from adlib import detectors
     from adlib.papers import fadaeinejad as fad
 
-    split = fad.load_data(None, None, image_size=32, n_train=3, n_test_good=2, n_test_per_defect=2,
+    split = fad.load_data(None, None, image_size=32, n_train=6, n_test_good=2, n_test_per_defect=2,
                           n_val_per_defect=2, real_max_train=4, real_max_test_per_type=2, seed=0)
-    cae = detectors.get("fadaeinejad_cae", channels=3, image_size=32, seed=0, work_size=32, latent=4,
-                        augment_to=6)
-    cae.fit(split.train, iterations=2, batch_size=4, progress=False)
-    return split, cae, cae.predict(split.images("val")).maps, cae.predict(split.images("test")).maps
+    models, healths = fad.fit_models(split, [2, 4], 4, channels=3, image_size=32, seed=0, iterations=2,
+                                     batch_size=4, work_size=32, augment_to=6)
+    cae = models[4]
+    return split, cae, cae.predict(split.images("val")).maps, cae.predict(split.images("test")).maps, models, healths
 
 
 def test_the_chapters_experiments_on_tiny_data(tiny_run):
@@ -300,11 +302,15 @@ def test_the_chapters_experiments_on_tiny_data(tiny_run):
 
     from adlib.papers import fadaeinejad as fad
 
-    split, cae, r_val, r_test = tiny_run
+    split, cae, r_val, r_test, models, healths = tiny_run
     assert split.defects == list(objects.DEFECTS)
     assert set(split.types("val")) == set(objects.DEFECTS) and set(split.val).isdisjoint(split.test)
     assert split.counts().loc["validation"].sum() == len(split.val)
-    assert split.dataset["name"] == "hazelnut_like" and split.dataset["train"] == 3
+    assert split.dataset["name"] == "hazelnut_like" and split.dataset["train"] == 6
+    # four good images held out for the health check, never fitted on
+    assert len(split.held_out) == 4 and len(split.train) == 2 and cae.train_size == (32, 32)
+    assert set(split.fit_index).isdisjoint(split.held_index) and split.dataset["held_out_for_health"] == 4
+    assert set(healths) == {2, 4} and all(h.status in health.STATUSES for h in healths.values())
     taus = fad.tau_grid(0.1)
     assert taus[0] == 0.1 and taus[-1] == 0.7
     per_defect, chosen = fad.per_defect_scores(r_val, r_test, split, taus)
@@ -317,9 +323,9 @@ def test_the_chapters_experiments_on_tiny_data(tiny_run):
     assert {d: len(v) for d, v in fad.per_image_f1(r_test, split).items()} == {d: 2 for d in objects.DEFECTS}
     assert all(0 <= v <= 1 for v in fad.auroc_by_defect(r_test, split).values())
     assert [h["published"] for h in fad.headline(per_defect)] == [0.36, 0.57, 0.75, 0.35]
-    rows = fad.latent_sweep(cae, [2, 4], split, taus, iterations=2, batch_size=4)
+    rows = fad.latent_sweep(models, split, taus)
     assert [r["latent"] for r in rows] == [2, 4] and rows[1]["final_loss"] == fad.final_loss(cae.history)
-    lines = fad.verdict(per_defect, sweep, rows)
+    lines = fad.verdict(per_defect, sweep, rows, healths=healths, main_latent=4)
     assert len(lines) == 1 + 4 + 1 + 2 + 1 and all(line.startswith("- **") for line in lines)
     figures = [fad.figure_data(split), fad.figure_loss(cae.history), fad.figure_per_image(fad.per_image_f1(r_test, split)),
                fad.figure_panels(cae, split, r_test), fad.slider_frame(split, r_test, 0.2)[0],
@@ -336,7 +342,7 @@ RISING = [0.1 + t for t in TAUS_V]                          # its peak is at τ 
 LATENT = {"small": 0.5, "middle": 0.7, "large": 0.5}
 
 
-def _verdict(curves, validation_gain=0.0, latent=None, published=None, best_ours="crack"):
+def _verdict(curves, validation_gain=0.0, latent=None, published=None, best_ours="crack", healths=None):
     from adlib.papers import fadaeinejad as fad
 
     per_defect = []
@@ -348,12 +354,12 @@ def _verdict(curves, validation_gain=0.0, latent=None, published=None, best_ours
     latent = LATENT if latent is None else latent
     rows = [{"latent": size, "f1_validation_tau": f1, "pixel_auroc": 0.9} for size, f1 in
             zip((16, 500, 2000)[:len(latent)], latent.values())]
-    return fad.verdict(per_defect, sweep, rows, published)
+    return fad.verdict(per_defect, sweep, rows, published, healths=healths, main_latent=500)
 
 
 def test_verdict_tau_claim_holds_for_every_type_for_some_or_for_none():
-    assert "holds for every defect type here." in _verdict({"crack": PEAKED, "hole": PEAKED})[0]
-    assert "holds for 1 of 2 defect types here." in _verdict({"crack": PEAKED, "hole": RISING})[0]
+    assert "holds for every defect type here (a fall counts when F1 drops more than 0.02" in _verdict({"crack": PEAKED, "hole": PEAKED})[0]
+    assert "holds for 1 of 2 defect types here (a fall" in _verdict({"crack": PEAKED, "hole": RISING})[0]
     assert "holds for none of the 2 defect types here" in _verdict({"crack": RISING, "hole": [0.5] * len(TAUS_V)})[0]
 
 
@@ -370,18 +376,28 @@ def test_verdict_on_whether_the_papers_tau_transfers():
     assert "the paper's τ is close to the best here." in _verdict(curves, validation_gain=0.01)[2]
 
 
+NO_DIFFERENCE = "makes no difference beyond the tolerance in this range."
+
+
 @pytest.mark.parametrize("latent, small, large, ending", [
-    ({"small": 0.5, "middle": 0.7, "large": 0.5}, "yes", "yes", "Both sides of their trade-off are visible."),
-    ({"small": 0.5, "middle": 0.7, "large": 0.7}, "yes", "no", "only partly visible in this range."),
-    ({"small": 0.7, "middle": 0.7, "large": 0.6}, "no", "yes", "only partly visible in this range."),
-    ({"small": 0.7, "middle": 0.71, "large": 0.7}, "no", "no", "hardly matters in this range."),
+    ({"small": 0.5, "middle": 0.7, "large": 0.5}, "**yes** (0.200", "**yes** (0.200",
+     "Both sides of their trade-off are visible."),
+    ({"small": 0.5, "middle": 0.7, "large": 0.7}, "**yes** (0.200", "**no difference** (0.000",
+     "only partly visible in this range."),
+    ({"small": 0.7, "middle": 0.7, "large": 0.6}, "**no difference** (0.000", "**yes** (0.100",
+     "only partly visible in this range."),
+    # differences inside the tolerance (0.02 for F1) are no difference, however they fall
+    ({"small": 0.7, "middle": 0.71, "large": 0.7}, "**no difference** (0.010", "**no difference** (0.010",
+     NO_DIFFERENCE),
 ])
 def test_verdict_latent_size_branches(latent, small, large, ending):
     line = _verdict({"crack": PEAKED}, latent=latent)[3]
     assert line.startswith("- **Latent size, mean F1** (their §7.2; sizes 16, 500, 2000)")
-    assert f"*Too small hurts*: **{small}**; *too large hurts*: **{large}**" in line and line.endswith(ending)
+    assert f"*Too small hurts*: {small} below the best); *too large hurts*: {large} below the best)" in line
+    assert "within the tolerance of 0.02 counts as no difference" in line and line.endswith(ending)
     auroc = _verdict({"crack": PEAKED}, latent=latent)[4]          # pixel AUROC 0.9 everywhere
-    assert auroc.startswith("- **Latent size, pixel AUROC**") and auroc.endswith("hardly matters in this range.")
+    assert auroc.startswith("- **Latent size, pixel AUROC**") and auroc.endswith(NO_DIFFERENCE)
+    assert "tolerance of 0.005" in auroc
 
 
 def test_verdict_with_one_latent_size_says_the_claim_is_untested():
@@ -399,3 +415,50 @@ def test_verdict_on_their_table3():
     assert _verdict({"cut": PEAKED, "crack": PEAKED}, best_ours="cut")[-1].endswith("ours (paper τ) is cut too.")
     consistent = fad.published_table().assign(consistent=True)
     assert "F1 of no row does not follow" in _verdict({"crack": PEAKED}, published=consistent)[-1]
+
+
+# --------------------------------------------------------------------------- verdicts consume health
+
+HEALTHY = health.Health("healthy")
+COLLAPSED = health.Health("collapsed", reasons=["outputs barely follow inputs"])
+UNDER = health.Health("under-trained", reasons=["loss still falling"])
+
+
+def test_verdict_with_healthy_models_keeps_its_outcomes():
+    lines = _verdict({"crack": PEAKED, "hole": PEAKED}, validation_gain=0.1,
+                     healths={16: HEALTHY, 500: HEALTHY, 2000: HEALTHY})
+    assert lines == _verdict({"crack": PEAKED, "hole": PEAKED}, validation_gain=0.1)
+    assert not any("inconclusive" in line for line in lines)
+
+
+def test_verdict_on_a_collapsed_main_model_is_inconclusive_for_tau_and_table3():
+    lines = _verdict({"crack": PEAKED, "hole": PEAKED}, validation_gain=0.1,
+                     healths={16: HEALTHY, 500: COLLAPSED, 2000: HEALTHY})
+    assert lines[0] == ("- **Too high or too low a τ lowers F1** (their §7.1): "
+                        "inconclusive (CAE, latent 500 collapsed).")
+    assert lines[3].endswith("against the paper's τ: inconclusive (CAE, latent 500 collapsed).")
+    assert "τ must be chosen" not in lines[3]
+    # the latent sweep includes the collapsed model too
+    assert lines[4].endswith("Their trade-off: inconclusive (CAE, latent 500 collapsed).")
+    assert "*Too small hurts*" not in lines[4] and "*Too small hurts*" not in lines[5]
+    # their Table 3's own inconsistency stands; our side does not
+    assert lines[-1].startswith("- **Their Table 3**: F1 of cut, hole does not follow")
+    assert lines[-1].endswith("; our best type: inconclusive (CAE, latent 500 collapsed).")
+
+
+def test_verdict_on_an_unhealthy_sweep_model_leaves_the_tau_claims_standing():
+    lines = _verdict({"crack": PEAKED}, healths={16: UNDER, 500: HEALTHY, 2000: COLLAPSED})
+    assert lines[0].endswith("holds for every defect type here (a fall counts when F1 drops more than 0.02 "
+                             "below its peak).")
+    bad = "inconclusive (CAE, latent 16 under-trained; CAE, latent 2000 collapsed)."
+    assert lines[3].endswith(bad) and lines[4].endswith(bad)
+    assert lines[3].startswith("- **Latent size, mean F1** (their §7.2; sizes 16, 500, 2000): best 0.700")
+    assert lines[-1].endswith("ours (paper τ) is crack.")
+
+
+def test_health_sentence_names_the_unhealthy_models():
+    from adlib.papers import fadaeinejad as fad
+
+    assert fad.health_sentence({16: HEALTHY, 500: HEALTHY}) == "all 2 models are healthy"
+    assert fad.health_sentence({16: UNDER, 500: HEALTHY}) == (
+        "1 of 2 models are not healthy: CAE, latent 16 is under-trained (loss still falling)")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from adlib import detectors, metrics, plots, runtime
+from adlib import detectors, health, metrics, plots, runtime
 from adlib import params as P
 from adlib.data import folders, objects
 from adlib.models import fadaeinejad as F
@@ -51,6 +51,8 @@ TAU_MAX = 0.7                # the τ sweep and the slider run up to their large
 FIG14_TAUS = (0.7, 0.2, 0.1)
 TAU_MARGIN = 0.02            # F1 differences that count in the verdict
 LATENT_MARGINS = {"f1_validation_tau": ("mean F1", 0.02), "pixel_auroc": ("pixel AUROC", 0.005)}
+HEALTH_FRACTION = 0.1        # share of the good training images held out for the health check (at least 4)
+HEALTH_MINIMUM = 4
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -66,6 +68,9 @@ def check_parameters(params: dict, data_root: str | None = None) -> None:
     if params["image_size"] % 32:
         raise P.ParameterError(f"image_size={params['image_size']} must be a multiple of 32 (the CAE halves "
                                f"it five times)")
+    if data_root is None and params["n_train"] < HEALTH_MINIMUM + 1:
+        raise P.ParameterError(f"n_train={params['n_train']} must be at least {HEALTH_MINIMUM + 1}: "
+                               f"{HEALTH_MINIMUM} good images are held out for the health check")
     if params["augmented_size"] < params["n_train"] and data_root is None:
         raise P.ParameterError(f"augmented_size={params['augmented_size']} must be at least "
                                f"n_train={params['n_train']}")
@@ -78,18 +83,28 @@ def check_parameters(params: dict, data_root: str | None = None) -> None:
 
 @dataclass
 class Split:
-    """The chapter's data: training images, and the test images split into a validation part
-    (defective images only, to choose τ) and the test part the numbers are reported on."""
+    """The chapter's data: the good training images, split into the part the models are fitted
+    on and a held-out part for the health check (:func:`adlib.health.hold_out`); and the test
+    images, split into a validation part (defective images only, to choose τ) and the test part
+    the numbers are reported on."""
 
     data: objects.ObjectSet
     source: str                  # one line for the text: real or synthetic, and where from
     dataset: dict                # what ``Run.add_dataset(**dataset)`` records
     val: np.ndarray              # indices into data.test
     test: np.ndarray
+    fit_index: np.ndarray        # indices into data.train: fitted on ...
+    held_index: np.ndarray       # ... and held out for the health check (never fitted on)
 
     @property
     def train(self) -> np.ndarray:
-        return self.data.train
+        """The good images the models are fitted on (the held-out ones excluded)."""
+        return self.data.train[self.fit_index]
+
+    @property
+    def held_out(self) -> np.ndarray:
+        """Good training images no model saw, for :meth:`adlib.detectors.Detector.health`."""
+        return self.data.train[self.held_index]
 
     @property
     def defects(self) -> list[str]:
@@ -145,7 +160,10 @@ def load_data(data_root: str | None, category: str | None, *, image_size: int, n
     if not len(val):
         raise folders.DataLayoutError(f"{data.root}: too few defective images to hold out a validation "
                                       f"split (need at least 2 per defect type)")
-    return Split(data, source, dataset, val, test)
+    fit_index, held_index = health.hold_out(np.arange(len(data.train)), HEALTH_FRACTION, seed=seed,
+                                            minimum=HEALTH_MINIMUM)
+    dataset.update(fitted_on=len(fit_index), held_out_for_health=len(held_index))
+    return Split(data, source, dataset, val, test, fit_index, held_index)
 
 
 # ----------------------------------------------------------------------------- published
@@ -261,22 +279,49 @@ def latent_row(detector, r_val: np.ndarray, r_test: np.ndarray, split: Split, ta
             "final_loss": final_loss(detector.history), "train_seconds": detector.history.seconds}
 
 
-def latent_sweep(main, sizes, split: Split, taus: np.ndarray, *, iterations: int, batch_size: int,
-                 step: Callable[[str], object] | None = None) -> list[dict]:
-    """The same detector as ``main`` (fitted) with each latent size of ``sizes``: same data,
-    iterations, learning rate and seed; ``main`` is reused for its own size. ``step(label)``
-    (e.g. ``Run.step``) wraps each training."""
-    rows = []
-    for size in sorted(set(sizes)):
-        detector = main
-        if size != main.latent:
-            detector = detectors.get(main.name, channels=main.channels, image_size=main.image_size,
-                                     seed=main.seed, **{**main.hparams, "latent": size})
-            with (step or (lambda _: nullcontext()))(f"train latent {size}"):
-                detector.fit(split.train, iterations=iterations, batch_size=batch_size, device=main.device)
-        rows.append(latent_row(detector, detector.predict(split.images("val")).maps,
-                               detector.predict(split.images("test")).maps, split, taus))
-    return rows
+def model_label(latent: int) -> str:
+    """The name of the CAE with this latent size in health tables and verdicts."""
+    return f"CAE, latent {latent}"
+
+
+def fit_models(split: Split, sizes, main_latent: int, *, channels: int, image_size: int, seed: int,
+               iterations: int, batch_size: int, device="cpu", step: Callable[[str], object] | None = None,
+               **hparams) -> tuple[dict, dict]:
+    """One ``fadaeinejad_cae`` per latent size of ``sizes`` and ``main_latent`` (same data,
+    augmentation, iterations, learning rate and seed), each fitted on ``split.train`` and
+    checked on the good images held out of it (``split.held_out``).
+    ``step(label)`` (e.g. ``Run.step``) wraps each training. Returns ``({latent: detector},
+    {latent: Health})``."""
+    models, healths = {}, {}
+    for size in sorted(set(sizes) | {main_latent}):
+        detector = detectors.get("fadaeinejad_cae", channels=channels, image_size=image_size, seed=seed,
+                                 **{**hparams, "latent": size})
+        with (step or (lambda _: nullcontext()))(f"train latent {size}"):
+            detector.fit(split.train, iterations=iterations, batch_size=batch_size, device=device)
+        models[size], healths[size] = detector, detector.health(split.held_out)
+    return models, healths
+
+
+def record_health(run, healths: dict, split: Split, seed: int) -> None:
+    """Each model's health into ``run`` (``Run.add_health``), labelled by :func:`model_label`."""
+    for size, report in sorted(healths.items()):
+        run.add_health(report, dataset=split.dataset["name"], model=model_label(size), seed=seed)
+
+
+def health_sentence(healths: dict) -> str:
+    """For the text: which models are not healthy and why, or that all are."""
+    bad = [f"{model_label(size)} is {h.summary()}" for size, h in sorted(healths.items()) if not h.usable]
+    if not bad:
+        return f"all {len(healths)} models are healthy"
+    return f"{len(bad)} of {len(healths)} models are not healthy: " + "; ".join(bad)
+
+
+def latent_sweep(models: dict, split: Split, taus: np.ndarray) -> list[dict]:
+    """One row of :func:`latent_row` per fitted detector of ``{latent: detector}``
+    (:func:`fit_models`), by latent size."""
+    return [latent_row(detector, detector.predict(split.images("val")).maps,
+                       detector.predict(split.images("test")).maps, split, taus)
+            for _, detector in sorted(models.items())]
 
 
 def headline(per_defect: pd.DataFrame) -> list[dict]:
@@ -294,12 +339,16 @@ def figure_data(split: Split) -> plt.Figure:
     """Training images, the first test image of each defect type and its mask (their Fig 3)."""
     defects, test = split.defects, split.test
     examples = [int(test[split.first(d)]) for d in defects]
-    data = split.data
-    rows = [[data.train[i] for i in range(min(len(defects), len(data.train)))],
+    data, train = split.data, split.train
+    rows = [[train[i] for i in range(min(len(defects), len(train)))],
             [data.test[i] for i in examples],
             [plots.overlay(data.test[i], data.masks[i]) for i in examples]]
-    return plots.image_grid(rows, row_labels=["good (train)", "defective", "mask"], col_labels=defects,
-                            cell=2.0)
+    fig = plots.image_grid(rows, row_labels=["good (train)", "defective", "mask"], cell=2.0)
+    axes = np.asarray(fig.axes).reshape(len(rows), -1)
+    for ax, defect in zip(axes[1], defects):      # the defect names head the defective images only
+        ax.set_title(defect)
+    fig.tight_layout()
+    return fig
 
 
 def figure_loss(history) -> plt.Figure:
@@ -399,7 +448,7 @@ def figure_latent(rows: list[dict]) -> plt.Figure:
 
 # ----------------------------------------------------------------------------- verdict
 
-def _tau_lines(per_defect: pd.DataFrame, sweep: dict) -> list[str]:
+def _tau_lines(per_defect: pd.DataFrame, sweep: dict, bad: str | None = None) -> list[str]:
     taus, lines, falls = np.asarray(sweep["taus"]), [], []
     f1 = per_defect.set_index(["defect", "tau_source"])["f1"]
     for d, curve in sweep["f1"].items():
@@ -411,19 +460,31 @@ def _tau_lines(per_defect: pd.DataFrame, sweep: dict) -> list[str]:
                      f"{F.paper_tau(d):g}, {high:.2f} at τ = {TAU_MAX:g}; the validation split chose τ = "
                      f"{sweep['validation_tau'][d]:.2f}, where the test F1 is {f1[d, 'validation']:.2f}.")
     n = len(falls)
-    summary = ("holds for every defect type here." if all(falls) else
+    tolerance = f"(a fall counts when F1 drops more than {TAU_MARGIN} below its peak)"
+    summary = (f"holds for every defect type here {tolerance}." if all(falls) else
                f"holds for none of the {n} defect types here: for each, F1 at τ = 0.1 or at τ = {TAU_MAX:g} "
                f"stays within {TAU_MARGIN} of its peak." if not any(falls) else
-               f"holds for {sum(falls)} of {n} defect types here.")
+               f"holds for {sum(falls)} of {n} defect types here {tolerance}.")
     gap = float(np.mean([f1[d, "validation"] - f1[d, "paper"] for d in sweep["f1"]]))
     transfer = (f"- **A fixed τ = {PUBLISHED['tau']:g} transfers?** Choosing τ on a few validation images "
                 f"changes the mean test F1 by {gap:+.2f} against the paper's τ: " +
-                ("the best τ depends on the data and the model, so τ must be chosen per setting, not copied."
-                 if abs(gap) >= TAU_MARGIN else "the paper's τ is close to the best here."))
-    return [f"- **Too high or too low a τ lowers F1** (their §7.1): {summary}", *lines, transfer]
+                (f"{bad}." if bad else
+                 f"the best τ depends on the data and the model, so τ must be chosen per setting, not copied "
+                 f"(the change exceeds the tolerance of {TAU_MARGIN})." if abs(gap) > TAU_MARGIN else
+                 f"no difference within the tolerance of {TAU_MARGIN}; the paper's τ is close to the best here."))
+    return [f"- **Too high or too low a τ lowers F1** (their §7.1): {f'{bad}.' if bad else summary}",
+            *lines, transfer]
 
 
-def _latent_lines(latent_rows: list[dict]) -> list[str]:
+def _hurts(best: float, value: float, margin: float) -> tuple[bool, str]:
+    """Whether ``value`` is worse than ``best`` by more than ``margin``, and the verdict word
+    with the difference."""
+    gap = best - value
+    return gap > margin, (f"**yes** ({gap:.3f} below the best)" if gap > margin else
+                          f"**no difference** ({gap:.3f} below the best)")
+
+
+def _latent_lines(latent_rows: list[dict], bad: str | None = None) -> list[str]:
     table = pd.DataFrame(latent_rows).sort_values("latent").reset_index(drop=True)
     if len(table) < 2:
         return [f"- **Latent size** (their §7.2): only latent {', '.join(map(str, table.latent))} was run, "
@@ -432,35 +493,51 @@ def _latent_lines(latent_rows: list[dict]) -> list[str]:
     sizes = ", ".join(map(str, table.latent))
     for column, (label, margin) in LATENT_MARGINS.items():
         best = table.loc[table[column].idxmax()]
-        small_hurts = small[column] < best[column] - margin
-        large_hurts = large[column] < best[column] - margin
+        small_hurts, small_text = _hurts(best[column], small[column], margin)
+        large_hurts, large_text = _hurts(best[column], large[column], margin)
+        numbers = (f"- **Latent size, {label}** (their §7.2; sizes {sizes}): best {best[column]:.3f} at latent "
+                   f"{int(best.latent)}; the smallest code ({int(small.latent)}) gives {small[column]:.3f} and the "
+                   f"largest ({int(large.latent)}) {large[column]:.3f}. ")
+        if bad:
+            lines.append(numbers + f"Their trade-off: {bad}.")
+            continue
         lines.append(
-            f"- **Latent size, {label}** (their §7.2; sizes {sizes}): best {best[column]:.3f} at latent "
-            f"{int(best.latent)}; the smallest code ({int(small.latent)}) gives {small[column]:.3f} and the "
-            f"largest ({int(large.latent)}) {large[column]:.3f}. *Too small hurts*: "
-            f"**{'yes' if small_hurts else 'no'}**; *too large hurts*: **{'yes' if large_hurts else 'no'}** "
-            f"(a difference counts when it exceeds {margin}). "
+            numbers + f"*Too small hurts*: {small_text}; *too large hurts*: {large_text}; a difference "
+            f"within the tolerance of {margin} counts as no difference. "
             + ("Both sides of their trade-off are visible." if small_hurts and large_hurts else
                "Their trade-off is only partly visible in this range." if small_hurts or large_hurts else
-               "The latent size hardly matters in this range."))
+               "The latent size makes no difference beyond the tolerance in this range."))
     return lines
 
 
-def _table3_line(per_defect: pd.DataFrame, published: pd.DataFrame) -> str:
+def _table3_line(per_defect: pd.DataFrame, published: pd.DataFrame, bad: str | None = None) -> str:
     inconsistent = published[~published["consistent"]].defect.tolist()
     theirs = published.loc[published["F1 from their P, R"].idxmax(), "defect"]
+    start = (f"- **Their Table 3**: F1 of {', '.join(inconsistent) or 'no row'} does not follow from the printed "
+             f"precision and recall; with F1 recomputed, their best type is {theirs}")
+    if bad:
+        return start + f"; our best type: {bad}."
     ours_rows = per_defect[per_defect.tau_source == "paper"].reset_index(drop=True)
     ours = ours_rows.loc[ours_rows["f1"].idxmax(), "defect"]
-    return (f"- **Their Table 3**: F1 of {', '.join(inconsistent) or 'no row'} does not follow from the printed "
-            f"precision and recall; with F1 recomputed, their best type is {theirs} and ours (paper τ) is "
-            f"{ours}" + (" too." if theirs == ours else "."))
+    return start + f" and ours (paper τ) is {ours}" + (" too." if theirs == ours else ".")
 
 
-def verdict(per_defect, sweep: dict, latent_rows: list[dict],
-            published: pd.DataFrame | None = None) -> list[str]:
+def verdict(per_defect, sweep: dict, latent_rows: list[dict], published: pd.DataFrame | None = None,
+            healths: dict | None = None, main_latent: int | None = None) -> list[str]:
     """The chapter's verdict as markdown bullet lines, from this run's results: ``per_defect``
     (records or DataFrame of :func:`per_defect_scores`), ``sweep`` (:func:`tau_sweep`),
-    ``latent_rows`` (:func:`latent_sweep`) and Table 3 (default :func:`published_table`)."""
+    ``latent_rows`` (:func:`latent_sweep`) and Table 3 (default :func:`published_table`).
+
+    ``healths`` (``{latent: Health}``, :func:`fit_models`) says which models may carry a
+    claim: the τ claims and our side of Table 3 rest on the model of ``main_latent``, the
+    latent-size claims on every model of the sweep; a claim resting on a model that is not
+    usable reads "inconclusive (CAE, latent L collapsed; …)" instead of its outcome."""
     per_defect = pd.DataFrame(per_defect)
     published = published_table() if published is None else published
-    return [*_tau_lines(per_defect, sweep), *_latent_lines(latent_rows), _table3_line(per_defect, published)]
+    healths = healths or {}
+    main_bad = health.inconclusive({model_label(main_latent): healths[main_latent]}
+                                   if main_latent in healths else {})
+    sweep_bad = health.inconclusive({model_label(r["latent"]): healths[r["latent"]]
+                                     for r in latent_rows if r["latent"] in healths})
+    return [*_tau_lines(per_defect, sweep, main_bad), *_latent_lines(latent_rows, sweep_bad),
+            _table3_line(per_defect, published, main_bad)]
