@@ -79,3 +79,16 @@ def test_mvtec_errors_name_the_file(tmp_path):
     with pytest.raises(folders.DataLayoutError, match="not an MVTec-layout category"):
         folders.load_mvtec_category(tmp_path)
     assert folders.find_mvtec_categories(tmp_path / "a" / "widget" / "test") == []
+
+
+def test_synthetic_strength_noise_and_reference_iou():
+    weak = synthetic.chess(size=64, square=8, seed=3, antialias=4, noise_std=0.08, max_shift=1.0, random_phase=True)
+    strong = synthetic.chess(size=64, square=8, seed=3, antialias=4, noise_std=0.08, max_shift=8.0, random_phase=True)
+    assert np.array_equal(weak.clean[:, 0] != 0, weak.clean[:, 0] != 0) and weak.clean.shape == weak.anomalous.shape
+    assert synthetic.reference_iou(weak) < synthetic.reference_iou(strong) <= 1
+    clean = synthetic.noise(size=64, seed=3, contrast=0.4)
+    assert synthetic.reference_iou(clean) == 1.0          # no acquisition noise: the residual is exact
+    faint, bright = (synthetic.noise(size=64, seed=3, contrast=c, noise_std=0.08) for c in (0.1, 0.5))
+    assert synthetic.reference_iou(faint) < synthetic.reference_iou(bright)
+    with pytest.raises(ValueError):
+        synthetic.chess(size=64, antialias=0)

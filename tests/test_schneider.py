@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from adlib import detectors
+from adlib.health import Health
 from adlib.data import synthetic
 from adlib.papers import schneider as S
 from adlib.patches import grid_patches
@@ -103,11 +104,29 @@ def test_training_crops_start_on_the_crop_step_lattice():
 
 # ---------------------------------------------------------------- experiments on tiny data
 
+STRENGTHS = {"chess": 0.5, "noise": 0.35}
+
+
+def test_calibrate_keeps_the_strength_closest_to_the_paper():
+    chosen, table = S.calibrate(image_size=32, square=8, noise_std=0.08, grid={"chess": (0.1, 1.0), "noise": (0.05, 0.4)},
+                                seeds=(5,))
+    assert set(chosen) == {"chess", "noise"} and table.chosen.sum() == 2
+    for name, rows in table.groupby("dataset"):
+        gaps = (rows["reference IoU"] - S.paper_iou(name)).abs()
+        assert rows.loc[gaps.idxmin(), "strength"] == chosen[name]
+    assert table.loc[table.dataset == "noise", "reference IoU"].is_monotonic_increasing
+
+
 def test_run_table1_compare_ratios_and_headline():
-    sets = S.synthetic_sets(image_size=32, square=8, seed=0)
+    sets = S.synthetic_sets(image_size=32, square=8, seed=0, strengths=STRENGTHS, noise_std=0.08)
+    held = S.held_out_normals(32, 8, 0, strengths=STRENGTHS, noise_std=0.08)
+    assert not np.array_equal(held["noise"], sets["noise"].normal)
     result = S.run_table1(sets, ["CAE", "VAE", "AAE"], patch=16, square=8, iterations=2, batch_size=4,
-                          lr=1e-3, seed=0, device="cpu")
+                          lr=1e-3, seed=0, device="cpu", held_out=held, aae_adversarial_lr=1e-4)
     table = result.table
+    assert set(result.health) == {(d, m) for d in ("chess", "noise") for m in ("CAE", "VAE", "AAE")}
+    assert result.detectors["chess", "AAE"].network.adversarial_lr == 1e-4
+    assert table.reference_IoU.between(0, 1).all()
     assert len(table) == 6 and set(table.dataset) == {"chess", "noise"}
     assert table[["A", "IoU"]].apply(lambda c: c.between(0, 1)).all().all()
     assert (table.train_seconds > 0).all()
@@ -134,6 +153,7 @@ def test_run_texture_and_its_figures():
         assert r.metrics["defective_patches"] == len(r.defect_errors) > 0
         assert [step for step, _ in r.snapshots] == [0, 2] and r.snapshots[0][1].shape == (1, 16, 16)
         assert 0 <= r.metrics["contrast_kept"] < 10
+        assert r.health is not None and "error_ratio" in r.health.checks
     for figure in (S.figure_histograms(runs), S.figure_snapshots(runs), S.figure_failure(runs)):
         assert figure.axes
 
@@ -144,15 +164,16 @@ def test_run_real_on_a_tiny_mvtec_folder(tmp_path):
         (cat / sub).mkdir(parents=True)
     rng = np.random.default_rng(0)
     image = lambda: Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8))  # noqa: E731
-    for i in range(3):
+    for i in range(6):
         image().save(cat / f"train/good/{i:03d}.png")
+    for i in range(3):
         image().save(cat / f"test/good/{i:03d}.png")
         image().save(cat / f"test/crack/{i:03d}.png")
         mask = np.zeros((32, 32), np.uint8)
         mask[4:20, 4:20] = 255
         Image.fromarray(mask).save(cat / f"ground_truth/crack/{i:03d}_mask.png")
     r = S.run_real(cat, image_size=32, patch=16, iterations=2, batch_size=2, lr=1e-3, seed=0, device="cpu")
-    assert r.name == "widget" and r.maps.shape == (6, 32, 32)
+    assert r.name == "widget" and r.maps.shape == (6, 32, 32) and r.health.status
     for key in ("patch_auroc", "image_auroc", "image_auroc_max_patch", "pixel_auroc"):
         assert 0 <= r.metrics[key] <= 1, key
     assert S.figure_histograms([r]).axes
@@ -160,48 +181,68 @@ def test_run_real_on_a_tiny_mvtec_folder(tmp_path):
 
 # ---------------------------------------------------------------- the verdict
 
-def table(ious, seconds, sets=("chess", "noise")):
+def table(ious, seconds, sets=("chess", "noise"), reference=0.9):
     """ious / seconds: {model: value} (the same on every set) or {set: {model: value}}."""
     rows = []
     for name in sets:
         iou = ious.get(name, ious)
         time = seconds.get(name, seconds)
-        rows += [{"dataset": name, "model": m, "IoU": iou[m], "train_seconds": time[m]} for m in iou]
+        rows += [{"dataset": name, "model": m, "IoU": iou[m], "train_seconds": time[m], "reference_IoU": reference}
+                 for m in iou]
     return pd.DataFrame(rows)
 
 
 EQUAL = {"CAE": 0.80, "VAE": 0.81, "AAE": 0.82}
 ORDERED = {"CAE": 10.0, "VAE": 11.0, "AAE": 60.0}
 TEXTURES = {"brick": {"patch_auroc": 0.9, "contrast_kept": 0.8}, "gravel": {"patch_auroc": 0.6, "contrast_kept": 0.2}}
+HEALTHY = Health("healthy", {"tail_drop": 0.0, "spike": 0.0, "end_gap": 0.0, "drop": 1.0})
+DIVERGED = Health("diverged", {"spike": 2.0, "end_gap": 1.0, "drop": 1.0}, ["training loss blew up"])
 
 
-def test_verdict_nearly_as_good_holds_and_does_not():
+def test_verdict_claims_on_a_set_hold_and_do_not():
     lines = S.verdict(table({"chess": EQUAL, "noise": {"CAE": 0.60, "VAE": 0.70, "AAE": 0.75}}, ORDERED))
-    assert "**chess**: best IoU 0.820 (AAE); the CAE is 0.020 below it. *Nearly as good* holds" in lines[0]
-    assert "**noise**: best IoU 0.750 (AAE); the CAE is 0.150 below it" in lines[1]
-    assert "does **not** hold here" in lines[1]
+    assert lines[0].startswith("- **chess** (IoU CAE 0.800, VAE 0.810, AAE 0.820; reference IoU 0.900")
+    assert "*All three localise* (IoU ≥ 75% of the reference, 0.675) holds." in lines[0]
+    assert "(gap to the best, AAE, 0.020; tolerance 0.05) holds." in lines[0]
+    assert "*The AAE is best* holds." in lines[0]
+    assert "does **not** hold: CAE below it." in lines[1]
+    assert "(gap to the best, AAE, 0.150; tolerance 0.05) does **not** hold." in lines[1]
+
+
+def test_verdict_aae_not_best():
+    line = S.verdict(table({"CAE": 0.85, "VAE": 0.81, "AAE": 0.82}, ORDERED))[0]
+    assert "*The AAE is best* does **not** hold: CAE is." in line
+
+
+def test_verdict_inconclusive_when_a_model_of_the_set_is_not_healthy():
+    healths = {(d, m): HEALTHY for d in ("chess", "noise") for m in ("CAE", "VAE", "AAE")}
+    healths["chess", "AAE"] = DIVERGED
+    lines = S.verdict(table(EQUAL, ORDERED), healths=healths)
+    assert "are all inconclusive (AAE on chess diverged)" in lines[0]
+    assert "holds" not in lines[0] and "does **not**" not in lines[0]
+    assert "inconclusive" not in lines[1] and "*The AAE is best* holds." in lines[1]
 
 
 def test_verdict_training_cost_holds():
     line = S.verdict(table(EQUAL, ORDERED))[2]
     assert "the AAE took 6.0× the CAE's time on average (paper: 5.7×)" in line
-    assert "the CAE is the fastest and the AAE the slowest model on every set, as claimed" in line
+    assert "*The CAE trains fastest* holds on every set; *the AAE trains slowest* holds on every set." in line
 
 
-def test_verdict_training_cost_partly_when_the_cae_is_not_the_fastest():
+def test_verdict_training_cost_cae_not_fastest():
     line = S.verdict(table(EQUAL, {"chess": ORDERED, "noise": {"CAE": 11.0, "VAE": 10.0, "AAE": 60.0}}))[2]
-    assert "holds **partly**: the AAE is the slowest model on every set, but the CAE is not the fastest on noise" in line
-    assert "(the VAE took 1.00× the CAE's time; paper: 1.01×)" in line
+    assert "*The CAE trains fastest* does **not** hold on noise; *the AAE trains slowest* holds on every set" in line
+    assert "the VAE 1.00× (paper: 1.01×)" in line
 
 
-def test_verdict_training_cost_partly_when_the_aae_is_slowest_on_some_sets():
+def test_verdict_training_cost_aae_slowest_on_some_sets():
     line = S.verdict(table(EQUAL, {"chess": ORDERED, "noise": {"CAE": 10.0, "VAE": 70.0, "AAE": 60.0}}))[2]
-    assert "holds **partly**: the AAE is the slowest model on chess only" in line
+    assert "*the AAE trains slowest* holds on chess only" in line
 
 
 def test_verdict_training_cost_does_not_hold():
     line = S.verdict(table(EQUAL, {"CAE": 10.0, "VAE": 70.0, "AAE": 60.0}))[2]
-    assert "does **not** hold: the AAE is the slowest model on no set" in line
+    assert "*the AAE trains slowest* does **not** hold on any set" in line
 
 
 def test_verdict_without_all_three_models():
@@ -222,6 +263,25 @@ def test_verdict_stochastic_texture_every_branch(gravel, expected):
     assert expected in lines[3]
     holds = expected.endswith("reproduced")
     assert ("**partly**" in lines[3]) == (not holds and "does **not** hold" not in lines[3])
+
+
+def test_verdict_texture_inconclusive_and_the_expected_collapse():
+    collapsed = Health("collapsed", {**HEALTHY.checks, "spread_ratio": 0.02, "error_ratio": 0.99},
+                       ["outputs barely follow inputs"])
+    # gravel failing to beat the mean image is the claim itself: decided
+    line = S.verdict(table(EQUAL, ORDERED), TEXTURES, texture_healths={"brick": HEALTHY, "gravel": collapsed})[3]
+    assert "are reproduced" in line
+    line = S.verdict(table(EQUAL, ORDERED), TEXTURES, texture_healths={"brick": collapsed, "gravel": DIVERGED})[3]
+    assert line == ("- **Stochastic texture**: inconclusive (CAE on brick collapsed; CAE on gravel diverged): the "
+                    "claim needs a usable CAE on brick and a converged one on gravel.")
+
+
+def test_health_text_names_the_unhealthy_models():
+    records = [HEALTHY.record(dataset="chess", model="CAE", seed=0), DIVERGED.record(dataset="chess", model="AAE", seed=0)]
+    text = S.health_text(records)
+    assert text.startswith("1 of 2 models are not healthy: AAE on chess: **diverged** (training loss blew up)")
+    assert S.health_text(records[:1]) == "All 1 models checked here are healthy."
+    assert "seed" not in S.health_table(records).columns
 
 
 def test_verdict_skips_the_texture_claim_without_both_textures():

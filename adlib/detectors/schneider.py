@@ -178,8 +178,10 @@ class SchneiderAAE(SchneiderPatchAE):
     description = "Schneider et al.'s adversarial autoencoder (Wasserstein critic on the code) on patches"
     kind = "AAE"
     # n_critic critic updates per step, weights clipped to ±clip; adversarial_weight scales the
-    # encoder's update against the critic
-    defaults = {**SchneiderPatchAE.defaults, "n_critic": 5, "clip": 0.01, "adversarial_weight": 1.0}
+    # encoder's update against the critic; adversarial_lr the learning rate of the critic and of
+    # that update (None: lr)
+    defaults = {**SchneiderPatchAE.defaults, "n_critic": 5, "clip": 0.01, "adversarial_weight": 1.0,
+                "adversarial_lr": None}
 
     def _check_hyperparameters(self) -> None:
         super()._check_hyperparameters()
@@ -189,4 +191,5 @@ class SchneiderAAE(SchneiderPatchAE):
             raise ValueError(f"{self.name}: clip={self.clip} must be positive")
 
     def _model_kwargs(self) -> dict:
-        return {"n_critic": self.n_critic, "clip": self.clip, "adversarial_weight": self.adversarial_weight}
+        return {"n_critic": self.n_critic, "clip": self.clip, "adversarial_weight": self.adversarial_weight,
+                "adversarial_lr": self.adversarial_lr}

@@ -127,13 +127,15 @@ class AAE(CAE):
     One training step = a reconstruction phase (encoder + decoder on the MSE), then a
     regularisation phase: ``n_critic`` critic updates separating prior samples z ~ N(0, I)
     from codes E(x), weights clipped to ±``clip`` after each, then one encoder update that
-    makes E(x) look like the prior to the critic.
+    makes E(x) look like the prior to the critic. The critic and that encoder update use the
+    learning rate ``adversarial_lr`` (None: the autoencoder's).
     """
 
     def __init__(self, *args, n_critic: int = 5, clip: float = 0.01, adversarial_weight: float = 1.0,
-                 **kwargs):
+                 adversarial_lr: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.n_critic, self.clip, self.adversarial_weight = n_critic, clip, adversarial_weight
+        self.adversarial_lr = adversarial_lr
         self.critic = nn.Sequential(nn.Linear(self.n_z, 10), nn.LeakyReLU(LEAK), nn.Linear(10, 1))
 
     def _autoencoder_parameters(self):
@@ -141,9 +143,10 @@ class AAE(CAE):
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         encoder = [*self.encoder.parameters(), *self.lin1.parameters(), *self.lin2.parameters()]
+        adversarial = lr if self.adversarial_lr is None else self.adversarial_lr
         return [torch.optim.Adam(self._autoencoder_parameters(), lr=lr),
-                torch.optim.Adam(self.critic.parameters(), lr=lr),
-                torch.optim.Adam(encoder, lr=lr)]
+                torch.optim.Adam(self.critic.parameters(), lr=adversarial),
+                torch.optim.Adam(encoder, lr=adversarial)]
 
     def train_step(self, x: torch.Tensor, optimizers) -> dict[str, float]:
         ae_opt, critic_opt, encoder_opt = optimizers
