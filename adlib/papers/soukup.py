@@ -606,7 +606,8 @@ def verdict(rel: dict, ce: pd.DataFrame, ratios: dict[str, float], selected: dic
                                    (_h(ce, name, "reconstruction").H_VD, _h(ce, name, "latent").H_VD),
                                    ratios[name], ci))
     if not usable:
-        summary = "**Inconclusive**: no pattern's model learnt (" + "; ".join(bad[n] for n in names) + ")."
+        summary = ("**Inconclusive**: no pattern's model is usable ("
+                   + "; ".join(f"model of {n} {healths[n].status}" for n in names) + ").")
         table1 = "- **Table I**: inconclusive (no usable model)."
     else:
         counts = tally(rel, ce, usable, intervals, split)
