@@ -316,6 +316,9 @@ if len(ablation):
     display(S.labelled(ablation, ["AUC"]).style.hide(axis="index"))
     if S.ablation_summary(ablation):
         display(Markdown(S.ablation_summary(ablation)))
+if "other_split" not in ablations:
+    display(Markdown(f"*This profile ({profile}) leaves out the `map_split` row: it would train a second CPCAE "
+                     "per category. That design choice stays unchecked here.*"))
 if ablation_healths:
     display(Markdown("Health of the second CPCAEs, on the same held-out normal cells: "
                      + "; ".join(f"{name}: {h.summary()}" for name, h in ablation_healths.items()) + "."))
