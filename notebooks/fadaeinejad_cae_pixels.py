@@ -302,6 +302,13 @@ glue_figure(fig_panels=fad.figure_panels(cae, split, r_test))
 # one row per defect type instead of 2×2).
 # ```
 #
+# How to read it: where the output column shows much the same smooth disc of about the
+# right size and colour for every input, the CAE has learnt the object's average shape and
+# colour but not its lumpy outline or texture. The health check can pass such a model (its
+# outputs still vary in size and tone with the input, and it beats the mean image), but the
+# outline it misses then shows up in the prediction column as a ring of false defect pixels,
+# which lowers precision at every τ.
+#
 # ### Move τ yourself
 #
 # Every frame was computed when this page was built, so the slider works without a running
