@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torchvision.models.resnet import BasicBlock, ResNet
 
-from adlib import detectors
+from adlib import detectors, health
 from adlib import params as P
 from adlib.data import oneclass
 from adlib.execute import merged_parameters, notebook_defaults
@@ -343,6 +343,22 @@ def test_run_one_class_runs_every_method_class_and_seed(tiny_run):
     auroc = {(r["method"], r["class"], r["seed"]): r["auroc"] for r in run.records}
     for method in ("OC-SVM", "PCA"):                  # untrained: fitted once per class
         assert auroc[method, 0, 0] == auroc[method, 0, 1]
+    # every model has a health; the table rows split the two-stage model into its three networks
+    assert set(run.health) == {(m, k, s) for m in paper.ALL_METHODS for k in (0, 2) for s in (0, 1)}
+    assert run.health["PCA", 0, 0].status == "not trained"
+    assert run.health["RotNet", 2, 1].checks == paper.stage_health(run.health["Two-stage", 2, 1], "rotnet_").checks
+    models = [r["model"] for r in run.health_rows if r["class"] == "c0" and r["seed"] == 0]
+    assert models == ["RotNet = Two-stage stage 1", "Two-stage MSE decoder x̂₁", "Two-stage SSIM decoder x̂₂",
+                      "CAE", "Deep SVDD"]
+    assert "error_ratio" in run.health_rows[1]["health"].checks
+    healths = paper.method_healths({ds.name: run})[ds.name]
+    assert set(healths["CAE"]) == {f"CAE (normal c{k}, seed {s})" for k in (0, 2) for s in (0, 1)}
+    stored = []
+    paper.record_health({ds.name: run}, type("Run", (), {"add_health": lambda self, h, **keys: stored.append(keys)})())
+    assert len(stored) == 20 and stored[0] == {"dataset": ds.name, "model": "RotNet = Two-stage stage 1 (normal c0)",
+                                               "seed": 0}
+    text = paper.health_prose({ds.name: run})
+    assert text.startswith("all 20 trained networks") or "of the 20 trained networks are not healthy — " in text
     # the RotNet score is the two-stage model's stage 1: the same as the RotNet detector alone
     alone = paper.run_one_class(ds, [0], [1], ["RotNet"], tiny_settings(), "cpu", figure_images=2)
     assert alone.records[0]["auroc"] == auroc["RotNet", 0, 1]
@@ -455,9 +471,90 @@ def test_verdict_on_the_error_contrast(ratio, expected):
 
 def test_verdict_without_mnist_or_without_the_methods_it_compares():
     cifar = paper.verdict(summary_of("CIFAR10", two=70.0, cae=60.0), {"CIFAR10": {"CAE": 1.1}}, 3)
-    assert len(cifar) == 1 and cifar[0].startswith("- **CIFAR10**: the two-stage model ranks 1 of 2")
+    assert len(cifar) == 3 and cifar[1].startswith("- **CIFAR10**: the two-stage model ranks 1 of 2")
+    assert cifar[0] == "- **Two-stage vs CAE, and OCGAN, on MNIST**: untested — this build ran no MNIST-like dataset."
+    assert cifar[2].startswith("- **Fashion-MNIST** (the two-stage model ahead of the baselines there too): untested")
+    fashion = paper.verdict({**summary_of(two=97.3, cae=92.6), **summary_of("FashionMNIST", two=90.0)}, {}, 3)
+    assert not any("untested" in line for line in fashion)
     assert paper.verdict(summary_of(two=95.0, pca=90.0), {}, 3)[0].startswith("- **mnist_subset**: the two")
     assert paper.verdict(summary_of(cae=95.0, pca=90.0), {"mnist_subset": {"CAE": 1.1, "Two-stage x̂₁": float("nan")}},
                          3) == []
     both = {**summary_of(two=97.3, cae=92.6), **summary_of("MNIST", two=80.0, cae=90.0)}
     assert "(mnist_subset)" in paper.verdict(both, {}, 3)[0]        # the first MNIST-like dataset
+
+
+def test_verdict_says_the_mean_is_over_a_few_classes():
+    summary = summary_of(two=97.3, cae=92.6)
+    for method in summary["mnist_subset"].values():
+        method["classes"] = ["1", "3", "8"]
+    lines = paper.verdict(summary, {}, 1)
+    assert "(mean over normal classes 1, 3, 8 only; the paper's is over all 10) — reproduced" in lines[0]
+    assert "(mean over normal classes 1, 3, 8 only" in lines[1]
+
+
+# ------------------------------------------------------------------- verdict: health and terms
+
+OK, SICK = health.Health("healthy"), health.Health("collapsed", {}, ["outputs barely follow inputs"])
+
+
+def healths_of(dataset="mnist_subset", **bad):
+    """{dataset: {method: {label: Health}}}: every method healthy but those named in ``bad``."""
+    names = {"two": "Two-stage", "cae": "CAE", "rot": "RotNet", "svdd": "Deep SVDD", "svm": "OC-SVM", "pca": "PCA"}
+    return {dataset: {m: {f"{m} (normal 8, seed 0)": SICK if key in bad else OK} for key, m in names.items()}}
+
+
+def test_verdict_with_every_model_healthy_is_the_plain_verdict():
+    summary, contrast = summary_of(two=95.0, cae=85.0, pca=88.0), {"mnist_subset": {"CAE": 1.2, "Two-stage x̂₁": 1.5}}
+    assert paper.verdict(summary, contrast, 3, healths=healths_of()) == paper.verdict(summary, contrast, 3)
+
+
+def test_verdict_inconclusive_when_the_cae_collapsed():
+    summary = summary_of(two=95.0, cae=85.0, svdd=90.0, pca=88.0)
+    contrast = {"mnist_subset": {"CAE": 1.2, "Two-stage x̂₁": 1.5}}
+    lines = paper.verdict(summary, contrast, 1, healths=healths_of(cae=True))
+    assert lines[0] == ("- **Two-stage vs CAE on MNIST** (mnist_subset): **inconclusive (CAE (normal 8, seed 0) "
+                        "collapsed)**; measured 95.0 vs 85.0, a gap of +10.0 points (published +4.7).")
+    assert "reproduced" not in lines[0]
+    assert lines[1].endswith("ours reaches 95.0, 2.5 points below it (OCGAN itself was not re-run).")   # no CAE in it
+    assert lines[2].startswith("- **mnist_subset**: the two-stage model ranks 1 of 3 (best: Two-stage, 95.0)")
+    assert "left out of the ranking: CAE, inconclusive (CAE (normal 8, seed 0) collapsed)" in lines[2]
+    assert lines[-1].startswith("- **Reconstruction of anomalies (mnist_subset)**: **inconclusive (CAE (normal 8")
+    assert "as the paper argues" not in lines[-1]
+
+
+def test_verdict_inconclusive_everywhere_when_the_two_stage_model_collapsed():
+    summary = summary_of(two=95.0, cae=85.0, pca=88.0)
+    terms = {"mnist_subset": {"MSE term only": 80.0, "SSIM term only": 94.0, "MSE − λ·SSIM": 95.0}}
+    lines = paper.verdict(summary, {"mnist_subset": {"CAE": 1.2, "Two-stage x̂₁": 1.5}}, 1,
+                          healths=healths_of(two=True), terms=terms)
+    blocked = "**inconclusive (Two-stage (normal 8, seed 0) collapsed)**"
+    claims = [line for line in lines if "untested" not in line]
+    assert len(claims) == 5 and all(blocked in line for line in claims)
+    assert not any(word in " ".join(claims) for word in ("reproduced", "within one point", "ranks", "carries the result"))
+    assert claims[3] == ("- **Which term carries the two-stage score (mnist_subset)**: " + blocked
+                         + "; measured: MSE term alone 80.0, SSIM term alone 94.0, the score 95.0.")
+
+
+@pytest.mark.parametrize("mse,ssim,expected", [
+    (80.0, 94.0, "the SSIM branch carries the result; the rotation pre-training alone (the MSE decoder, same "
+                 "loss as the CAE) is -5.0 points against the CAE's 85.0, behind."),
+    (94.0, 80.0, "the MSE decoder on the frozen RotNet encoder carries the result; the rotation pre-training "
+                 "alone (the MSE decoder, same loss as the CAE) is +9.0 points"),
+    (85.5, 85.0, "both terms do about as well (within one point); the rotation pre-training alone (the MSE "
+                 "decoder, same loss as the CAE) is +0.5 points against the CAE's 85.0, a tie within one point."),
+])
+def test_verdict_says_which_term_carries_the_score(mse, ssim, expected):
+    terms = {"mnist_subset": {"MSE term only": mse, "SSIM term only": ssim, "MSE − λ·SSIM": 95.0}}
+    lines = paper.verdict(summary_of(two=95.0, cae=85.0), {}, 1, healths=healths_of(), terms=terms)
+    line = next(line for line in lines if "Which term" in line)
+    assert f"MSE term alone {mse:.1f}, SSIM term alone {ssim:.1f}, the score 95.0 — " in line and expected in line
+
+
+def test_inverted_aurocs_and_single_seeds_are_labelled():
+    assert paper.auroc_text(42.0) == "42.0 (inverted; 1 − AUROC = 58.0)" and paper.auroc_text(97.25) == "97.2"
+    assert paper.auroc_text(float("nan")) == "–"
+    one = {"mnist_subset": {"CAE": {"mean": 40.0, "std": 0.0, "seeds": 1}}}
+    table = paper.table1(one).set_index("method")
+    assert np.isnan(table.loc["CAE", "± (seeds)"])
+    line = paper.verdict({"mnist_subset": {"Two-stage": {"mean": 45.0}, "CAE": {"mean": 40.0}}}, {}, 1)[0]
+    assert "45.0 (inverted; 1 − AUROC = 55.0) vs 40.0 (inverted; 1 − AUROC = 60.0)" in line
