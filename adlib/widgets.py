@@ -22,12 +22,15 @@ def precomputed_slider(description: str, values: Sequence[float], render: Callab
         raise ValueError("precomputed_slider needs at least one value")
     if not 0 <= default_index < len(values):
         raise ValueError(f"default_index={default_index} outside 0..{len(values) - 1}")
+    labels = [fmt.format(v) for v in values]
+    if len(set(labels)) < len(labels):      # the slider could not tell such frames apart
+        raise ValueError(f"precomputed_slider {description!r}: fmt={fmt!r} gives equal labels {labels}; "
+                         f"use more significant digits (e.g. '{{:.3g}}')")
     frames = []
     for value in values:
         fig, caption = render(value)
         frames.append(widgets.VBox([widgets.Image(value=figure_png(fig), format="png"),
                                     widgets.HTML(caption)]))
-    labels = [fmt.format(v) for v in values]
     slider = widgets.SelectionSlider(options=labels, index=default_index, description=description,
                                      continuous_update=True,
                                      layout=widgets.Layout(width="min(640px, 95%)"),

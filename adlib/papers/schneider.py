@@ -435,8 +435,9 @@ def threshold_slider(name: str, data, maps: np.ndarray, best, kind: str = "CAE",
         fig = plots.image_grid([[plots.overlay(data.anomalous[k], prediction[k]) for k in range(len(maps))]],
                                cell=1.6)
         return fig, f"<b>{name}, {kind}</b>: t = {t:.4g} → A = {a:.3f}, IoU = {i:.3f}"
+    # significant digits, not fixed decimals: a collapsed model's thresholds are all below 1e-4
     return widgets.precomputed_slider(f"{name} threshold t", values, render, default_index=len(values) // 2,
-                                      fmt="{:.4f}")
+                                      fmt="{:.3g}")
 
 
 def figure_histograms(runs: list[PatchRun], columns: int = 3):
