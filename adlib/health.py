@@ -15,10 +15,12 @@ No test label is ever used. The checks, and the thresholds below, are:
   draws nearly the same output whatever it is shown: *collapsed*.
 - **converged**: the drop of the smoothed training loss over the last tenth of training,
   as a share of its whole drop. Above ``TAIL_DROP_MAX`` the loss is still falling:
-  *under-trained*. A loss that never fell at all is *under-trained* too.
+  *under-trained*. A loss that fell by less than ``LOSS_DROP_MIN`` of its starting value
+  (``relative_drop``) never really fell: *under-trained* too.
 - **did not diverge**: the largest rise of the smoothed loss above its best value so far
   (after the first tenth), and the gap between its end and its best, both as shares of the
-  whole drop. Above ``SPIKE_MAX`` / ``END_GAP_MAX``: *diverged*. (A NaN or infinite loss
+  whole drop (of the starting value when the loss barely fell: shares of a noise-sized drop
+  mean nothing). Above ``SPIKE_MAX`` / ``END_GAP_MAX``: *diverged*. (A NaN or infinite loss
   already stops training with :class:`adlib.training.DivergedError`.)
 - non-reconstruction models get what fits them: RotNet the rotation accuracy on held-out
   normal images (chance is 0.25; below ``ROTATION_ACCURACY_MIN`` *under-trained*, at chance
@@ -44,6 +46,7 @@ SPREAD_MIN = 0.25             # outputs must vary at least a quarter as much as 
 TAIL_DROP_MAX = 0.05          # the last tenth of training may improve the loss by at most 5 % of its drop
 SPIKE_MAX = 0.5               # a rise above the best loss so far by half the whole drop is a blow-up
 END_GAP_MAX = 0.5             # ending half the whole drop above the best loss is a blow-up
+LOSS_DROP_MIN = 0.05          # a loss must fall by at least 5 % of its starting value
 ROTATION_ACCURACY_MIN = 0.5   # twice chance (0.25)
 ROTATION_CHANCE_MARGIN = 0.05
 SVDD_SPREAD_MIN = 0.05
@@ -138,21 +141,25 @@ def reconstruction_checks(inputs, outputs, train_mean, error=None) -> dict[str, 
 
 def loss_checks(losses: Iterable[float]) -> dict[str, float]:
     """``tail_drop``, ``spike`` and ``end_gap`` of a training-loss series (shares of its whole
-    drop, after a running median over 5 % of the steps), and ``drop`` itself."""
+    drop, after a running median over 5 % of the steps; rises are shares of the starting value
+    when the loss fell by less than ``LOSS_DROP_MIN`` of it), ``drop`` and ``relative_drop``."""
     loss = np.asarray(list(losses), dtype=np.float64)
     if len(loss) < 20:
         return {"steps": len(loss)}
     window = max(5, len(loss) // 20)
     smooth = np.median(np.lib.stride_tricks.sliding_window_view(loss, window), axis=1)
     tenth = max(1, len(smooth) // 10)
-    drop = float(np.median(loss[:tenth]) - smooth.min())
+    start = float(np.median(loss[:tenth]))
+    drop = start - float(smooth.min())
+    relative_drop = drop / abs(start) if start != 0 else float("inf")
     best_so_far = np.minimum.accumulate(smooth)
     rise = (smooth - best_so_far)[tenth:]
     scale = drop if drop > 0 else float("nan")
-    return {"steps": len(loss), "drop": drop,
+    rise_scale = scale if relative_drop >= LOSS_DROP_MIN else abs(start) or float("nan")
+    return {"steps": len(loss), "drop": drop, "relative_drop": relative_drop,
             "tail_drop": float(smooth[-2 * tenth:-tenth].mean() - smooth[-tenth:].mean()) / scale,
-            "spike": float(rise.max() if len(rise) else 0.0) / scale,
-            "end_gap": float(smooth[-1] - smooth.min()) / scale}
+            "spike": float(rise.max() if len(rise) else 0.0) / rise_scale,
+            "end_gap": float(smooth[-1] - smooth.min()) / rise_scale}
 
 
 def rotation_checks(accuracy: float) -> dict[str, float]:
@@ -174,6 +181,9 @@ def assess(checks: dict[str, Any]) -> Health:
                                      f"of its drop above its best; limit {SPIKE_MAX})"))
     if "drop" in c and not c["drop"] > 0:
         findings.append(("under-trained", "training loss never fell"))
+    elif c.get("relative_drop", 1.0) < LOSS_DROP_MIN:
+        findings.append(("under-trained", f"training loss barely fell ({c['relative_drop']:.1%} of its start; "
+                                          f"limit {LOSS_DROP_MIN:.0%})"))
     elif c.get("tail_drop", 0) > TAIL_DROP_MAX:
         findings.append(("under-trained", f"loss still falling ({c['tail_drop']:.0%} of its drop in the last "
                                           f"tenth; limit {TAIL_DROP_MAX:.0%})"))

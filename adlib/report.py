@@ -89,6 +89,69 @@ def _health_count(results: dict) -> str:
     return f"{healthy} of {len(trained)}" if trained else "no trained model"
 
 
+# The same detector in a chapter and in the benchmark. Both use the detector objects of
+# adlib.detectors, so what separates their numbers is the protocol: the keys below are read
+# from each run's recorded parameters, ``also`` says what no parameter shows.
+SAME_DETECTOR = [
+    {"detector": "saeedi_cpcae", "chapter": "saeedi_cpcae_knn", "value": ("scores", "mono", "Proposed", "auc"),
+     "method": "CPCAE + deep-feature k-NN (Saeedi)", "dataset": "ELPV mono cells", "metric": "image_auroc",
+     "keys": ("work_size", "iterations", "batch_size", "max_train", "feature_size"),
+     "also": "chapter: up to 100 + 100 test cells, its own deep-feature size"},
+    {"detector": "saeedi_cpcae", "chapter": "saeedi_cpcae_knn", "value": ("scores", "mono", "AE (L2)", "auc"),
+     "method": "CPCAE, L2 score (Saeedi's AE baseline)", "dataset": "ELPV mono cells", "metric": "image_auroc",
+     "keys": ("work_size", "iterations", "batch_size", "max_train"),
+     "also": "the same fitted CPCAE as the row above, scored by its reconstruction error"},
+    {"detector": "deep_feature_knn", "chapter": "saeedi_cpcae_knn", "value": ("scores", "mono", "Deep Feature", "auc"),
+     "method": "Deep-feature k-NN (baseline)", "dataset": "ELPV mono cells", "metric": "image_auroc",
+     "keys": ("feature_size", "k_baseline", "max_train"),
+     "also": "not trained: only the images and the feature size differ"},
+    {"detector": "fadaeinejad_cae", "chapter": "fadaeinejad_cae_pixels", "value": ("pixel_auroc",),
+     "method": "CAE (Fadaeinejad)", "dataset": "hazelnut-like objects", "metric": "pixel_auroc",
+     "keys": ("image_size", "iterations", "batch_size", "lr", "n_train", "augmented_size"),
+     "also": "chapter: colour images, augmented training set, test images of its own seed; "
+             "benchmark: grey images"},
+]
+BENCHMARK_KEYS = ("image_size", "iterations", "batch_size", "n_train", "n_test")
+
+
+def _dig(results: dict, path: tuple) -> Any:
+    for key in path:
+        if not isinstance(results, dict) or key not in results:
+            return None
+        results = results[key]
+    return results
+
+
+def _params(results: dict, keys) -> str:
+    params = results.get("provenance", {}).get("parameters", {})
+    return ", ".join(f"{k} {params[k]}" for k in keys if k in params)
+
+
+def same_detector_rows(loaded: dict[str, dict]) -> list[list[str]]:
+    """One row per :data:`SAME_DETECTOR` pair present in this build: the chapter's number, the
+    benchmark's (mean over its seeds), their difference and how the protocols differ."""
+    bench = loaded.get("benchmark_cross_paper")
+    if not bench:
+        return []
+    rows = []
+    for pair in SAME_DETECTOR:
+        chapter = loaded.get(pair["chapter"])
+        ours = _dig(chapter, pair["value"]) if chapter else None
+        found = [r for r in bench.get("records", []) if r.get("method") == pair["method"]
+                 and r.get("dataset") == pair["dataset"] and isinstance(r.get(pair["metric"]), (int, float))]
+        if not isinstance(ours, (int, float)) or not found:
+            continue
+        theirs = sum(r[pair["metric"]] for r in found) / len(found)
+        status = ", ".join(sorted({str(r.get("health")) for r in found}))
+        settings = next((m.get("settings") for m in bench.get("methods", [])
+                         if m.get("detector") == pair["detector"]), "")
+        protocol = "; ".join(p for p in (_params(bench, BENCHMARK_KEYS), settings) if p)
+        rows.append([f"`{pair['detector']}`", pair["metric"].replace("_", " "), pair["dataset"],
+                     f"{{doc}}`{pair['chapter']}`", _fmt(float(ours)), _fmt(theirs), f"{theirs - ours:+.3f}",
+                     status, _params(chapter, pair["keys"]), protocol, pair["also"]])
+    return rows
+
+
 def results_page(generated: Path) -> str:
     parts = ["# Results overview",
              "One row per chapter run found in `book/generated/`: its provenance, the paper's main "
@@ -114,6 +177,18 @@ def results_page(generated: Path) -> str:
                      "is marked inconclusive in its chapter.")
         parts.append(_table(["chapter", "profile", "device", "wall time", "healthy models", "commit", "date"],
                             rows))
+    same = same_detector_rows(dict(loaded))
+    if same:
+        parts.append("## Chapters and the benchmark")
+        parts.append("The same detector object of {mod}`adlib.detectors` runs in its chapter and in the "
+                     "{doc}`benchmark <benchmark_cross_paper>`; the numbers differ only through the "
+                     "protocol (image size, colour, training images and steps, test split; the benchmark "
+                     "also holds out a tenth of the training images for the health check). The two "
+                     "numbers below are from this build; the benchmark's is its mean over seeds, with "
+                     "its model's health.")
+        parts.append(_table(["detector", "metric", "dataset", "chapter", "chapter value", "benchmark value",
+                             "benchmark − chapter", "benchmark health", "chapter protocol",
+                             "benchmark protocol", "also differs"], same))
     for chapter, results in loaded:
         parts.append(f"## {_chapter_title(generated, chapter)}")
         parts.append(f"From {{doc}}`the chapter <{chapter}>`.")

@@ -183,7 +183,8 @@ plt.close("all")
 # Before any number of Table 1 is read, every trained model (here the six of Table 1; the CAE
 # on each texture is checked in its own section below) is checked by {mod}`adlib.health` on held-out **normal** images
 # only, never on test images or labels: for the synthetic sets four fresh defect-free
-# images of the generator (seed + {glue:text}`sch_held_seed`), for a texture the defect-free
+# images of the generator (seed + {glue:text}`sch_held_seed`; on chess each board also
+# inverted, so both colourings are there to follow), for a texture the defect-free
 # photograph below its training region. The checks: the held-out reconstruction error
 # against that of the mean training patch (`error_ratio`, at most 0.8), the spread of the
 # outputs against the inputs' (`spread_ratio`, at least 0.25), the drop of the training

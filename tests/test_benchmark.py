@@ -121,7 +121,7 @@ def test_the_benchmark_and_a_chapter_give_the_same_number(small_sets):
 
     data = small_sets["hazelnut-like objects"]
     (record,), _, _ = B.run_one("fadaeinejad_cae", data, seed=1, iterations=3, batch_size=4, device=CPU)
-    chapter = detectors.get("fadaeinejad_cae", channels=1, image_size=64, seed=1, work_size=64)
+    chapter = detectors.get("fadaeinejad_cae", channels=1, image_size=64, seed=1, **{**B.SETTINGS["fadaeinejad_cae"], "work_size": 64})
     train, _ = health.hold_out(data.train, B.HEALTH_FRACTION, seed=1)
     maps = chapter.fit(train, iterations=3, batch_size=4, progress=False).predict(data.test).maps
     assert metrics.pixel_auroc(maps, data.masks) == record["pixel_auroc"]

@@ -45,6 +45,11 @@ def test_loss_checks_flag_unconverged_and_spiking_losses():
     assert result.status in ("under-trained", "diverged") and not result.usable
     noisy = converged + np.random.default_rng(0).normal(0, 0.02, 1000)
     assert health.assess(health.loss_checks(noisy)).status == "healthy"
+    flat = 1 + np.random.default_rng(1).normal(0, 0.02, 1000)           # never learnt: noise, no drop
+    checks = health.loss_checks(flat)
+    assert checks["relative_drop"] < health.LOSS_DROP_MIN and checks["spike"] < 0.2   # rises vs its level
+    result = health.assess(checks)
+    assert result.status == "under-trained" and "barely fell" in result.reasons[0]
 
 
 def test_rotation_and_distance_checks():

@@ -54,3 +54,21 @@ def test_results_page_follows_the_table_of_contents(tmp_path):
         (generated / f"{name}.results.json").write_text(json.dumps({"verdict": [name]}))
     page = report.results_page(generated)
     assert page.index("## zeta") < page.index("## alpha") < page.index("## other")
+
+
+def test_results_page_puts_chapter_and_benchmark_numbers_of_one_detector_side_by_side(tmp_path):
+    def write(name, results):
+        (tmp_path / f"{name}.results.json").write_text(json.dumps(results))
+    write("fadaeinejad_cae_pixels", {"pixel_auroc": 0.9, "provenance": {"parameters": {"image_size": 64, "lr": 0.005}}})
+    records = [{"method": "CAE (Fadaeinejad)", "dataset": "hazelnut-like objects", "seed": s, "pixel_auroc": a,
+                "health": "healthy"} for s, a in ((0, 0.7), (1, 0.8))]
+    records.append({"method": "CAE (Fadaeinejad)", "dataset": "ELPV mono cells", "seed": 0, "pixel_auroc": None})
+    write("benchmark_cross_paper", {"records": records, "methods": [{"detector": "fadaeinejad_cae", "settings": "lr=0.005"}],
+                                    "provenance": {"parameters": {"image_size": 64, "iterations": 480}}})
+    page = report.results_page(tmp_path)
+    assert "## Chapters and the benchmark" in page
+    row = next(line for line in page.splitlines() if line.startswith("| `fadaeinejad_cae`"))
+    assert "| 0.900 | 0.750 | -0.150 | healthy |" in row           # benchmark: mean over its two seeds
+    assert "image_size 64, lr 0.005" in row and "image_size 64, iterations 480; lr=0.005" in row
+    write("benchmark_cross_paper", {"records": []})               # nothing to compare: no section
+    assert "## Chapters and the benchmark" not in report.results_page(tmp_path)

@@ -121,6 +121,8 @@ def test_run_table1_compare_ratios_and_headline():
     sets = S.synthetic_sets(image_size=32, square=8, seed=0, strengths=STRENGTHS, noise_std=0.08)
     held = S.held_out_normals(32, 8, 0, strengths=STRENGTHS, noise_std=0.08)
     assert not np.array_equal(held["noise"], sets["noise"].normal)
+    corners = held["chess"][:, 0, 0, 0] > 0.5            # both colourings, so "follows inputs" can be seen
+    assert corners.any() and not corners.all() and len(held["chess"]) == 2 * len(held["noise"])
     result = S.run_table1(sets, ["CAE", "VAE", "AAE"], patch=16, square=8, iterations=2, batch_size=4,
                           lr=1e-3, seed=0, device="cpu", held_out=held, aae_adversarial_lr=1e-4)
     table = result.table

@@ -176,10 +176,16 @@ def held_out_normals(image_size: int, square: int, seed: int, *, strengths: dict
                      antialias: int = 4, smoothing: float = 1.0) -> dict[str, np.ndarray]:
     """Fresh defect-free images of each set (seed + :data:`HELD_OUT_SEED`), for the health
     checks: the models are trained on single images of a texture, so the held-out normals
-    are new images of the same generator, never the test images."""
-    return {name: generate(name, image_size=image_size, square=square, seed=seed + HELD_OUT_SEED,
-                           strength=strengths[name], noise_std=noise_std, antialias=antialias,
-                           smoothing=smoothing).normal for name in ("chess", "noise")}
+    are new images of the same generator, never the test images.
+
+    Chess gets each board and its inverse (1 − board: the board one square over): the
+    health check's tiles of one image all share a colouring, so four boards may show a model
+    only one content, and a model that follows its inputs would then look collapsed."""
+    out = {name: generate(name, image_size=image_size, square=square, seed=seed + HELD_OUT_SEED,
+                          strength=strengths[name], noise_std=noise_std, antialias=antialias,
+                          smoothing=smoothing).normal for name in ("chess", "noise")}
+    out["chess"] = np.concatenate([out["chess"], 1 - out["chess"]])
+    return out
 
 
 @dataclass
