@@ -87,3 +87,18 @@ def pixel_auroc(maps, masks) -> float:
     if not np.isfinite(scores).all():
         raise ValueError("anomaly maps contain NaN or infinity")
     return float(roc_auc_score(truth.ravel(), scores.ravel()))
+
+
+def auroc_text(value, *, percent: bool = False, short: bool = False) -> str:
+    """An AUROC as the book prints it: "–" when undefined; below chance (0.5, or 50 with
+    ``percent``) labelled inverted, with the AUROC of the reversed score beside it (``short``:
+    just ", inverted", for legends)."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    top, digits = (100.0, 1) if percent else (1.0, 3)
+    text = f"{value:.{digits}f}"
+    if value >= top / 2:
+        return text
+    if short:
+        return f"{text}, inverted"
+    return f"{text} (inverted; {top:g} − AUROC = {top - value:.{digits}f})"

@@ -251,7 +251,7 @@ ch.glue(health_text=S.health_sentence(ch.run.health), limit_error=health.ERROR_R
 # paper's **MVTec AD means** (ours are on different data when ELPV is used, so only the
 # ranking of the methods is comparable; with MVTec data the paper's value of the same
 # category appears beside ours). An AUC below 50 % ranks the defective images *below* the
-# normal ones: it is labelled *inverted*, with 100 − AUC beside it.
+# normal ones: it is labelled *inverted*, with 100 − AUROC beside it.
 
 # %% tags=["hide-input"]
 display(S.table4_text(metrics).style.hide(axis="index"))

@@ -62,3 +62,11 @@ def test_pixel_auroc_pools_every_test_pixel():
     assert metrics.pixel_auroc(maps, masks) == pytest.approx(6 / 7)
     with pytest.raises(ValueError, match="defective and defect-free"):
         metrics.pixel_auroc(maps, np.zeros_like(masks))
+
+
+def test_auroc_text_labels_scores_below_chance_as_inverted():
+    assert metrics.auroc_text(0.28) == "0.280 (inverted; 1 − AUROC = 0.720)"
+    assert metrics.auroc_text(0.5) == "0.500" and metrics.auroc_text(0.9) == "0.900"
+    assert metrics.auroc_text(41.4, percent=True) == "41.4 (inverted; 100 − AUROC = 58.6)"
+    assert metrics.auroc_text(0.3, short=True) == "0.300, inverted"
+    assert metrics.auroc_text(None) == "–" and metrics.auroc_text(float("nan")) == "–"

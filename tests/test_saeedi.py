@@ -445,7 +445,7 @@ def test_verdict_checks_fig6_and_the_design_choices_with_health():
                       ablation_healths={"a": health.Health("healthy")})
     assert "Fig 6" in lines[3] and "better separated in the proposed embedding, as in the paper" in lines[3]
     assert "90.0 vs 88.0 %" in lines[4] and "higher by more than 1 point, as it assumes" in lines[4]
-    assert "40.0 (inverted; 100 − AUC = 60.0)" in lines[5] and "not lower by more than 1 point, as it" in lines[5]
+    assert "40.0 (inverted; 100 − AUROC = 60.0)" in lines[5] and "not lower by more than 1 point, as it" in lines[5]
     close = ablation.assign(AUC=[90.0, 89.5, 90.8])          # within the 1-point tolerance both ways
     near = S.verdict(metrics, {}, separation=None, ablation=close)
     assert "is **not** higher by more than 1 point here" in near[3] and "not lower by more than 1 point, as" in near[4]
@@ -458,14 +458,14 @@ def test_verdict_checks_fig6_and_the_design_choices_with_health():
 
 
 def test_inverted_aucs_are_labelled_in_lines_and_tables():
-    assert S.auc_text(41.4) == "41.4 (inverted; 100 − AUC = 58.6)" and S.auc_text(41.4, short=True) == "41.4, inverted"
+    assert S.auc_text(41.4) == "41.4 (inverted; 100 − AUROC = 58.6)" and S.auc_text(41.4, short=True) == "41.4, inverted"
     assert S.auc_text(50.0) == "50.0" and S.auc_text(None) == "–" and S.auc_text(float("nan")) == "–"
     metrics = {"a": _named(Proposed=(45, 92), AE_L2=(70, 30))}
     lines = S.verdict(metrics, {})
-    assert "proposed AUC 45.0 (inverted; 100 − AUC = 55.0) % / AP 92.0 %" in lines[0]
+    assert "proposed AUC 45.0 (inverted; 100 − AUROC = 55.0) % / AP 92.0 %" in lines[0]
     assert "AE (L2) 70.0 / 30.0 %" in lines[0]                    # an AP is never labelled inverted
     table = S.table4_text(metrics).set_index(["method", "metric"])
-    assert table.loc[("Proposed", "AUC"), "a"].endswith("(inverted; 100 − AUC = 55.0)")
+    assert table.loc[("Proposed", "AUC"), "a"].endswith("(inverted; 100 − AUROC = 55.0)")
     assert table.loc[("AE (L2)", "AP"), "a"] == "30.0" and "inverted" not in table.loc[("Proposed", "AUC"), "Δ mean"]
     assert S.mean_glue(metrics)["auc_proposed"].startswith("45.0 (inverted")
 

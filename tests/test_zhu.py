@@ -551,10 +551,10 @@ def test_verdict_says_which_term_carries_the_score(mse, ssim, expected):
 
 
 def test_inverted_aurocs_and_single_seeds_are_labelled():
-    assert paper.auroc_text(42.0) == "42.0 (inverted; 1 − AUROC = 58.0)" and paper.auroc_text(97.25) == "97.2"
+    assert paper.auroc_text(42.0) == "42.0 (inverted; 100 − AUROC = 58.0)" and paper.auroc_text(97.25) == "97.2"
     assert paper.auroc_text(float("nan")) == "–"
     one = {"mnist_subset": {"CAE": {"mean": 40.0, "std": 0.0, "seeds": 1}}}
     table = paper.table1(one).set_index("method")
     assert np.isnan(table.loc["CAE", "± (seeds)"])
     line = paper.verdict({"mnist_subset": {"Two-stage": {"mean": 45.0}, "CAE": {"mean": 40.0}}}, {}, 1)[0]
-    assert "45.0 (inverted; 1 − AUROC = 55.0) vs 40.0 (inverted; 1 − AUROC = 60.0)" in line
+    assert "45.0 (inverted; 100 − AUROC = 55.0) vs 40.0 (inverted; 100 − AUROC = 60.0)" in line

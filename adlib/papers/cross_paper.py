@@ -12,6 +12,7 @@ import seaborn as sns
 from tqdm.auto import tqdm
 
 from adlib import benchmark, detectors, health, plots, training
+from adlib.metrics import auroc_text
 
 BASELINES = {"Deep-feature k-NN (baseline)", "PCA residual (baseline)"}
 
@@ -67,13 +68,6 @@ class Summary:
     mean: pd.DataFrame
     std: pd.DataFrame
     text: pd.DataFrame
-
-
-def auroc_text(value: float) -> str:
-    """An AUROC for a table: three decimals; below 0.5 labelled inverted, with 1 − AUROC."""
-    if np.isnan(value):
-        return "–"
-    return f"{value:.3f}" + (f" (inverted; 1 − AUROC = {1 - value:.3f})" if value < 0.5 else "")
 
 
 def summarise(results: pd.DataFrame, metric: str) -> Summary:

@@ -495,9 +495,10 @@ def _latent_lines(latent_rows: list[dict], bad: str | None = None) -> list[str]:
         best = table.loc[table[column].idxmax()]
         small_hurts, small_text = _hurts(best[column], small[column], margin)
         large_hurts, large_text = _hurts(best[column], large[column], margin)
-        numbers = (f"- **Latent size, {label}** (their §7.2; sizes {sizes}): best {best[column]:.3f} at latent "
-                   f"{int(best.latent)}; the smallest code ({int(small.latent)}) gives {small[column]:.3f} and the "
-                   f"largest ({int(large.latent)}) {large[column]:.3f}. ")
+        fmt = metrics.auroc_text if column == "pixel_auroc" else "{:.3f}".format
+        numbers = (f"- **Latent size, {label}** (their §7.2; sizes {sizes}): best {fmt(best[column])} at latent "
+                   f"{int(best.latent)}; the smallest code ({int(small.latent)}) gives {fmt(small[column])} and the "
+                   f"largest ({int(large.latent)}) {fmt(large[column])}. ")
         if bad:
             lines.append(numbers + f"Their trade-off: {bad}.")
             continue

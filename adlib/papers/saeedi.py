@@ -9,6 +9,7 @@ test images of a category are of one class only).
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -229,14 +230,7 @@ def health_sentence(records: list[dict]) -> str:
 
 # ----------------------------------------------------------------------------- AUC text
 
-def auc_text(percent: float | None, short: bool = False) -> str:
-    """An AUC in % for a table or a line: '–' when undefined; below 50 labelled inverted,
-    with 100 − AUC (the AUC of the reversed score) beside it."""
-    if percent is None or not np.isfinite(percent):
-        return "–"
-    if percent >= 50:
-        return f"{percent:.1f}"
-    return f"{percent:.1f}, inverted" if short else f"{percent:.1f} (inverted; 100 − AUC = {100 - percent:.1f})"
+auc_text = functools.partial(M.auroc_text, percent=True)       # AUCs here are in %
 
 
 def labelled(table: pd.DataFrame, auc_columns, auc_rows=None) -> pd.DataFrame:

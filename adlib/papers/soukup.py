@@ -25,6 +25,7 @@ from scipy import stats
 from sklearn.metrics import roc_curve
 
 from adlib import detectors, health, plots, runtime
+from adlib.metrics import auroc_text
 from adlib import params as P
 from adlib.data import folders, textile
 from adlib.models.soukup import Reliability, bootstrap_auroc_ap, cross_entropy_table, gaussian_fit, separation
@@ -425,11 +426,6 @@ def split_driven(ce: pd.DataFrame) -> dict[str, bool]:
 
 
 # ------------------------------------------------------------------------------------ verdict
-
-def auroc_text(value: float) -> str:
-    """An AUROC for the page: below 0.5 it is labelled inverted, with 1 − AUROC beside it."""
-    return f"{value:.3f}" if value >= 0.5 else f"{value:.3f} (inverted; 1 − AUROC = {1 - value:.3f})"
-
 
 def _clear(a: Reliability, b: Reliability) -> bool:
     """The bootstrap intervals of the two AUROCs do not overlap."""

@@ -19,6 +19,7 @@ inconclusive.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -408,11 +409,7 @@ def table1(summary: dict[str, dict[str, dict]]) -> pd.DataFrame:
     return table
 
 
-def auroc_text(value: float) -> str:
-    """An AUROC (%) for a table: below 50 it is labelled inverted, with 100 − AUROC beside it."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.1f}" if value >= 50 else f"{value:.1f} (inverted; 1 − AUROC = {100 - value:.1f})"
+auroc_text = functools.partial(metrics.auroc_text, percent=True)     # AUROCs here are in %
 
 
 def published_records() -> list[dict]:
