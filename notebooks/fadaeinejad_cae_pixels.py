@@ -305,8 +305,7 @@ glue_figure(fig_panels=fad.figure_panels(cae, split, r_test))
 #
 # How to read it: where the output column shows a smooth disc of about the right place,
 # size and colour for each input, the CAE has learnt where the object is and its average
-# shape and colour, but not its lumpy outline or texture (with the paper's 1×1 latent code,
-# trained 1,500 instead of 600 steps, the outputs were still such discs in our trials). The health check can pass such a model (its
+# shape and colour, but not its lumpy outline or texture. The health check can pass such a model (its
 # outputs still vary in size and tone with the input, and it beats the mean image), but the
 # outline it misses then shows up in the prediction column as a ring of false defect pixels,
 # which lowers precision at every τ.
