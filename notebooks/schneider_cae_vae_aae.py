@@ -67,7 +67,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from adlib import chapter
+from adlib import chapter, metrics
 from adlib.papers import schneider as S
 
 ch = chapter.setup("schneider_cae_vae_aae", globals(), _names_before, S.PARAMETERS)
@@ -271,7 +271,8 @@ for name in sets:
 texture_runs = [S.run_texture(name, size=texture_size, patch=patch_size, iterations=texture_iterations,
                               batch_size=batch_size, lr=lr, seed=seed, device=ch.device, snapshots=snapshots,
                               run=ch.run) for name in textures]
-display(pd.DataFrame({r.name: r.metrics for r in texture_runs}).T.style.format(precision=3))
+display(pd.DataFrame({r.name: r.metrics for r in texture_runs}).T.style.format(precision=3)
+        .format(metrics.auroc_text, subset=["patch_auroc"]))
 texture_records = [r for r in ch.run.health if r["dataset"].startswith("texture:")]
 display(S.health_table(texture_records).style.hide(axis="index").format(precision=3, na_rep="–").set_caption(
     "health of the CAE on each texture (held out: the defect-free photograph below the training region)"))
@@ -280,8 +281,8 @@ ch.glue(texture_health_text=S.health_text(texture_records, expected_collapse="te
 # %% tags=["hide-input"]
 ch.glue(fig_hist=S.figure_histograms(texture_runs), fig_epochs=S.figure_snapshots(texture_runs),
         fig_failure=S.figure_failure(texture_runs),
-        **{f"tex_{short}_{r.name}": r.metrics[key] for r in texture_runs
-           for key, short in (("contrast_kept", "contrast"), ("patch_auroc", "auroc"))})
+        **{f"tex_contrast_{r.name}": r.metrics["contrast_kept"] for r in texture_runs},
+        **{f"tex_auroc_{r.name}": metrics.auroc_text(r.metrics["patch_auroc"]) for r in texture_runs})
 plt.close("all")
 
 # %% [markdown]
@@ -314,8 +315,8 @@ plt.close("all")
 # {glue:text}`sch_tex_contrast_brick:.2f`, gravel {glue:text}`sch_tex_contrast_gravel:.2f`
 # (1: the reconstructions keep all the input's contrast; 0: a flat mean image). The patch
 # AUROC, the separation of defective from normal patches by their error, is
-# {glue:text}`sch_tex_auroc_brick:.2f` on brick and
-# {glue:text}`sch_tex_auroc_gravel:.2f` on gravel.
+# {glue:text}`sch_tex_auroc_brick` on brick and
+# {glue:text}`sch_tex_auroc_gravel` on gravel.
 
 # %% [markdown]
 # ## Real data from `ADLIB_DATA` (when present)
@@ -337,7 +338,8 @@ real_runs = [S.run_real(folder, image_size=real_image_size, patch=patch_size, it
 # %% tags=["hide-input"]
 if real_runs:
     display(S.figure_histograms(real_runs))
-    display(pd.DataFrame({r.name: r.metrics for r in real_runs}).T.style.format(precision=3))
+    display(pd.DataFrame({r.name: r.metrics for r in real_runs}).T.style.format(precision=3)
+            .format(metrics.auroc_text, subset=[c for c in real_runs[0].metrics if "auroc" in c]))
     plt.close("all")
 else:
     display(Markdown("*No `data_root` / `ADLIB_DATA` was given for this build, so this section "

@@ -459,7 +459,7 @@ def figure_histograms(runs: list[PatchRun], columns: int = 3):
         ax.hist(r.normal_errors, bins=bins, alpha=0.6, density=True, label=f"normal ({len(r.normal_errors)})")
         ax.hist(r.defect_errors, bins=bins, alpha=0.6, density=True, label=f"defective ({len(r.defect_errors)})")
         kind = f" ({r.metrics['kind']})" if "kind" in r.metrics else ""
-        ax.set(title=f"{r.name}{kind}, AUROC {r.metrics['patch_auroc']:.2f}",
+        ax.set(title=f"{r.name}{kind}, AUROC {metrics.auroc_text(r.metrics['patch_auroc'], short=True)}",
                xlabel="mean squared reconstruction error per patch", ylabel="density")
         ax.legend()
     fig.tight_layout()
@@ -589,8 +589,8 @@ def verdict(table: pd.DataFrame, textures: dict | None = None, healths: dict | N
             return lines
         collapse = stochastic["contrast_kept"] < COLLAPSE * regular["contrast_kept"]
         worse = stochastic["patch_auroc"] < regular["patch_auroc"]
-        start = (f"- **Stochastic texture**: patch AUROC {stochastic['patch_auroc']:.2f} on gravel vs "
-                 f"{regular['patch_auroc']:.2f} on brick; the reconstructions keep "
+        start = (f"- **Stochastic texture**: patch AUROC {metrics.auroc_text(stochastic['patch_auroc'])} on "
+                 f"gravel vs {metrics.auroc_text(regular['patch_auroc'])} on brick; the reconstructions keep "
                  f"{stochastic['contrast_kept']:.0%} of gravel's contrast vs {regular['contrast_kept']:.0%} of "
                  f"brick's. ")
         if collapse and worse:
