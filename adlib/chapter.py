@@ -12,6 +12,7 @@ device, and opens the :class:`adlib.runtime.Run` that writes ``<chapter>.results
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -32,10 +33,12 @@ class Chapter:
 
     def glue(self, **values: Any) -> None:
         """Glue each value for the text as ``<prefix>_<name>`` (myst-nb), without displaying it."""
+        from matplotlib.figure import Figure
         from myst_nb import glue
 
         for key, value in values.items():
-            glue(f"{self.prefix}_{key}", value, display=False)
+            with runtime.timed("figures and widgets") if isinstance(value, Figure) else contextlib.nullcontext():
+                glue(f"{self.prefix}_{key}", value, display=False)     # a figure is rendered here
 
 
 def setup(name: str, namespace: Mapping[str, Any], names_before: Iterable[str],

@@ -124,6 +124,32 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+# Where a chapter's wall time goes. adlib times its own work by kind (detectors' fit, predict
+# and health checks; figures glued and slider frames rendered); Run.provenance reports the
+# seconds of each kind and the rest (data, tables, verdicts, the notebook's own code). Nested
+# timed work counts once, for the outermost kind: a fit callback that reconstructs is training.
+TIME_KINDS = ("training", "scoring", "baselines", "figures and widgets")
+_time_spent: dict[str, float] = dict.fromkeys(TIME_KINDS, 0.0)
+_timing_now: list[str] = []
+
+
+@contextlib.contextmanager
+def timed(kind: str) -> Iterator[None]:
+    """Add the time of the ``with`` block to ``kind`` (one of :data:`TIME_KINDS`)."""
+    if kind not in TIME_KINDS:
+        raise ValueError(f"timed: unknown kind {kind!r}; choose from {TIME_KINDS}")
+    if _timing_now:                       # inside other timed work: counted there
+        yield
+        return
+    _timing_now.append(kind)
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        _timing_now.pop()
+        _time_spent[kind] += time.perf_counter() - start
+
+
 class Run:
     """Collects what a chapter produced and how, then writes ``<name>.results.json``.
 
@@ -147,12 +173,16 @@ class Run:
         self.datasets: dict[str, dict[str, Any]] = {}
         self.health: list[dict[str, Any]] = []      # one record per trained model, see add_health
         self._started = time.perf_counter()
+        _time_spent.update(dict.fromkeys(TIME_KINDS, 0.0))   # this run's breakdown starts now
 
     @contextlib.contextmanager
-    def step(self, label: str) -> Iterator[None]:
+    def step(self, label: str, kind: str | None = None) -> Iterator[None]:
+        """Time a labelled step (``step_seconds``); ``kind`` also counts it in the time breakdown
+        (for work adlib does not time itself, e.g. a baseline that is not a detector)."""
         start = time.perf_counter()
         try:
-            yield
+            with timed(kind) if kind else contextlib.nullcontext():
+                yield
         finally:
             self.step_seconds[label] = round(
                 self.step_seconds.get(label, 0.0) + time.perf_counter() - start, 3)
@@ -183,9 +213,16 @@ class Run:
             "cpu_threads": torch.get_num_threads(),
             "datasets": self.datasets,
             "step_seconds": self.step_seconds,
+            "time_breakdown": self.time_breakdown(),
             "wall_seconds": round(time.perf_counter() - self._started, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+
+    def time_breakdown(self) -> dict[str, float]:
+        """Seconds of this run by kind (:data:`TIME_KINDS`) and ``rest``, summing to the wall time."""
+        wall = time.perf_counter() - self._started
+        spent = {kind: round(seconds, 3) for kind, seconds in _time_spent.items()}
+        return {**spent, "rest": round(max(wall - sum(spent.values()), 0.0), 3)}
 
     def save(self) -> Path:
         payload = {**self.results, "health": self.health, "provenance": self.provenance()}

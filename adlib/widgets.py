@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 import ipywidgets as widgets
 
 from adlib.plots import figure_png
+from adlib.runtime import timed
 
 
 def precomputed_slider(description: str, values: Sequence[float], render: Callable,
@@ -27,10 +28,11 @@ def precomputed_slider(description: str, values: Sequence[float], render: Callab
         raise ValueError(f"precomputed_slider {description!r}: fmt={fmt!r} gives equal labels {labels}; "
                          f"use more significant digits (e.g. '{{:.3g}}')")
     frames = []
-    for value in values:
-        fig, caption = render(value)
-        frames.append(widgets.VBox([widgets.Image(value=figure_png(fig), format="png"),
-                                    widgets.HTML(caption)]))
+    with timed("figures and widgets"):
+        for value in values:
+            fig, caption = render(value)
+            frames.append(widgets.VBox([widgets.Image(value=figure_png(fig), format="png"),
+                                        widgets.HTML(caption)]))
     slider = widgets.SelectionSlider(options=labels, index=default_index, description=description,
                                      continuous_update=True,
                                      layout=widgets.Layout(width="min(640px, 95%)"),

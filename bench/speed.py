@@ -12,7 +12,10 @@ Prints four tables:
    same bank and queries, with the ratio;
 3. Soukup & Pinetz's claim: encoder-only scoring against the full autoencoder (ratio);
 4. the wall time of every executed chapter in book/generated against its profile's target
-   (quick: the whole book on a 2-core CPU in minutes), flagged OVER when it exceeds it.
+   (quick: the whole book on a 2-core CPU in minutes), flagged OVER when it exceeds it, and
+   where that time went (``time_breakdown`` of its provenance: training, scoring, baselines,
+   figures and widgets, the rest), with the largest share that is not training flagged
+   when it exceeds training.
 """
 
 from __future__ import annotations
@@ -105,8 +108,21 @@ def chapter_rows(generated: Path) -> list[dict]:
         rows.append({"chapter": chapter, "profile": profile, "device": prov.get("device"),
                      "cpu threads": prov.get("cpu_threads"), "wall s": wall,
                      "target s": target if target is not None else "–",
-                     "": "" if target is None else ("ok" if wall <= target else "OVER")})
+                     "": "" if target is None else ("ok" if wall <= target else "OVER"),
+                     **breakdown_columns(prov.get("time_breakdown"), wall)})
     return rows
+
+
+def breakdown_columns(breakdown: dict | None, wall: float) -> dict:
+    """Each kind's share of the wall time and the largest share that is not training, marked
+    "> training" when it exceeds the training share (runs recorded before the breakdown: –)."""
+    if not breakdown or not wall > 0:
+        return {"time breakdown": "–"}
+    shares = {kind: seconds / wall for kind, seconds in breakdown.items()}
+    columns = {f"{kind} %": f"{100 * share:.0f}" for kind, share in shares.items()}
+    kind, share = max(((k, s) for k, s in shares.items() if k != "training"), key=lambda ks: ks[1])
+    columns["largest other"] = kind + (" > training" if share > shares.get("training", 0.0) else "")
+    return columns
 
 
 def print_table(title: str, rows: list[dict]) -> None:
@@ -143,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     over = [r["chapter"] for r in rows if r[""] == "OVER"]
     if over:
         print(f"\nOVER target: {', '.join(over)}")
+    not_training = [f"{r['chapter']} ({r['largest other'].removesuffix(' > training')})" for r in rows
+                    if r.get("largest other", "").endswith("> training")]
+    if not_training:
+        print(f"\nMore time outside training than in it: {', '.join(not_training)}")
     return 0
 
 

@@ -52,3 +52,32 @@ def test_run_writes_results_with_provenance(tmp_path):
 def test_checkpoint_round_trip(tmp_path):
     path = runtime.atomic_torch_save({"w": torch.ones(3)}, tmp_path / "ckpt.pt")
     assert torch.equal(torch.load(path)["w"], torch.ones(3))
+
+
+def test_time_breakdown_counts_each_kind_once_and_sums_to_the_wall_time(tmp_path):
+    import time
+
+    import numpy as np
+
+    from adlib import detectors
+
+    run = runtime.Run("demo", {"profile": "smoke"}, tmp_path)
+    with runtime.timed("figures and widgets"):
+        with runtime.timed("scoring"):             # nested: counted once, for the outer kind
+            time.sleep(0.05)
+    with run.step("a baseline", kind="baselines"):
+        time.sleep(0.02)
+    images = np.random.default_rng(0).random((8, 1, 32, 32), dtype=np.float32)
+    detectors.get("pca", channels=1, image_size=32, seed=0).fit(images)                 # untrained: baselines
+    detectors.get("fadaeinejad_cae", channels=1, image_size=32, seed=0, work_size=32).fit(
+        images, iterations=2, batch_size=4, progress=False)                              # trained: training
+    spent = run.provenance()["time_breakdown"]
+    assert set(spent) == {*runtime.TIME_KINDS, "rest"}
+    assert spent["figures and widgets"] >= 0.05 and spent["scoring"] == 0
+    assert spent["baselines"] >= 0.02 and spent["training"] > 0
+    wall = run.provenance()["wall_seconds"]
+    assert abs(sum(spent.values()) - wall) < 0.05
+    with pytest.raises(ValueError, match="unknown kind"):
+        with runtime.timed("lunch"):
+            pass
+    assert runtime.Run("next", {}, tmp_path).time_breakdown()["training"] == 0     # each run starts at zero

@@ -8,9 +8,14 @@ from conftest import ROOT
 
 
 def test_speed_script_runs_and_flags_slow_chapters(tmp_path):
+    breakdowns = {"fast_chapter": {"training": 6.0, "scoring": 1.0, "baselines": 0.0, "figures and widgets": 2.0,
+                                   "rest": 1.0},
+                  "slow_chapter": {"training": 1000.0, "scoring": 500.0, "baselines": 0.0,
+                                   "figures and widgets": 8000.0, "rest": 500.0}}
     for chapter, wall in (("fast_chapter", 10.0), ("slow_chapter", 10_000.0)):
         (tmp_path / f"{chapter}.results.json").write_text(json.dumps(
-            {"provenance": {"profile": "quick", "device": "cpu", "cpu_threads": 2, "wall_seconds": wall}}))
+            {"provenance": {"profile": "quick", "device": "cpu", "cpu_threads": 2, "wall_seconds": wall,
+                            "time_breakdown": breakdowns[chapter]}}))
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "speed.py"), "--tiny", "--generated", str(tmp_path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -19,3 +24,5 @@ def test_speed_script_runs_and_flags_slow_chapters(tmp_path):
         assert title in out
     assert "schneider_cae" in out and "saeedi_cpcae" in out
     assert "OVER target: slow_chapter" in out and "fast_chapter" in out
+    assert "training %" in out and "figures and widgets > training" in out
+    assert "More time outside training than in it: slow_chapter (figures and widgets)" in out

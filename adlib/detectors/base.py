@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from adlib import health as health_checks
 from adlib import training
-from adlib.runtime import seed_everything
+from adlib.runtime import seed_everything, timed
 
 
 @dataclass
@@ -147,19 +147,24 @@ class Detector:
         self.device = torch.device(device)
         self.train_size = tuple(x.shape[-2:])
         seed_everything(self.seed)                 # the initial weights come from the seed too
-        start = time.perf_counter()
-        self._fit(x, iterations=iterations, batch_size=batch_size,
-                  progress=training.show_progress() if progress is None else progress,
-                  callback=callback, callback_every=callback_every)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        self.fit_seconds = time.perf_counter() - start
-        self._fitted = True
-        if self.trained:                           # what the mean-image predictor outputs
-            with torch.no_grad():
-                inputs = self._model_inputs(x)
-            self.train_mean = None if inputs is None else inputs.mean(dim=0)
+        with timed(self._time_kind("training")):
+            start = time.perf_counter()
+            self._fit(x, iterations=iterations, batch_size=batch_size,
+                      progress=training.show_progress() if progress is None else progress,
+                      callback=callback, callback_every=callback_every)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            self.fit_seconds = time.perf_counter() - start
+            self._fitted = True
+            if self.trained:                       # what the mean-image predictor outputs
+                with torch.no_grad():
+                    inputs = self._model_inputs(x)
+                self.train_mean = None if inputs is None else inputs.mean(dim=0)
         return self
+
+    def _time_kind(self, kind: str) -> str:
+        """The time-breakdown kind of this detector's work: an untrained baseline's is "baselines"."""
+        return kind if self.trained else "baselines"
 
     @torch.no_grad()
     def health(self, images) -> health_checks.Health:
@@ -173,7 +178,8 @@ class Detector:
                              f"{len(x)}; see adlib.health.hold_out")
         if not self.trained:
             return health_checks.NOT_TRAINED
-        return self._health(x)
+        with timed("scoring"):
+            return self._health(x)
 
     @torch.no_grad()
     def predict(self, images) -> Prediction:
@@ -181,7 +187,8 @@ class Detector:
         if not self._fitted:
             raise RuntimeError(f"{self.name}: call fit(train_images) before predict")
         x = as_images(images, self.channels, "test images")
-        prediction = self._predict(x)
+        with timed(self._time_kind("scoring")):
+            prediction = self._predict(x)
         if prediction.scores.shape != (len(x),):
             raise AssertionError(f"{self.name}: {prediction.scores.shape} scores for {len(x)} images")
         if prediction.maps is not None and prediction.maps.shape != (len(x), *x.shape[-2:]):
