@@ -74,6 +74,8 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
         # the kernel inherits this: no tqdm widgets stored in the executed notebook; the
         # terminal gets papermill's cell-by-cell progress bar instead
         os.environ["ADLIB_PROGRESS"] = "0"
+        # and this: the run records how long the kernel took to start (its time breakdown)
+        os.environ["ADLIB_EXECUTE_STARTED"] = repr(time.time())
         try:
             papermill.execute_notebook(str(unexecuted), str(executed), parameters=params,
                                        kernel_name="python3", progress_bar=sys.stderr.isatty(),

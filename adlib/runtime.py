@@ -174,6 +174,9 @@ class Run:
         self.health: list[dict[str, Any]] = []      # one record per trained model, see add_health
         self._started = time.perf_counter()
         _time_spent.update(dict.fromkeys(TIME_KINDS, 0.0))   # this run's breakdown starts now
+        # under adlib.execute: the seconds from its start to this run's (kernel start, imports)
+        started = os.environ.get("ADLIB_EXECUTE_STARTED")
+        self.kernel_start_seconds = round(max(time.time() - float(started), 0.0), 3) if started else 0.0
 
     @contextlib.contextmanager
     def step(self, label: str, kind: str | None = None) -> Iterator[None]:
@@ -214,6 +217,7 @@ class Run:
             "datasets": self.datasets,
             "step_seconds": self.step_seconds,
             "time_breakdown": self.time_breakdown(),
+            "kernel_start_seconds": self.kernel_start_seconds,
             "wall_seconds": round(time.perf_counter() - self._started, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }

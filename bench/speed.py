@@ -14,7 +14,7 @@ Prints four tables:
 4. the wall time of every executed chapter in book/generated against its profile's target
    (quick: the whole book on a 2-core CPU in minutes), flagged OVER when it exceeds it, and
    where that time went (``time_breakdown`` of its provenance: training, scoring, baselines,
-   figures and widgets, the rest), with the largest share that is not training flagged
+   figures and widgets, the rest; and ``kernel_start_seconds``), with the largest share that is not training flagged
    when it exceeds training.
 """
 
@@ -109,16 +109,18 @@ def chapter_rows(generated: Path) -> list[dict]:
                      "cpu threads": prov.get("cpu_threads"), "wall s": wall,
                      "target s": target if target is not None else "–",
                      "": "" if target is None else ("ok" if wall <= target else "OVER"),
-                     **breakdown_columns(prov.get("time_breakdown"), wall)})
+                     **breakdown_columns(prov.get("time_breakdown"), wall, prov.get("kernel_start_seconds", 0.0))})
     return rows
 
 
-def breakdown_columns(breakdown: dict | None, wall: float) -> dict:
-    """Each kind's share of the wall time and the largest share that is not training, marked
-    "> training" when it exceeds the training share (runs recorded before the breakdown: –)."""
+def breakdown_columns(breakdown: dict | None, wall: float, kernel_start: float = 0.0) -> dict:
+    """Each kind's share of the chapter's time (its run's wall time plus the kernel's start)
+    and the largest share that is not training, marked "> training" when it exceeds the
+    training share (runs recorded before the breakdown: –)."""
     if not breakdown or not wall > 0:
         return {"time breakdown": "–"}
-    shares = {kind: seconds / wall for kind, seconds in breakdown.items()}
+    total = wall + kernel_start
+    shares = {kind: seconds / total for kind, seconds in {**breakdown, "kernel start": kernel_start}.items()}
     columns = {f"{kind} %": f"{100 * share:.0f}" for kind, share in shares.items()}
     kind, share = max(((k, s) for k, s in shares.items() if k != "training"), key=lambda ks: ks[1])
     columns["largest other"] = kind + (" > training" if share > shares.get("training", 0.0) else "")

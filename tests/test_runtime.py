@@ -81,3 +81,11 @@ def test_time_breakdown_counts_each_kind_once_and_sums_to_the_wall_time(tmp_path
         with runtime.timed("lunch"):
             pass
     assert runtime.Run("next", {}, tmp_path).time_breakdown()["training"] == 0     # each run starts at zero
+    assert run.provenance()["kernel_start_seconds"] == 0                         # not under adlib.execute
+
+
+def test_run_under_execute_records_the_kernel_start(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("ADLIB_EXECUTE_STARTED", repr(time.time() - 3.0))
+    assert 3.0 <= runtime.Run("demo", {}, tmp_path).kernel_start_seconds < 10
