@@ -185,7 +185,7 @@ def check_methods(names) -> list[str]:
 
 # ----------------------------------------------------------------------------- the loop
 
-HEALTH_FRACTION = 0.1     # of each training set, held out for the health check
+HEALTH_FRACTION = health.HOLD_OUT_FRACTION     # of each training set, held out for the health check
 
 def run_one(name: str, data: BenchmarkSet, *, seed: int, iterations: int, batch_size: int,
             device: torch.device) -> tuple[list[dict], dict[str, detectors.Prediction], health.Health]:

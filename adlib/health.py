@@ -214,7 +214,11 @@ def worst(statuses: Iterable[str]) -> str:
 
 
 # -- held-out normals, tables and verdicts ------------------------------------------------------------
-def hold_out(images, fraction: float = 0.1, seed: int = 0, minimum: int = 4):
+HOLD_OUT_FRACTION = 0.1       # share of the normal training images kept for the health check
+HOLD_OUT_MINIMUM = 4          # and never fewer than this
+
+
+def hold_out(images, fraction: float = HOLD_OUT_FRACTION, seed: int = 0, minimum: int = HOLD_OUT_MINIMUM):
     """(train, held_out): a seeded random ``fraction`` of normal images (at least ``minimum``,
     and at least one left to train on) kept out of training for the health check."""
     n = len(images)

@@ -95,8 +95,9 @@ def _health_count(results: dict) -> str:
 SAME_DETECTOR = [
     {"detector": "saeedi_cpcae", "chapter": "saeedi_cpcae_knn", "value": ("scores", "mono", "Proposed", "auc"),
      "method": "CPCAE + deep-feature k-NN (Saeedi)", "dataset": "ELPV mono cells", "metric": "image_auroc",
-     "keys": ("work_size", "iterations", "batch_size", "max_train", "feature_size"),
-     "also": "chapter: up to 100 + 100 test cells, its own deep-feature size"},
+     "keys": ("work_size", "iterations", "batch_size", "max_train", "max_test_normal", "max_test_defective",
+              "feature_size"),
+     "also": "chapter: its own test split of the cells"},
     {"detector": "saeedi_cpcae", "chapter": "saeedi_cpcae_knn", "value": ("scores", "mono", "AE (L2)", "auc"),
      "method": "CPCAE, L2 score (Saeedi's AE baseline)", "dataset": "ELPV mono cells", "metric": "image_auroc",
      "keys": ("work_size", "iterations", "batch_size", "max_train"),

@@ -51,8 +51,8 @@ TAU_MAX = 0.7                # the τ sweep and the slider run up to their large
 FIG14_TAUS = (0.7, 0.2, 0.1)
 TAU_MARGIN = 0.02            # F1 differences that count in the verdict
 LATENT_MARGINS = {"f1_validation_tau": ("mean F1", 0.02), "pixel_auroc": ("pixel AUROC", 0.005)}
-HEALTH_FRACTION = 0.1        # share of the good training images held out for the health check (at least 4)
-HEALTH_MINIMUM = 4
+HEALTH_FRACTION = health.HOLD_OUT_FRACTION   # share of the good training images held out for the health check
+HEALTH_MINIMUM = health.HOLD_OUT_MINIMUM     # (at least this many)
 
 
 # ----------------------------------------------------------------------------- parameters

@@ -56,7 +56,7 @@ def published_table() -> pd.DataFrame:
                          for cat, number in zip(MVTEC_OBJECTS + ["mean"], numbers)])
 
 
-HEALTH_FRACTION = 0.1                         # normal training images held out for the health check
+HEALTH_FRACTION = health.HOLD_OUT_FRACTION    # normal training images held out for the health check
 CPCAE_MODEL = "CPCAE (Proposed, AE (L2))"     # the health table's name of the one trained model per category
 BASELINE_MODELS = {"Deep Feature": "Deep Feature k-NN", "NN": "Nearest Neighbour", "Variation": "Variation"}
 DESIGN_TOLERANCE = 1.0                        # AUC points: a design choice's gain smaller than this is no gain

@@ -351,7 +351,7 @@ def run_real(folder, *, image_size: int, patch: int, iterations: int, batch_size
                         resized_to=image_size)
     detector = detectors.get("schneider_cae", channels=cat.train.shape[1], image_size=image_size, seed=seed,
                              patch=patch, variant="industrial", lr=lr)
-    train, held_out = health.hold_out(cat.train, fraction=0.1, seed=seed)
+    train, held_out = health.hold_out(cat.train, seed=seed)
     with _step(run, f"train real {cat.name}"):
         detector.fit(train, iterations=iterations, batch_size=batch_size, device=device)
     status = detector.health(held_out)

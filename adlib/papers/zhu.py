@@ -51,7 +51,7 @@ PUBLISHED = {
 # the column of Table 1 each dataset of ours is compared with (the subset with MNIST's)
 PAPER_COLUMN = {"mnist_subset": "MNIST", "MNIST": "MNIST", "FashionMNIST": "FashionMNIST", "CIFAR10": "CIFAR10"}
 # share of each normal class's training images held out, before fitting, for the health checks
-HEALTH_FRACTION = 0.1
+HEALTH_FRACTION = health.HOLD_OUT_FRACTION
 LAMBDAS = [0.0, 0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0]
 # glue names of the first dataset's mean AUROC per method
 MEAN_GLUES = {"Two-stage": "mean_two", "CAE": "mean_cae", "PCA": "mean_pca", "RotNet": "mean_rotnet",
