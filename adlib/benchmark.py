@@ -63,7 +63,8 @@ class BenchmarkSet:
 def _crops(image: np.ndarray, size: int, n: int, rng: np.random.Generator) -> np.ndarray:
     ys = rng.integers(0, image.shape[0] - size + 1, n)
     xs = rng.integers(0, image.shape[1] - size + 1, n)
-    return np.stack([image[y:y + size, x:x + size] for y, x in zip(ys, xs)])
+    windows = np.lib.stride_tricks.sliding_window_view(image, (size, size), axis=(0, 1))[ys, xs]
+    return np.moveaxis(windows, (-2, -1), (1, 2)).copy()       # (n, size, size, ...) like the image
 
 
 def texture_set(name: str, size: int, n_train: int, n_test: int, seed: int = 0) -> BenchmarkSet:
@@ -159,7 +160,7 @@ SETTINGS: dict[str, dict] = {
     "schneider_aae": {"patch": 32},
     "soukup_vae": {"patch": 32, "depth": 3, "kl_weight": 1e-5},
     "fadaeinejad_cae": {"work_size": "{size}", "lr": 5e-3},
-    "zhu_two_stage": {"width": 8, "stem_stride": 2, "ngf": 16, "amp": False, "lr": 2e-3},
+    "zhu_two_stage": {"width": 8, "stem_stride": 2, "ngf": 16, "lr": 2e-3},
     "saeedi_cpcae": {"work_size": "{size}", "patch": 16, "stride": 8, "latent": 64, "k": 15,
                      "feature_size": 96},
     "deep_feature_knn": {"k": 15, "feature_size": 96},

@@ -25,13 +25,16 @@ def random_crops(images: torch.Tensor, size: int,
         raise ValueError(f"images of {height}×{width} are smaller than the patch size {size}")
     if step < 1:
         raise ValueError(f"step={step} must be >= 1")
+    offsets, channels = torch.arange(size), torch.arange(images.shape[1])
 
     def draw(generator: torch.Generator, batch: int) -> torch.Tensor:
         index = torch.randint(n, (batch,), generator=generator)
         ys = torch.randint((height - size) // step + 1, (batch,), generator=generator) * step
         xs = torch.randint((width - size) // step + 1, (batch,), generator=generator) * step
-        return torch.stack([images[i, :, y:y + size, x:x + size]
-                            for i, y, x in zip(index.tolist(), ys.tolist(), xs.tolist())])
+        # one gather for the whole batch: (B, 1, size, 1) rows and (B, 1, 1, size) columns
+        rows = (ys[:, None] + offsets)[:, None, :, None]
+        cols = (xs[:, None] + offsets)[:, None, None, :]
+        return images[index[:, None, None, None], channels[None, :, None, None], rows, cols]
     return draw
 
 

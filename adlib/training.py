@@ -1,8 +1,13 @@
 """The one training loop every autoencoder in adlib shares.
 
 A model brings ``configure_optimizers(lr)`` and ``train_step(batch, optimizers)`` (see
-:class:`adlib.models.base.Autoencoder`); this loop brings seeding, device placement,
-minibatch sampling, a tqdm progress bar, the loss history, snapshots and the NaN guard.
+:class:`adlib.models.base.Autoencoder`); this loop brings seeding, device placement, the
+training precision (:mod:`adlib.precision`), minibatch sampling, a tqdm progress bar, the loss
+history, snapshots and the NaN guard.
+
+``train_step`` returns its losses as 0-dim tensors (or floats): the loop keeps them on the
+device and reads them back every :data:`READ_EVERY` steps and at the end, so a GPU is not
+stopped after every step to copy one number to the host.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from dataclasses import dataclass, field
 from typing import Callable, Union
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
+from adlib import precision as precisions
 from adlib.runtime import seed_everything
 
 # Training data is either a tensor of ready samples (minibatches drawn at random) or a
 # function drawing one minibatch, e.g. random crops from a few large images.
 BatchSource = Union[torch.Tensor, Callable[[torch.Generator, int], torch.Tensor]]
+READ_EVERY = 50        # steps between read-backs of the losses (and NaN checks)
 
 
 class DivergedError(FloatingPointError):
@@ -29,11 +37,14 @@ class DivergedError(FloatingPointError):
 
 @dataclass
 class History:
-    """Per-iteration losses (one dict per iteration) and the training wall time."""
+    """Per-iteration losses (one dict per iteration), the training wall time, the precision
+    it ran in ("fp32" or "bf16") and, when ``auto`` chose it, the float32 step's GFLOP."""
 
     losses: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     iterations: int = 0
+    precision: str = "fp32"
+    step_gflop: float | None = None
 
     def series(self, key: str = "loss") -> list[float]:
         return [row[key] for row in self.losses if key in row]
@@ -46,12 +57,15 @@ def show_progress() -> bool:
 
 
 def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: float = 1e-3,
-        seed: int = 0, device: torch.device | str = "cpu", progress: bool | None = None,
-        desc: str | None = None,
+        seed: int = 0, device: torch.device | str = "cpu", precision: str = "auto",
+        progress: bool | None = None, desc: str | None = None,
         callback: Callable[[int, torch.nn.Module], None] | None = None,
         callback_every: int = 0) -> History:
     """Train ``model`` for ``iterations`` minibatch steps and return its :class:`History`.
 
+    ``precision`` is "fp32", "bf16" (autocast, channels-last) or "auto" (bf16 where it was
+    measured faster, see :mod:`adlib.precision`); the model is left in float32 memory layout
+    and ``model.precision`` back at "fp32", so scoring is float32 whatever trained it.
     ``callback(iteration, model)`` runs before the first step and then every
     ``callback_every`` steps (in eval mode, without gradients), e.g. to keep reconstructions
     over training. Raises :class:`DivergedError` with advice when the loss is not finite.
@@ -64,6 +78,7 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    precisions.check(precision)
     device = torch.device(device)
     seed_everything(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -83,32 +98,82 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
     optimizers = model.configure_optimizers(lr)
     history = History()
 
+    def use(mode: str) -> None:
+        nonlocal precision, layout
+        precision, layout = mode, precisions.memory_format(mode)
+        model.to(memory_format=layout)
+        model.precision = history.precision = mode
+
+    layout = torch.contiguous_format
+    if precision != "auto":
+        use(precision)
+
     def snapshot(step: int) -> None:
         if callback is not None:
             model.eval()
+            training_precision, model.precision = model.precision, "fp32"
             with torch.no_grad():
                 callback(step, model)
+            model.precision = training_precision
             model.train()
+
+    pending: list[dict] = []           # losses not read back yet (tensors on the device)
+
+    def read_back(bar) -> None:
+        rows = [{k: float(v) for k, v in row.items()} for row in _to_host(pending)]
+        for offset, row in enumerate(rows):
+            if not all(math.isfinite(v) for v in row.values()):
+                step = len(history.losses) + offset + 1
+                raise DivergedError(
+                    f"{type(model).__name__}: loss became {row} at iteration {step}; lower the "
+                    f"learning rate (lr={lr}) or check the input scaling (images must be in [0, 1])")
+        history.losses.extend(rows)
+        pending.clear()
+        if rows:
+            bar.set_postfix(loss=f"{rows[-1]['loss']:.4g}", refresh=False)
 
     model.train()
     snapshot(0)
     start = time.perf_counter()
     bar = tqdm(range(1, iterations + 1), desc=desc or type(model).__name__,
                disable=not progress, mininterval=1.0, leave=False)
-    for step in bar:
-        logs = model.train_step(draw(generator, batch_size), optimizers)
-        if not all(math.isfinite(v) for v in logs.values()):
-            raise DivergedError(
-                f"{type(model).__name__}: loss became {logs} at iteration {step}; lower the "
-                f"learning rate (lr={lr}) or check the input scaling (images must be in [0, 1])")
-        history.losses.append(logs)
-        if step % 25 == 0:
-            bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
-        if callback_every and step % callback_every == 0:
-            snapshot(step)
+    try:
+        for step in bar:
+            batch = draw(generator, batch_size)
+            if batch.ndim == 4:
+                batch = batch.contiguous(memory_format=layout)
+            if precision == "auto":
+                # the first step runs in float32 and is counted; its cost decides the rest
+                with FlopCounterMode(display=False) as counter:
+                    pending.append(model.train_step(batch, optimizers))
+                history.step_gflop = counter.get_total_flops() / 1e9
+                use(precisions.choose(model, history.step_gflop, device))
+            else:
+                pending.append(model.train_step(batch, optimizers))
+            if step % READ_EVERY == 0:
+                read_back(bar)
+            if callback_every and step % callback_every == 0:
+                read_back(bar)
+                snapshot(step)
+        read_back(bar)
+    finally:
+        model.precision = "fp32"
+        model.to(memory_format=torch.contiguous_format)
     if device.type == "cuda":
         torch.cuda.synchronize()
     history.seconds = time.perf_counter() - start
     history.iterations = iterations
     model.eval()
     return history
+
+
+def _to_host(rows: list[dict]) -> list[dict]:
+    """Per-step loss dicts of 0-dim tensors (or floats) → floats, one device copy per key."""
+    if not rows:
+        return []
+    columns = {}
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        columns[key] = (torch.stack([v.detach().float() for v in values]).cpu().tolist()
+                        if all(isinstance(v, torch.Tensor) for v in values) else [float(v) for v in values])
+    return [{key: column[i] for key, column in columns.items()} for i in range(len(rows))]

@@ -4,10 +4,13 @@
     python bench/speed.py --tiny       # seconds: checks the script itself (used by the tests)
     make speed
 
-Prints four tables:
+Prints five tables and writes them to ``_build/speed.json`` (``--json``):
 
+0. every trained detector's training step in float32 and in bfloat16 autocast (channels-last),
+   at the quick profile's and at the paper's sizes, with the precision ``auto`` chooses
+   (:mod:`adlib.precision`) and its speed-up over float32 (``train`` in the JSON);
 1. every benchmark method's training step time and scoring time per image (64-pixel grey
-   images), on the CPU and, with a GPU, on the GPU with the speed-up ratio;
+   images), on the CPU and, with a GPU, on the GPU with the speed-up ratio (``score``);
 2. adlib's chunked k-NN (torch) against scikit-learn's brute-force NearestNeighbors on the
    same bank and queries, with the ratio;
 3. Soukup & Pinetz's claim: encoder-only scoring against the full autoencoder (ratio);
@@ -15,7 +18,10 @@ Prints four tables:
    (quick: the whole book on a 2-core CPU in minutes), flagged OVER when it exceeds it, and
    where that time went (``time_breakdown`` of its provenance: training, scoring, baselines,
    figures and widgets, the rest; and ``kernel_start_seconds``), with the largest share that is not training flagged
-   when it exceeds training.
+   when it exceeds training (``chapters``).
+
+Every figure is the median of repeated runs in this one process; run it alone (two torch
+processes on two cores thrash).
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ import numpy as np
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from adlib import benchmark
+from adlib import benchmark, detectors
 from adlib.models import saeedi, soukup
+from adlib.runtime import atomic_write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 # Per-chapter wall-time targets in seconds, per profile (smoke: make test; quick: make book on 2 cores).
@@ -55,6 +62,70 @@ def median_seconds(fn, device: torch.device, repeats: int) -> float:
         _sync(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+# Each trained detector's network at the quick profile's and the paper's size: (hyperparameters,
+# image shape (C, H, W), batch size), from notebooks/params/{quick,paper}/ and the chapters.
+# saeedi_cpcae trains the same CPCAE as saeedi_ae_l2; zhu_two_stage is timed on its decoders
+# (its stage 1 is zhu_rotnet's network).
+TRAIN_CONFIGS = {
+    "schneider_cae": {"quick": ({"patch": 32}, (1, 128, 128), 32), "paper": ({"patch": 128}, (1, 512, 512), 32)},
+    "schneider_vae": {"quick": ({"patch": 32}, (1, 128, 128), 32), "paper": ({"patch": 128}, (1, 512, 512), 32)},
+    "schneider_aae": {"quick": ({"patch": 32}, (1, 128, 128), 32), "paper": ({"patch": 128}, (1, 512, 512), 32)},
+    "soukup_vae": {"quick": ({"patch": 64, "base_channels": 8, "latent_dim": 64}, (1, 128, 128), 16),
+                   "paper": ({"patch": 64, "base_channels": 32, "latent_dim": 128}, (1, 128, 128), 64)},
+    "fadaeinejad_cae": {"quick": ({"work_size": 64, "latent": 500}, (3, 64, 64), 16),
+                        "paper": ({"work_size": 256, "latent": 500}, (3, 256, 256), 32)},
+    "saeedi_ae_l2": {"quick": ({"work_size": 128, "patch": 32, "stride": 16, "latent": 64}, (1, 300, 300), 32),
+                     "paper": ({"work_size": 256, "patch": 64, "stride": 32, "latent": 128}, (3, 512, 512), 128)},
+    "zhu_cae": {"quick": ({"width": 8, "stem_stride": 2, "ngf": 16}, (1, 28, 28), 32),
+                "paper": ({"width": 64, "stem_stride": 1, "ngf": 64}, (1, 28, 28), 128)},
+    "zhu_two_stage": {"quick": ({"width": 8, "stem_stride": 2, "ngf": 16, "rot_iterations": 1}, (1, 28, 28), 32),
+                      "paper": ({"width": 64, "stem_stride": 1, "ngf": 64, "rot_iterations": 1,
+                                 "rot_batch_size": 2}, (1, 28, 28), 128)},
+    "zhu_rotnet": {"quick": ({"width": 8, "stem_stride": 2}, (1, 28, 28), 24),
+                   "paper": ({"width": 64, "stem_stride": 1}, (1, 28, 28), 128)},
+    "deep_svdd": {"quick": ({}, (1, 28, 28), 32), "paper": ({}, (1, 28, 28), 128)},
+}
+# steps per timed fit and repeats per mode (the paper's RotNet step takes seconds on 2 cores)
+TIMING = {"quick": (30, 3), "paper": (3, 2), "tiny": (1, 1)}
+
+
+def fit_step_ms(name: str, config: tuple, device: torch.device, precision: str, steps: int):
+    """Milliseconds per training step of one fit (the loop alone), and the detector."""
+    hyperparameters, shape, batch = config
+    detector = detectors.get(name, channels=shape[0], image_size=shape[-1], seed=0, **hyperparameters)
+    images = torch.rand(8, *shape, generator=torch.Generator().manual_seed(0))
+    detector.fit(images, iterations=steps, batch_size=batch, device=device, precision=precision, progress=False)
+    return 1000 * detector.history.seconds / steps, detector
+
+
+def train_row(name: str, config_name: str, device: torch.device, tiny: bool) -> dict:
+    """fp32 and bf16 step times of one detector and size, and what ``auto`` chooses there."""
+    if tiny:
+        config = (detectors.REGISTRY[name].quick_check, (1, 32, 32), 4)
+    else:
+        config = TRAIN_CONFIGS[name][config_name]
+    steps, repeats = TIMING["tiny" if tiny else config_name]
+    _, detector = fit_step_ms(name, config, device, "auto", 1)            # auto's choice, and a warm-up
+    mode, gflop = detector.history.precision, detector.history.step_gflop
+    if not tiny:
+        for precision in ("fp32", "bf16"):                                  # warm-up of each mode
+            fit_step_ms(name, config, device, precision, 1)
+    times = {"fp32": [], "bf16": []}
+    for _ in range(repeats):
+        for precision in times:
+            times[precision].append(fit_step_ms(name, config, device, precision, steps)[0])
+    ms = {precision: statistics.median(values) for precision, values in times.items()}
+    return {"detector": name, "device": device.type, "config": config_name, "step GFLOP": gflop,
+            "batch": config[2], "mode": mode, "fp32_ms": ms["fp32"], "bf16_ms": ms["bf16"],
+            "chosen_ms": ms[mode], "speedup": ms["fp32"] / ms[mode]}
+
+
+def train_rows(devices: list[torch.device], tiny: bool) -> list[dict]:
+    names = [n for n in TRAIN_CONFIGS if not tiny or n in detectors.REGISTRY]
+    return [train_row(name, config_name, device, tiny) for device in devices
+            for config_name in (("quick",) if tiny else ("quick", "paper")) for name in names]
 
 
 def method_rows(devices: list[torch.device], tiny: bool) -> list[dict]:
@@ -113,6 +184,41 @@ def chapter_rows(generated: Path) -> list[dict]:
     return rows
 
 
+def chapter_records(generated: Path) -> list[dict]:
+    """``chapters`` of speed.json: each chapter's wall time and its seconds by kind."""
+    records = []
+    for path in sorted(generated.glob("*.results.json")):
+        prov = json.loads(path.read_text()).get("provenance", {})
+        breakdown = prov.get("time_breakdown") or {}
+        record = {"chapter": path.name.removesuffix(".results.json"), "profile": prov.get("profile"),
+                  "device": prov.get("device"), "wall_seconds": prov.get("wall_seconds"),
+                  "kernel_start_seconds": prov.get("kernel_start_seconds", 0.0)}
+        record.update({f"{kind.replace(' ', '_')}_seconds": seconds for kind, seconds in breakdown.items()})
+        if breakdown:
+            others = {**breakdown, "kernel start": record["kernel_start_seconds"]}
+            others.pop("training", None)
+            record["largest_other"] = max(others, key=others.get)
+            record["training_largest"] = breakdown.get("training", 0.0) >= max(others.values())
+        records.append(record)
+    return records
+
+
+def summary(train: list[dict]) -> list[str]:
+    """The lines that say whether the precision targets hold (median speed-up at paper sizes,
+    no chosen mode slower than float32)."""
+    lines = []
+    for device in sorted({row["device"] for row in train}):
+        rows = [row for row in train if row["device"] == device]
+        paper = [row["speedup"] for row in rows if row["config"] == "paper"]
+        if paper:
+            lines.append(f"{device}: median training speed-up of auto over fp32 at paper sizes: "
+                         f"{statistics.median(paper):.2f}x over {len(paper)} detectors (target >= 1.5)")
+        slowest = min(rows, key=lambda row: row["speedup"])
+        lines.append(f"{device}: slowest chosen mode vs fp32: {slowest['speedup']:.2f}x ({slowest['detector']}, "
+                     f"{slowest['config']}, {slowest['mode']}; target >= 0.95)")
+    return lines
+
+
 def breakdown_columns(breakdown: dict | None, wall: float, kernel_start: float = 0.0) -> dict:
     """Each kind's share of the chapter's time (its run's wall time plus the kernel's start)
     and the largest share that is not training, marked "> training" when it exceeds the
@@ -146,13 +252,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: check that the script runs")
     parser.add_argument("--generated", type=Path, default=ROOT / "book" / "generated",
                         help="where the executed chapters' results.json are")
+    parser.add_argument("--json", type=Path, default=ROOT / "_build" / "speed.json",
+                        help="where to write the figures as JSON")
     args = parser.parse_args(argv)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
           f"GPU: {torch.cuda.get_device_name(0) if len(devices) == 2 else 'none'}")
+    train = train_rows(devices, args.tiny)
+    print_table("Training step: fp32 vs bf16 autocast (channels-last), and auto's choice (ms per step, "
+                "median of repeated fits; quick and paper sizes)", train)
+    methods = method_rows(devices, args.tiny)
     print_table("Benchmark methods: training step and scoring time (64-pixel grey images, batch 32, "
-                "20 steps; fit s includes building the model and any embedding of the training set)",
-                method_rows(devices, args.tiny))
+                "20 steps; fit s includes building the model and any embedding of the training set)", methods)
     print_table("k-NN scoring: adlib (torch, chunked) vs scikit-learn brute force",
                 [knn_row(d, args.tiny) for d in devices])
     print_table("Soukup & Pinetz: encoder-only vs full-model scoring", [soukup_row(d, args.tiny) for d in devices])
@@ -165,6 +276,14 @@ def main(argv: list[str] | None = None) -> int:
                     if r.get("largest other", "").endswith("> training")]
     if not_training:
         print(f"\nMore time outside training than in it: {', '.join(not_training)}")
+    print()
+    print("\n".join(summary(train)))
+    score = [{"detector": row["method"], "device": device.type, "config": "benchmark 64 px", "mode": "fp32",
+              "ms_per_image": row[f"score ms/image {device.type}"]} for row in methods for device in devices]
+    atomic_write_json(args.json, {"torch": torch.__version__, "cpu_threads": torch.get_num_threads(),
+                                  "gpu": torch.cuda.get_device_name(0) if len(devices) == 2 else None,
+                                  "train": train, "score": score, "chapters": chapter_records(args.generated)})
+    print(f"\nwritten: {args.json}")
     return 0
 
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from adlib import health as health_checks
+from adlib import precision as precisions
 from adlib import training
 from adlib.runtime import seed_everything, timed
 
@@ -132,9 +133,13 @@ class Detector:
 
     # -- the interface -----------------------------------------------------------------------------
     def fit(self, images, *, iterations: int | None = None, batch_size: int | None = None,
-            device: torch.device | str = "cpu", progress: bool | None = None,
+            device: torch.device | str = "cpu", precision: str = "auto", progress: bool | None = None,
             callback: Callable[[int, "Detector"], None] | None = None, callback_every: int = 0) -> "Detector":
         """Train on defect-free ``images`` (N, C, H, W) in [0, 1]; returns ``self``.
+
+        ``precision``: "fp32", "bf16" or "auto" (bfloat16 where it was measured faster for the
+        network and device, see :mod:`adlib.precision`); ``history.precision`` says which ran.
+        Scores and maps are computed in float32 either way.
 
         ``callback(step, detector)`` runs before the first step and every ``callback_every``
         steps of the main network's training (e.g. to keep reconstructions over training).
@@ -145,6 +150,7 @@ class Detector:
         if iterations < 1 or batch_size < 1:
             raise ValueError(f"{self.name}: iterations={iterations} and batch_size={batch_size} must be >= 1")
         self.device = torch.device(device)
+        self.precision = precisions.check(precision)
         self.train_size = tuple(x.shape[-2:])
         seed_everything(self.seed)                 # the initial weights come from the seed too
         with timed(self._time_kind("training")):
@@ -225,5 +231,6 @@ class Detector:
         """The shared training loop for the main network; the callback gets the detector."""
         hook = (lambda step, _net: callback(step, self)) if callback is not None else None
         return network.fit(batches, iterations=iterations, batch_size=batch_size, seed=self.seed,
-                           device=self.device, progress=progress, desc=f"{self.name} (seed {self.seed})",
+                           device=self.device, precision=self.precision, progress=progress,
+                           desc=f"{self.name} (seed {self.seed})",
                            callback=hook, callback_every=callback_every, **kwargs)

@@ -70,10 +70,10 @@ class _ZhuDetector(Detector):
                     progress: bool) -> zhu.RotNet:
         """Stage 1 (and ``zhu_rotnet``): the encoder trained on rotation prediction, SGD with a
         cosine schedule to 0 over ``iterations`` steps."""
-        self.rotnet = zhu.RotNet(self.channels, self.width, self.stem_stride, amp=self.amp,
-                                 cosine_steps=iterations)
+        self.rotnet = zhu.RotNet(self.channels, self.width, self.stem_stride, cosine_steps=iterations)
         self.rotnet_history = self.rotnet.fit(x32, iterations=iterations, batch_size=batch_size, lr=lr,
-                                              seed=self.seed, device=self.device, progress=progress,
+                                              seed=self.seed, device=self.device, precision=self.precision,
+                                              progress=progress,
                                               desc=f"{self.name}: RotNet (seed {self.seed})")
         return self.rotnet
 
@@ -101,9 +101,9 @@ class ZhuTwoStage(_ZhuDetector):
                   "'ssim' (= −SSIM, higher = more anomalous) and 'rotnet' (the stage-1 RotNet score)")
     # width / stem_stride: the ResNet-18 encoder; ngf: decoder base width; lam: λ of eq. 10;
     # lr: Adam for the decoders; rot_lr: SGD for stage 1; rot_iterations / rot_batch_size:
-    # stage 1's budget (None: fit's iterations / batch_size); amp: bfloat16 autocast on a GPU
+    # stage 1's budget (None: fit's iterations / batch_size)
     defaults: ClassVar[dict] = {**ARCHITECTURE, "ngf": 64, "lam": 1.0, "lr": 2e-4, "rot_lr": 0.1,
-                                "rot_iterations": None, "rot_batch_size": None, "amp": True}
+                                "rot_iterations": None, "rot_batch_size": None}
     quick_check: ClassVar[dict] = {**QUICK, "ngf": 4}
     reported_extras: ClassVar[dict] = {"rotnet": "RotNet (Zhu, stage 1 of the two-stage model)"}
 
@@ -117,7 +117,7 @@ class ZhuTwoStage(_ZhuDetector):
         rotnet = self._fit_rotnet(x32, self.rot_iterations or iterations, self.rot_batch_size or batch_size,
                                   self.rot_lr, progress)
         seed_everything(self.seed)                 # the decoders' initial weights
-        self.network = zhu.TwoStage(rotnet.encoder, ngf=self.ngf, lam=self.lam, amp=self.amp)
+        self.network = zhu.TwoStage(rotnet.encoder, ngf=self.ngf, lam=self.lam)
         self.history = self._train(self.network, x32, iterations=iterations, batch_size=batch_size,
                                    progress=progress, callback=callback, callback_every=callback_every,
                                    lr=self.lr)
@@ -162,11 +162,11 @@ class ZhuCAE(_ZhuDetector):
     description = ("Zhu et al.'s CAE baseline: their encoder and decoder trained end to end with the MSE; "
                    "map (x − x̂)²")
     score_rule = "MSE(x, x̂) on the 32-px input"
-    defaults: ClassVar[dict] = {**ARCHITECTURE, "ngf": 64, "lr": 2e-4, "amp": True}
+    defaults: ClassVar[dict] = {**ARCHITECTURE, "ngf": 64, "lr": 2e-4}
     quick_check: ClassVar[dict] = {**QUICK, "ngf": 4}
 
     def _fit(self, x, *, iterations, batch_size, progress, callback, callback_every):
-        self.network = zhu.CAE(self.channels, self.width, self.stem_stride, self.ngf, amp=self.amp)
+        self.network = zhu.CAE(self.channels, self.width, self.stem_stride, self.ngf)
         self.history = self._train(self.network, zhu.to_input_size(x), iterations=iterations,
                                    batch_size=batch_size, progress=progress, callback=callback,
                                    callback_every=callback_every, lr=self.lr)
@@ -197,7 +197,7 @@ class ZhuRotNet(_ZhuDetector):
                   "(Hendrycks et al.)")
     localises = False
     # lr: SGD (Nesterov momentum 0.9, cosine schedule to 0), 0.1 as in the paper
-    defaults: ClassVar[dict] = {**ARCHITECTURE, "lr": 0.1, "amp": True}
+    defaults: ClassVar[dict] = {**ARCHITECTURE, "lr": 0.1}
     quick_check: ClassVar[dict] = dict(QUICK)
 
     def _fit(self, x, *, iterations, batch_size, progress, callback, callback_every):

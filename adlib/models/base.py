@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from adlib import precision as precisions
 from adlib import training
 
 
@@ -14,20 +15,27 @@ class Autoencoder(nn.Module):
     - ``fit(data, ...)`` trains with the shared loop in :mod:`adlib.training`;
     - ``anomaly_map(x)`` is the per-pixel squared residual (x - x̂)², averaged over channels;
     - ``score(x)`` is one number per image, the mean of its anomaly map.
+
+    ``loss`` returns the loss and a dict of 0-dim tensors to log (``training.fit`` reads them
+    back in bulk). ``train_step`` runs it under the training precision ``self.precision``
+    (set by ``training.fit``; float32 outside training).
     """
 
-    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        recon = self(x)
-        loss = torch.mean((recon - x) ** 2)
-        return loss, {"loss": loss.item()}
+    precision = "fp32"
+    bf16_safe = True       # False: bfloat16 hurts this model's loss; precision="auto" keeps fp32
+
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss = torch.mean((self(x).float() - x) ** 2)
+        return loss, {"loss": loss.detach()}
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         return [torch.optim.Adam(self.parameters(), lr=lr)]
 
-    def train_step(self, x: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
+    def train_step(self, x: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
         (optimizer,) = optimizers
         optimizer.zero_grad(set_to_none=True)
-        loss, logs = self.loss(x)
+        with precisions.autocast(x.device, self.precision):
+            loss, logs = self.loss(x)
         loss.backward()
         optimizer.step()
         return logs

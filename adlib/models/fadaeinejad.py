@@ -107,10 +107,10 @@ class CAE(Autoencoder):
         self._check(x)
         return self.decoder(self.encoder(x))
 
-    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         # their eq. 5 (L2 loss), as the mean squared error per pixel and channel
-        loss = torch.mean((self(x) - x) ** 2)
-        return loss, {"loss": loss.item()}
+        loss = torch.mean((self(x).float() - x) ** 2)
+        return loss, {"loss": loss.detach()}
 
     @torch.no_grad()
     def residual_map(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:

@@ -79,13 +79,13 @@ class DeepSVDD(nn.Module):
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         return [torch.optim.Adam(self.net.parameters(), lr=lr, weight_decay=self.weight_decay)]
 
-    def train_step(self, x: torch.Tensor, optimizers) -> dict[str, float]:
+    def train_step(self, x: torch.Tensor, optimizers) -> dict[str, torch.Tensor]:
         (optimizer,) = optimizers
         optimizer.zero_grad(set_to_none=True)
         loss = ((self(x) - self.center) ** 2).sum(1).mean()
         loss.backward()
         optimizer.step()
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}
 
     def fit(self, data: torch.Tensor, device: torch.device | str = "cpu", seed: int = 0,
             **kwargs) -> training.History:

@@ -70,15 +70,18 @@ def random_conditioned_patches(images: torch.Tensor, patch: int, stride: int):
     rows, cols = patch_grid_shape(height, width, patch, stride)
     per_image = rows * cols
 
+    offsets, channels = torch.arange(patch), torch.arange(c)
+
     def draw(generator: torch.Generator, batch: int) -> torch.Tensor:
-        which = torch.randint(n, (batch,), generator=generator).tolist()
-        index = torch.randint(per_image, (batch,), generator=generator).tolist()
-        out = torch.empty(batch, c + 1, patch, patch)
-        for b, (i, p) in enumerate(zip(which, index)):
-            y, x = (p // cols) * stride, (p % cols) * stride
-            out[b, :c] = images[i, :, y:y + patch, x:x + patch]
-            out[b, c] = (p + 1) / per_image
-        return out
+        which = torch.randint(n, (batch,), generator=generator)
+        index = torch.randint(per_image, (batch,), generator=generator)
+        # one gather for the whole batch (as patches.random_crops)
+        ys = ((index // cols) * stride)[:, None] + offsets
+        xs = ((index % cols) * stride)[:, None] + offsets
+        crops = images[which[:, None, None, None], channels[None, :, None, None],
+                       ys[:, None, :, None], xs[:, None, None, :]]
+        cond = ((index + 1) / per_image).to(images.dtype).view(-1, 1, 1, 1).expand(-1, 1, patch, patch)
+        return torch.cat([crops, cond], dim=1)
     return draw
 
 
@@ -134,13 +137,13 @@ class CPCAE(Autoencoder):
         x, cond = self._split(packed)
         return self.decode(self.to_hidden(torch.cat([self.encoder(x), cond], dim=1)), cond)
 
-    def loss(self, packed: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, packed: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x, cond = self._split(packed)
         hidden = self.to_hidden(torch.cat([self.encoder(x), cond], dim=1))
-        mse = torch.mean((self.decode(hidden, cond) - x) ** 2)
-        sparsity = hidden.abs().mean()
+        mse = torch.mean((self.decode(hidden, cond).float() - x) ** 2)
+        sparsity = hidden.float().abs().mean()
         loss = mse + self.l1 * sparsity
-        return loss, {"loss": loss.item(), "mse": mse.item(), "l1": sparsity.item()}
+        return loss, {"loss": loss.detach(), "mse": mse.detach(), "l1": sparsity.detach()}
 
     @torch.no_grad()
     def anomaly_map(self, packed: torch.Tensor, batch_size: int = 256) -> torch.Tensor:

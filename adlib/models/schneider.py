@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from adlib import precision as precisions
 from adlib.models.base import Autoencoder
 
 LEAK = 0.01  # torch's default negative slope; the paper does not give one
@@ -110,15 +111,14 @@ class VAE(CAE):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.posterior(x)[0]
 
-    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        mu, logvar = self.posterior(x)
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        mu, logvar = (t.float() for t in self.posterior(x))      # the KL in float32
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        recon = self.decode(z)
+        recon = self.decode(z).float()
         sse = ((recon - x) ** 2).flatten(1).sum(dim=1).mean()
         kl = (-0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)).mean()
         loss = sse + self.kl_weight * kl
-        mse = sse.item() / x[0].numel()
-        return loss, {"loss": loss.item(), "mse": mse, "kl": kl.item()}
+        return loss, {"loss": loss.detach(), "mse": sse.detach() / x[0].numel(), "kl": kl.detach()}
 
 
 class AAE(CAE):
@@ -148,16 +148,17 @@ class AAE(CAE):
                 torch.optim.Adam(self.critic.parameters(), lr=adversarial),
                 torch.optim.Adam(encoder, lr=adversarial)]
 
-    def train_step(self, x: torch.Tensor, optimizers) -> dict[str, float]:
+    def train_step(self, x: torch.Tensor, optimizers) -> dict[str, torch.Tensor]:
         ae_opt, critic_opt, encoder_opt = optimizers
         # reconstruction phase
         ae_opt.zero_grad(set_to_none=True)
-        mse = torch.mean((self(x) - x) ** 2)
+        with precisions.autocast(x.device, self.precision):
+            mse = torch.mean((self(x).float() - x) ** 2)
         mse.backward()
         ae_opt.step()
         # regularisation phase: the critic estimates the Wasserstein distance ...
-        with torch.no_grad():
-            fake = self.encode(x)
+        with torch.no_grad(), precisions.autocast(x.device, self.precision):
+            fake = self.encode(x).float()
         for _ in range(self.n_critic):
             real = torch.randn_like(fake)
             critic_opt.zero_grad(set_to_none=True)
@@ -169,10 +170,13 @@ class AAE(CAE):
                     p.clamp_(-self.clip, self.clip)
         # ... and the encoder (the generator) is updated to fool it
         encoder_opt.zero_grad(set_to_none=True)
-        generator_loss = -self.adversarial_weight * self.critic(self.encode(x)).mean()
+        with precisions.autocast(x.device, self.precision):
+            code = self.encode(x).float()
+        generator_loss = -self.adversarial_weight * self.critic(code).mean()
         generator_loss.backward()
         encoder_opt.step()
-        return {"loss": mse.item(), "critic": -critic_loss.item(), "generator": generator_loss.item()}
+        # the critic and its updates are tiny (a few linear layers on the code): float32
+        return {"loss": mse.detach(), "critic": -critic_loss.detach(), "generator": generator_loss.detach()}
 
 
 MODELS = {"CAE": CAE, "VAE": VAE, "AAE": AAE}

@@ -91,14 +91,14 @@ class SoukupVAE(Autoencoder):
         """KL(N(μ, σ²) ‖ N(0, I)) per sample (the latent loss L_lat)."""
         return -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(dim=1)
 
-    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        mu, logvar = self.posterior(x)
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        mu, logvar = (t.float() for t in self.posterior(x))      # the KL in float32
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        recon = self.decode_signed(z)
+        recon = self.decode_signed(z).float()
         rec = ((recon - (2 * x - 1)) ** 2).flatten(1).sum(dim=1).mean()
         lat = self.kl(mu, logvar).mean()
         loss = rec + self.kl_weight * lat
-        return loss, {"loss": loss.item(), "rec": rec.item(), "kl": lat.item()}
+        return loss, {"loss": loss.detach(), "rec": rec.detach(), "kl": lat.detach()}
 
     # -- scores -----------------------------------------------------------------------
     @torch.no_grad()

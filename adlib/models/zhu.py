@@ -13,14 +13,12 @@ higher score means more anomalous). Deep SVDD is in :mod:`adlib.models.oneclass_
 
 Every model takes 32×32 inputs: :func:`to_input_size` zero-pads smaller images (centred, as
 for 28-px MNIST) and resizes larger ones; :func:`from_input_size` brings maps and
-reconstructions back. Every model trains through :func:`adlib.training.fit`; on a GPU the
-forward passes run under bfloat16 autocast (``amp=True``) while losses and SSIM are computed
-in float32. The detectors built on them are in :mod:`adlib.detectors.zhu`.
+reconstructions back. Every model trains through :func:`adlib.training.fit`, whose precision
+(:mod:`adlib.precision`) decides whether forward passes run under bfloat16 autocast; losses,
+SSIM and every score are computed in float32. The detectors built on them are in :mod:`adlib.detectors.zhu`.
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +26,7 @@ from pytorch_msssim import ssim
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
+from adlib import precision as precisions
 from adlib import training
 from adlib.data.oneclass import pad_to
 from adlib.models.base import Autoencoder
@@ -35,12 +34,6 @@ from adlib.patches import resize
 
 ROTATIONS = 4          # 0, 90, 180, 270 degrees
 INPUT_SIZE = 32        # every model here takes 32×32 inputs (28-px images are zero-padded)
-
-
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def _check_input(x: torch.Tensor, channels: int) -> None:
@@ -125,11 +118,11 @@ class RotNet(nn.Module):
     """Stage 1: the encoder trained on rotation prediction (cross-entropy over 4 rotations)."""
 
     def __init__(self, in_channels: int = 1, width: int = 64, stem_stride: int = 1,
-                 momentum: float = 0.9, weight_decay: float = 5e-4, amp: bool = True,
-                 cosine_steps: int | None = None):
+                 momentum: float = 0.9, weight_decay: float = 5e-4, cosine_steps: int | None = None):
         super().__init__()
         self.encoder = ResNet18Encoder(in_channels, width, stem_stride)
-        self.momentum, self.weight_decay, self.amp = momentum, weight_decay, amp
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.precision = "fp32"                 # set by training.fit while it trains
         self.cosine_steps = cosine_steps        # anneal the learning rate to 0 over this many steps
         self._scheduler = None
 
@@ -147,19 +140,19 @@ class RotNet(nn.Module):
                            if self.cosine_steps else None)
         return [optimizer]
 
-    def train_step(self, x: torch.Tensor, optimizers) -> dict[str, float]:
+    def train_step(self, x: torch.Tensor, optimizers) -> dict[str, torch.Tensor]:
         (optimizer,) = optimizers
         rotated, labels = rotations(x)
         optimizer.zero_grad(set_to_none=True)
-        with _autocast(x.device, self.amp):
-            logits = self(rotated)
-        loss = F.cross_entropy(logits.float(), labels)
+        with precisions.autocast(x.device, self.precision):
+            logits = self(rotated).float()
+        loss = F.cross_entropy(logits, labels)
         loss.backward()
         optimizer.step()
         if self._scheduler is not None:
             self._scheduler.step()
-        accuracy = (logits.argmax(1) == labels).float().mean().item()
-        return {"loss": loss.item(), "accuracy": accuracy}
+        accuracy = (logits.detach().argmax(1) == labels).float().mean()
+        return {"loss": loss.detach(), "accuracy": accuracy}
 
     def fit(self, data, **kwargs) -> training.History:
         return training.fit(self, data, **kwargs)
@@ -172,8 +165,7 @@ class RotNet(nn.Module):
         for chunk in torch.split(x, batch_size):
             chunk = chunk.to(self.device)
             rotated, labels = rotations(chunk)
-            with _autocast(chunk.device, self.amp):
-                probs = self(rotated).float().softmax(1)
+            probs = self(rotated).softmax(1)
             out.append(probs[torch.arange(len(labels)), labels].view(ROTATIONS, -1).T.cpu())
         return torch.cat(out)
 
@@ -185,8 +177,7 @@ class RotNet(nn.Module):
         for chunk in torch.split(x, batch_size):
             chunk = chunk.to(self.device)
             rotated, labels = rotations(chunk)
-            with _autocast(chunk.device, self.amp):
-                correct += int((self(rotated).argmax(1) == labels).sum())
+            correct += int((self(rotated).argmax(1) == labels).sum())
         return correct / (ROTATIONS * len(x))
 
     def score(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
@@ -229,7 +220,7 @@ class TwoStage(Autoencoder):
     """
 
     def __init__(self, encoder: ResNet18Encoder, ngf: int = 64, lam: float = 1.0,
-                 betas: tuple[float, float] = (0.5, 0.999), amp: bool = True):
+                 betas: tuple[float, float] = (0.5, 0.999)):
         super().__init__()
         self.encoder = encoder
         for p in self.encoder.parameters():
@@ -237,7 +228,7 @@ class TwoStage(Autoencoder):
         channels = encoder.in_channels
         self.decoder_mse = DCGANDecoder(encoder.feature_dim, channels, ngf)
         self.decoder_ssim = DCGANDecoder(encoder.feature_dim, channels, ngf)
-        self.lam, self.betas, self.amp = lam, betas, amp
+        self.lam, self.betas = lam, betas
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -245,8 +236,8 @@ class TwoStage(Autoencoder):
         return self
 
     def _z(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(), _autocast(x.device, self.amp):
-            return self.encoder.features(x).float()
+        with torch.no_grad():                  # float32: computed once, shared by training and scoring
+            return self.encoder.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder_mse(self._z(x))
@@ -270,21 +261,21 @@ class TwoStage(Autoencoder):
         finally:
             del self._cache_x, self._cache_z
 
-    def train_step(self, x: torch.Tensor, optimizers) -> dict[str, float]:
+    def train_step(self, x: torch.Tensor, optimizers) -> dict[str, torch.Tensor]:
         (optimizer,) = optimizers
         if x.dtype == torch.int64:             # indices into the cache built by fit()
             x, z = self._cache_x[x], self._cache_z[x]
         else:
             z = self._z(x)
         optimizer.zero_grad(set_to_none=True)
-        with _autocast(x.device, self.amp):
+        with precisions.autocast(x.device, self.precision):
             x1, x2 = self.decoder_mse(z), self.decoder_ssim(z)
         mse = F.mse_loss(x1.float(), x)
         structural = ssim_per_image(x2, x).mean()
         # the decoders share no parameter: one step on the sum is two independent steps
         (mse - structural).backward()
         optimizer.step()
-        return {"loss": mse.item() - structural.item(), "mse": mse.item(), "ssim": structural.item()}
+        return {"loss": (mse - structural).detach(), "mse": mse.detach(), "ssim": structural.detach()}
 
     @torch.no_grad()
     def reconstruct_both(self, x: torch.Tensor, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,9 +283,8 @@ class TwoStage(Autoencoder):
         first, second = [], []
         for chunk in torch.split(x, batch_size):
             z = self._z(chunk.to(self.device))
-            with _autocast(z.device, self.amp):
-                first.append(self.decoder_mse(z).float().cpu())
-                second.append(self.decoder_ssim(z).float().cpu())
+            first.append(self.decoder_mse(z).float().cpu())
+            second.append(self.decoder_ssim(z).float().cpu())
         return torch.cat(first), torch.cat(second)
 
     @torch.no_grad()
@@ -315,16 +305,15 @@ class CAE(Autoencoder):
     from scratch with the MSE (no rotation pre-training). Score: mean squared error."""
 
     def __init__(self, in_channels: int = 1, width: int = 64, stem_stride: int = 1, ngf: int = 64,
-                 betas: tuple[float, float] = (0.5, 0.999), amp: bool = True):
+                 betas: tuple[float, float] = (0.5, 0.999)):
         super().__init__()
         self.encoder = ResNet18Encoder(in_channels, width, stem_stride)
         self.encoder.fc = nn.Identity()        # unused
         self.decoder = DCGANDecoder(self.encoder.feature_dim, in_channels, ngf)
-        self.betas, self.amp = betas, amp
+        self.betas = betas
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with _autocast(x.device, self.amp):
-            return self.decoder(self.encoder.features(x)).float()
+        return self.decoder(self.encoder.features(x))
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         return [torch.optim.Adam(self.parameters(), lr=lr, betas=self.betas)]

@@ -80,7 +80,7 @@ PARAMETERS = {
     "ocsvm_nu": P.number(1e-4, 1.0),
     "pca_variance": P.number(0.01, 0.9999),
     "lam": P.number(0.0, 1000.0),
-    "amp": P.flag(),
+    "precision": P.choice("auto", "fp32", "bf16"),
     "download": P.flag(),
     "figure_class": P.integer(0, 1000),
     "figure_images": P.integer(1, 16),
@@ -113,22 +113,26 @@ class MethodSetting:
     hyperparameters: dict[str, Any]
     iterations: int = 1
     batch_size: int = 1
+    precision: str = "auto"        # training precision (adlib.precision)
 
 
 def method_settings(params: dict[str, Any]) -> dict[str, MethodSetting]:
     """Each method's detector, hyperparameters and budget from the chapter's parameters."""
     p = params
-    network = {"width": p["encoder_width"], "stem_stride": p["stem_stride"], "amp": p["amp"]}
+    network = {"width": p["encoder_width"], "stem_stride": p["stem_stride"]}
+    precision = p["precision"]
     return {
         "Two-stage": MethodSetting("zhu_two_stage", {**network, "ngf": p["decoder_ngf"], "lam": p["lam"],
                                                      "lr": p["dec_lr"], "rot_lr": p["rot_lr"],
                                                      "rot_iterations": p["rot_iterations"],
                                                      "rot_batch_size": p["rot_batch"]},
-                                   p["dec_iterations"], p["dec_batch"]),
+                                   p["dec_iterations"], p["dec_batch"], precision),
         "CAE": MethodSetting("zhu_cae", {**network, "ngf": p["decoder_ngf"], "lr": p["dec_lr"]},
-                             p["cae_iterations"], p["dec_batch"]),
-        "RotNet": MethodSetting("zhu_rotnet", {**network, "lr": p["rot_lr"]}, p["rot_iterations"], p["rot_batch"]),
-        "Deep SVDD": MethodSetting("deep_svdd", {"lr": p["svdd_lr"]}, p["svdd_iterations"], p["dec_batch"]),
+                             p["cae_iterations"], p["dec_batch"], precision),
+        "RotNet": MethodSetting("zhu_rotnet", {**network, "lr": p["rot_lr"]}, p["rot_iterations"], p["rot_batch"],
+                                precision),
+        "Deep SVDD": MethodSetting("deep_svdd", {"lr": p["svdd_lr"]}, p["svdd_iterations"], p["dec_batch"],
+                                   precision),
         "OC-SVM": MethodSetting("ocsvm", {"nu": p["ocsvm_nu"], "gamma": "scale"}),
         "PCA": MethodSetting("pca", {"variance": p["pca_variance"]}),
     }
@@ -247,7 +251,7 @@ def run_one_class(dataset: oneclass.ClassificationSet, classes, seeds, methods,
                                          image_size=int(max(train.shape[-2:])), seed=s, **setting.hyperparameters)
                 with step(f"{dataset.name}: {method}"):
                     detector.fit(train, iterations=setting.iterations, batch_size=setting.batch_size,
-                                 device=device, progress=False)
+                                 device=device, precision=setting.precision, progress=False)
                     prediction = detector.predict(test)
                 scores[method], fitted[method] = prediction.scores, detector
                 out.health[method, k, s] = detector.health(held_out)
