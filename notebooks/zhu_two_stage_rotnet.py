@@ -324,8 +324,10 @@ for name in datasets:
 # ## Wall time
 #
 # Per dataset, for all classes, seeds and methods of this build on {glue:text}`zhu_device`,
-# and per method (fit and prediction; the `paper` profile trains under bfloat16 autocast
-# when it runs on a GPU):
+# and per method (fit and prediction). Training runs in the precision the `precision` parameter
+# asks for; `auto` trains under bfloat16 autocast only where a training step is large enough to
+# gain from it on a device with native bfloat16 (`adlib.precision`; `make speed` lists each
+# detector's choice at the quick and the paper sizes), and every score is computed in float32:
 
 # %% tags=["hide-input"]
 display(zhu.timing(runs, n_seeds).style.format({"wall seconds": "{:.1f}"}).hide(axis="index"))
