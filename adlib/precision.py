@@ -8,8 +8,8 @@ optimiser state and losses stay float32. ``auto`` chooses ``bf16`` only where it
 faster: on a device with native bfloat16 arithmetic (a GPU that supports it; a CPU with AVX-512
 BF16 or AMX) and for a training step of at least :data:`BF16_MIN_GFLOP` GFLOP (the first step
 runs in float32 under :class:`torch.utils.flop_counter.FlopCounterMode`, which counts it).
-Smaller steps are bound by per-operation overhead, where bfloat16 gains nothing and the casts
-cost time (``make speed`` measures both modes for every detector, quick and paper sizes).
+Smaller steps gain little and their models' health suffered (see :data:`BF16_MIN_GFLOP`;
+``make speed`` measures both modes for every detector at the quick and the paper sizes).
 A model whose loss suffers in bfloat16 sets ``bf16_safe = False``; ``auto`` then keeps fp32.
 
 Scores and maps are always computed in float32: a bfloat16-trained model is scored exactly as
