@@ -120,7 +120,7 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
     pending: list[dict] = []           # losses not read back yet (tensors on the device)
 
     def read_back(bar) -> None:
-        rows = [{k: float(v) for k, v in row.items()} for row in _to_host(pending)]
+        rows = _to_host(pending)
         for offset, row in enumerate(rows):
             if not all(math.isfinite(v) for v in row.values()):
                 step = len(history.losses) + offset + 1
@@ -153,7 +153,6 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
             if step % READ_EVERY == 0:
                 read_back(bar)
             if callback_every and step % callback_every == 0:
-                read_back(bar)
                 snapshot(step)
         read_back(bar)
     finally:
