@@ -3,6 +3,7 @@
 #
 #   make book                    quick profile (embedded data, 2-core CPU, minutes)
 #   make book PROFILE=paper      papers' datasets and iterations (GPU)
+#   make book PROFILE=real ADLIB_DATA=../shared/data   every MVTec-layout category there (CPU)
 #   make book ADLIB_DATA=/data   also use real data found there (MVTec-layout folders, MNIST, ...)
 #
 # Make's own dependency tracking (chapter source, its params file, adlib sources, profile and

@@ -12,9 +12,10 @@ chapter ``benchmark_cross_paper`` states it to readers):
   its paper names. :data:`SETTINGS` lists what each detector is given beyond its defaults.
 - **Image score**: each detector's own documented score (``Detector.score_rule``), plus the
   extra scores it reports as methods of their own (``Detector.reported_extras``).
-- **Metrics**: image AUROC and AP; pixel AUROC over every pixel of every test image (the
-  MVTec AD / anomalib convention) where there are masks and maps; fit time and scoring time
-  per image on the run's device. An extra score shares its model's map, so the map's pixel
+- **Metrics** (:mod:`adlib.metrics`, the MVTec AD / anomalib definitions): image AUROC, AP
+  and F1-max; pixel AUROC over every pixel of every test image and AUPRO (up to a
+  false-positive rate of 0.3) where there are masks and maps; fit time and scoring time per
+  image on the run's device. An extra score shares its model's map, so the map's pixel
   AUROC is reported once, on the model's own row.
 - **Health**: a seeded ``HEALTH_FRACTION`` of the training images is held out (never
   trained on) and every trained model is health-checked on it (:mod:`adlib.health`); each
@@ -126,6 +127,9 @@ def embedded_sets(names, size: int, n_train: int, n_test: int, seed: int = 0) ->
     return [EMBEDDED[n](size, n_train, n_test, seed) for n in names]
 
 
+REAL = "real data (MVTec layout)"        # what a folder set stands for
+
+
 def folder_sets(root: str | Path, size: int, n_train: int, n_test_per_type: int) -> list[BenchmarkSet]:
     """Every MVTec-layout category under ``root``, resized to ``size``, grey. Masks are used
     when every defective image has one (else no pixel AUROC); a category without both normal
@@ -140,7 +144,7 @@ def folder_sets(root: str | Path, size: int, n_train: int, n_test_per_type: int)
             continue
         defective = c.masks[c.labels == 1].reshape(int(c.labels.sum()), -1)
         masks = c.masks if defective.any(axis=1).all() else None
-        out.append(BenchmarkSet(c.name, "real data (MVTec layout)", c.train, c.test, c.labels, masks,
+        out.append(BenchmarkSet(c.name, REAL, c.train, c.test, c.labels, masks,
                                 str(folder)))
     return out
 
@@ -211,12 +215,12 @@ def run_one(name: str, data: BenchmarkSet, *, seed: int, iterations: int, batch_
         if not np.isfinite(pred.scores).all():
             raise FloatingPointError(f"{label} on {data.name} (seed {seed}) gave non-finite scores: "
                                      "lower the learning rate or check the data")
-        auroc, ap = metrics.image_auroc_ap(pred.scores[data.labels == 0], pred.scores[data.labels == 1])
+        image = metrics.image_metrics(pred.scores[data.labels == 0], pred.scores[data.labels == 1])
         own_map = label == detector.label          # extras share the model's map: counted once
-        pixel = (metrics.pixel_auroc(pred.maps, data.masks)
-                 if own_map and pred.maps is not None and data.masks is not None else float("nan"))
+        pixel = (metrics.pixel_metrics(pred.maps, data.masks)
+                 if own_map and pred.maps is not None and data.masks is not None
+                 else {"pixel_auroc": float("nan"), "aupro": float("nan")})
         records.append({"dataset": data.name, "method": label, "detector": name, "paper": detector.paper,
-                        "seed": seed, "image_auroc": auroc, "image_ap": ap, "pixel_auroc": pixel,
-                        "health": model_health.status,
+                        "seed": seed, **image, **pixel, "health": model_health.status,
                         "fit_seconds": detector.fit_seconds, "score_ms_per_image": score_ms})
     return records, variants, model_health

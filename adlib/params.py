@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-PROFILES = ("smoke", "quick", "paper")
+PROFILES = ("smoke", "quick", "real", "paper")
 
 
 class ParameterError(ValueError):
@@ -92,7 +92,7 @@ def flag(doc: str = "") -> Spec:
 
 
 COMMON: dict[str, Spec] = {
-    "profile": choice(*PROFILES, doc="smoke / quick / paper"),
+    "profile": choice(*PROFILES, doc="smoke / quick / real / paper"),
     "seed": integer(0, 2**31 - 1, doc="seed for Python, NumPy and torch"),
     "device": choice("auto", "cpu", "cuda", doc="'auto' uses a GPU when present"),
     "data_root": text(optional=True, doc="real data folder; default: $ADLIB_DATA"),
@@ -127,12 +127,16 @@ def check(namespace: Mapping[str, Any], names_before: Iterable[str],
         raise ParameterError(f"{err}; {valid}") from None
 
 
-def resolve_data_root(data_root: str | None) -> str | None:
+def resolve_data_root(data_root: str | None, profile: str | None = None) -> str | None:
     """The real-data folder: the parameter if given, else $ADLIB_DATA, else None.
 
-    A folder that does not exist is an error, not a silent fall-back to embedded data.
+    A folder that does not exist is an error, not a silent fall-back to embedded data; so is
+    none at all under the ``real`` profile, whose point is the real data.
     """
     root = data_root or os.environ.get("ADLIB_DATA") or None
+    if root is None and profile == "real":
+        raise ParameterError("profile 'real' needs real data: set ADLIB_DATA (or data_root) to a folder of "
+                             "MVTec-layout categories, e.g. make book PROFILE=real ADLIB_DATA=../shared/data")
     if root is not None and not os.path.isdir(root):
         source = "data_root" if data_root else "ADLIB_DATA"
         raise FileNotFoundError(

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from adlib import references
 from adlib.data.registry import DATASETS
 from adlib.runtime import atomic_write_bytes
 
@@ -153,6 +154,51 @@ def same_detector_rows(loaded: dict[str, dict]) -> list[list[str]]:
     return rows
 
 
+def _num(value: Any, signed: bool = False) -> str:
+    if not isinstance(value, (int, float)) or value != value:     # None, text or NaN
+        return "–"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def real_data_section(loaded: list[tuple[str, dict]]) -> list[str]:
+    """The chapters' ``mvtec_metrics`` rows per real category, anomalib's rows below them; or a
+    plain statement that the build had no real data."""
+    found = [(chapter, r) for chapter, results in loaded for r in results.get("mvtec_metrics") or []]
+    parts = ["## Real data (MVTec AD layout)"]
+    if not found:
+        parts.append("**This build had no real data**: no chapter found an MVTec-layout folder "
+                     "(`make book PROFILE=real ADLIB_DATA=<folder>` builds the book on every category "
+                     "there). Every number above is from embedded or synthetic data.")
+        return parts
+    parts.append("Every chapter run on an MVTec-layout category of `ADLIB_DATA`, measured with the "
+                 "field's definitions ({mod}`adlib.metrics`, as MVTec AD and anomalib: image AUROC, AP "
+                 "and F1-max; pixel AUROC over every test pixel and AUPRO up to a false-positive rate of "
+                 "0.3 where the method makes a map). *Level* says what is scored: whole images, or "
+                 "patches (Soukup's chapter, not comparable with an image AUROC). *paper* is the "
+                 "method's own published number on the category (Saeedi & Giusti's Table 4), Δ ours − "
+                 "paper. Below each category, anomalib's runs of PatchCore, PaDiM and GANomaly "
+                 "({mod}`adlib.references`; single runs, seed 42, not re-run here). Rows from a model "
+                 "that is not healthy back no claim.")
+    for category in dict.fromkeys(r["category"] for _, r in found):
+        rows = []
+        for chapter, r in found:
+            if r["category"] != category:
+                continue
+            auroc = r.get("image_auroc", r.get("patch_auroc"))
+            paper = r.get("published")
+            rows.append([f"{{doc}}`{chapter}`", r["method"], r.get("level", "image"), _num(auroc),
+                         _num(r.get("image_ap", r.get("patch_ap"))), _num(r.get("f1_max")),
+                         _num(r.get("pixel_auroc")), _num(r.get("aupro")), r.get("health", "–"), _num(paper),
+                         _num(auroc - paper if isinstance(paper, (int, float)) and isinstance(auroc, (int, float))
+                              else None, signed=True)])
+        rows += [["outside reference", o["method"], "image", _num(o["image_auroc"]), "–", "–",
+                  _num(o["pixel_auroc"]), "–", "–", "–", "–"] for o in references.outside_rows(category)]
+        parts.append(f"### {category}")
+        parts.append(_table(["chapter", "method", "level", "AUROC", "AP", "F1-max", "pixel AUROC", "AUPRO",
+                             "health", "paper", "Δ vs paper"], rows))
+    return parts
+
+
 def results_page(generated: Path) -> str:
     parts = ["# Results overview",
              "One row per chapter run found in `book/generated/`: its provenance, the paper's main "
@@ -190,6 +236,8 @@ def results_page(generated: Path) -> str:
         parts.append(_table(["detector", "metric", "dataset", "chapter", "chapter value", "benchmark value",
                              "benchmark − chapter", "benchmark health", "chapter protocol",
                              "benchmark protocol", "also differs"], same))
+    if loaded:
+        parts += real_data_section(loaded)
     for chapter, results in loaded:
         parts.append(f"## {_chapter_title(generated, chapter)}")
         parts.append(f"From {{doc}}`the chapter <{chapter}>`.")

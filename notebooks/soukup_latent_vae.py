@@ -351,7 +351,12 @@ display(sou.table1_interval_table(intervals, split).style.format(precision=2).hi
 # mistakes than one on the reconstruction loss? — is answered directly by the ROC curve of
 # each score for D (positive) against V: its area (AUROC) is the probability that a random
 # defect patch scores higher than a random valid one, and the average precision (AP)
-# summarises the precision–recall curve. The intervals are 95 % percentile bootstrap
+# summarises the precision–recall curve; F1-max is the F1 at the best threshold (chosen with
+# the labels, an upper bound). These are the MVTec AD / anomalib definitions
+# ({mod}`adlib.metrics`) applied to patches: the chapter scores patches and makes no map, so
+# on real MVTec-layout categories its numbers are patch-level and not comparable with an
+# MVTec AD table's image AUROC (the {doc}`benchmark <benchmark_cross_paper>` scores whole
+# images with the same VAE). The intervals are 95 % percentile bootstrap
 # intervals over {glue:text}`sou_n_boot` resamplings of V and D. The second table splits D
 # by the kind of flaw in the patch: some flaws (a dark hole, a bright knot) change the
 # intensity a lot, others (a smear, a stain) mostly remove contrast, which a blurry
@@ -365,7 +370,7 @@ by_flaw = sou.auroc_by_flaw(sets, scores)
 
 # %% tags=["hide-input"]
 display(sou.reliability_table(reliability).style.format(precision=3).hide(axis="index")
-        .set_caption("D against V: AUROC and average precision of each score (selected λ)"))
+        .set_caption("D against V: AUROC, average precision and F1-max of each score (selected λ)"))
 if len(by_flaw):
     display(sou.by_flaw_table(by_flaw).style.format(precision=3).hide(axis="index")
             .set_caption("AUROC per flaw kind: the D patches of one kind against V"))
@@ -454,7 +459,7 @@ display(Markdown(lines[0] + "\n\n" + "\n".join(lines[1:])))
 # (see above). AUROC, AP, bootstrap intervals and the measured speed ratio are additions.
 
 # %% tags=["remove-cell"]
-run.results.update(sou.reliability_results(reliability))
+run.results.update(sou.reliability_results(reliability), mvtec_metrics=sou.mvtec_records(reliability, healths))
 run.results.update({
     "cross_entropy": ce[["pattern", "loss", "lambda", "H_TV", "H_TD", "H_VD", "H_T", "H_V"]].to_dict(orient="records"),
     "auroc_by_flaw": by_flaw.to_dict(orient="records"),

@@ -72,3 +72,28 @@ def test_results_page_puts_chapter_and_benchmark_numbers_of_one_detector_side_by
     assert "image_size 64, lr 0.005" in row and "image_size 64, iterations 480; lr=0.005" in row
     write("benchmark_cross_paper", {"records": []})               # nothing to compare: no section
     assert "## Chapters and the benchmark" not in report.results_page(tmp_path)
+
+
+def test_results_page_real_data_section_shows_our_rows_paper_and_outside_references(tmp_path):
+    (tmp_path / "sae.results.json").write_text(json.dumps({"mvtec_metrics": [
+        {"category": "bottle", "method": "Proposed", "image_auroc": 0.95, "image_ap": 0.98, "f1_max": 0.9,
+         "pixel_auroc": 0.8, "aupro": 0.5, "health": "healthy", "published": 0.9971},
+        {"category": "magnetic_tile", "method": "Proposed", "image_auroc": 0.7, "image_ap": 0.9, "f1_max": 0.8,
+         "pixel_auroc": None, "aupro": None, "health": "under-trained", "published": None}]}))
+    (tmp_path / "sou.results.json").write_text(json.dumps({"mvtec_metrics": [
+        {"category": "bottle", "method": "VAE (Soukup), latent loss", "level": "patch (D vs V)",
+         "patch_auroc": 0.6, "patch_ap": 0.55, "f1_max": 0.7, "health": "healthy"}]}))
+    page = report.results_page(tmp_path)
+    section = page.split("## Real data (MVTec AD layout)")[1].split("\n## ")[0]
+    bottle = section.split("### bottle")[1].split("###")[0]
+    assert "| {doc}`sae` | Proposed | image | 0.950 | 0.980 | 0.900 | 0.800 | 0.500 | healthy | 0.997 | -0.047 |" in bottle
+    assert "| {doc}`sou` | VAE (Soukup), latent loss | patch (D vs V) | 0.600 | 0.550 | 0.700 | – | – |" in bottle
+    assert "| outside reference | PatchCore (Wide ResNet-50) | image | 1.000 | – | – | 0.984 |" in bottle
+    assert "| outside reference | GANomaly | image | 0.251 |" in bottle
+    tile = section.split("### magnetic_tile")[1]
+    assert "under-trained" in tile and "outside reference" not in tile     # not an MVTec AD category
+
+
+def test_results_page_says_plainly_when_the_build_had_no_real_data(tmp_path):
+    (tmp_path / "demo.results.json").write_text(json.dumps({"verdict": ["- x"]}))
+    assert "**This build had no real data**" in report.results_page(tmp_path)

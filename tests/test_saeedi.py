@@ -1,5 +1,6 @@
 """Saeedi & Giusti: CPCAE, anomaly maps, deep-feature embedding, chunked k-NN, baselines, ELPV."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -576,3 +577,25 @@ def test_collect_and_parameter_checks_fail_clearly():
 def test_internals_need_a_fitted_detector():
     with pytest.raises(RuntimeError, match="fit"):
         _cpcae().analyse(_images(2))
+
+
+def test_mvtec_records_carry_the_field_metrics_health_and_table4():
+    d = _category("bottle", uncertain=0)
+    masks = np.zeros((len(d.test), 32, 32), bool)
+    masks[d.labels == 1, 8:16, 8:16] = True
+    d = replace(d, masks=masks)
+    flat = np.r_[np.zeros(4), np.ones(4)]
+    scores = {"bottle": {m: (flat + 0.1 * i, np.zeros(0)) for i, m in enumerate(S.METHODS)}}
+    perfect = masks.astype(np.float32)
+    maps = {"bottle": {"Proposed": perfect, "NN": 1 - perfect}}
+
+    class Fake:
+        status = "healthy"
+
+    records = {r["method"]: r for r in S.mvtec_records(scores, maps, {"bottle": d}, {"bottle": Fake()})}
+    proposed = records["Proposed"]
+    assert proposed["image_auroc"] == 1.0 and proposed["f1_max"] == 1.0 and proposed["aupro"] == 1.0
+    assert proposed["pixel_auroc"] == 1.0 and proposed["published"] == pytest.approx(0.9971)
+    assert records["NN"]["pixel_auroc"] == 0.0 and records["NN"]["health"] == "not trained"
+    assert records["AE (L2)"]["aupro"] is None and records["AE (L2)"]["health"] == "healthy"  # shares the map
+    assert records["Deep Feature"]["pixel_auroc"] is None                                     # no map

@@ -193,6 +193,7 @@ class Reliability:
     ap: float
     auroc_ci: tuple[float, float]
     ap_ci: tuple[float, float]
+    f1_max: float = float("nan")     # best F1 over thresholds (no interval)
 
 
 def bootstrap_auroc_ap(normal: np.ndarray, anomalous: np.ndarray, n_boot: int = 200,
@@ -210,7 +211,8 @@ def bootstrap_auroc_ap(normal: np.ndarray, anomalous: np.ndarray, n_boot: int = 
                        for _ in range(n_boot)]) if n_boot else np.array([[auroc, ap]])
     lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
     return Reliability(auroc, ap, tuple(np.percentile(values[:, 0], [lo, hi]).tolist()),
-                       tuple(np.percentile(values[:, 1], [lo, hi]).tolist()))
+                       tuple(np.percentile(values[:, 1], [lo, hi]).tolist()),
+                       metrics.image_metrics(normal, anomalous)["f1_max"])
 
 
 def separation(valid: dict[str, np.ndarray], defect: dict[str, np.ndarray]) -> float:

@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from tqdm.auto import tqdm
 
-from adlib import benchmark, detectors, health, plots, training
+from adlib import benchmark, detectors, health, plots, references, training
 from adlib.metrics import auroc_text
 
 BASELINES = {"Deep-feature k-NN (baseline)", "PCA residual (baseline)"}
@@ -82,6 +82,21 @@ def summarise(results: pd.DataFrame, metric: str) -> Summary:
     spread = std.map(lambda v: f" ± {v:.3f}").where(count > 1, " ± –")
     text = mean.map(auroc_text) + spread
     return Summary(mean, std, text.where(mean.notna(), "–"))
+
+
+def mvtec_records(results: pd.DataFrame, sets) -> list[dict]:
+    """The field's metrics on the MVTec-layout categories of the run (:data:`benchmark.REAL`
+    sets), one row per (category, method): the mean over seeds, the number of seeds and the
+    worst health over them, in the layout of :func:`adlib.references.comparison_table`."""
+    real = [s.name for s in sets if s.stands_for == benchmark.REAL]
+    chosen = results[results.dataset.isin(real)]
+    if not len(chosen):
+        return []
+    columns = [c for c in references.FIELD_COLUMNS if c in chosen]
+    grouped = chosen.groupby(["dataset", "method"], sort=False)
+    table = grouped[columns].mean().join(grouped.seed.nunique().rename("seeds"))
+    table = table.join(grouped.health.agg(health.worst)).reset_index().rename(columns={"dataset": "category"})
+    return without_nan(table.assign(published=None))
 
 
 def health_matrix(results: pd.DataFrame) -> pd.DataFrame:

@@ -264,6 +264,15 @@ def auroc_by_defect(r_test: np.ndarray, split: Split) -> dict[str, float]:
             for d in split.defects}
 
 
+def field_metrics(prediction, split: Split) -> dict[str, float]:
+    """The field's metrics of the test part (:mod:`adlib.metrics`, MVTec AD / anomalib
+    definitions): image AUROC, AP and F1-max of the detector's image score (the smoothed
+    maximum of its map), pixel AUROC over every test pixel and AUPRO of the residual maps."""
+    good = split.types("test") == "good"
+    return {**metrics.image_metrics(prediction.scores[good], prediction.scores[~good]),
+            **metrics.pixel_metrics(prediction.maps, split.masks("test"))}
+
+
 def final_loss(history, last: int = 20) -> float:
     return float(np.mean(history.series("loss")[-last:]))
 

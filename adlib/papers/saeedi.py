@@ -117,6 +117,7 @@ class Category:
     labels: np.ndarray           # (M,) 0 normal, 1 defective
     uncertain: np.ndarray        # (U, C, S, S) images the experts were unsure about (ELPV only)
     uncertain_p: np.ndarray      # (U,) their defect probability
+    masks: np.ndarray | None = None   # (M, S, S) bool ground truth of the test images (MVTec layout only)
 
     @property
     def channels(self) -> int:
@@ -170,8 +171,9 @@ def load_categories(data_root: str | None, *, categories, image_size: int, colou
                          f"({', '.join(f'{w}×{h}' for w, h in sizes)}); all resized to {image_size}×{image_size}.")
         cat = folders.load_mvtec_category(folder, size=image_size, grey=not colour, max_train=max_train,
                                           max_test_per_type=max_test_defective, require_masks=False)
+        masks = cat.masks if cat.masks[cat.labels == 1].any(axis=(1, 2)).all() else None   # all or none
         data[cat.name] = Category(cat.name, cat.train, cat.test, cat.labels,
-                                  np.zeros((0, *cat.train.shape[1:]), np.float32), np.zeros(0))
+                                  np.zeros((0, *cat.train.shape[1:]), np.float32), np.zeros(0), masks)
         record(f"mvtec:{cat.name}", path=str(folder), train=len(cat.train), test=len(cat.test),
                defective=int(cat.labels.sum()), resized_to=image_size, original_sizes=[f"{w}x{h}" for w, h in sizes])
     return data, notes, "MVTec-layout folders"
@@ -285,6 +287,32 @@ def evaluate(scores: dict, data: dict[str, Category], methods=METHODS) -> dict[s
             auc, ap = M.image_auroc_ap(s[labels == 0], s[labels == 1])
             out[name][method] = {"auc": auc, "ap": ap}
     return out
+
+
+def mvtec_records(scores: dict, maps: dict, data: dict[str, Category], healths: dict) -> list[dict]:
+    """The field's metrics (:mod:`adlib.metrics`, MVTec AD / anomalib conventions) of every
+    method on every category: image AUROC, AP and F1-max; pixel AUROC over all test pixels and
+    AUPRO where the method has a map and the category masks (``maps[category][method]``; the
+    CPCAE's residual map is the Proposed method's and counted once, on its row). Each row
+    carries the health of the model behind it and Table 4's AUC for the category, if printed."""
+    rows = []
+    for name, by_method in scores.items():
+        d = data[name]
+        if d.labels.min() == d.labels.max():
+            continue
+        for method in METHODS:
+            s = by_method[method][0]
+            row = {"category": name, "method": method, **M.image_metrics(s[d.labels == 0], s[d.labels == 1]),
+                   "pixel_auroc": None, "aupro": None}
+            method_map = maps.get(name, {}).get(method)
+            if method_map is not None and d.masks is not None:
+                row.update(M.pixel_metrics(method_map, d.masks))
+            trained = method in ("Proposed", "AE (L2)")
+            row["health"] = healths[name].status if trained else "not trained"
+            row["published"] = (PUBLISHED[method]["auc"][MVTEC_OBJECTS.index(name)] / 100
+                                if name in MVTEC_OBJECTS else None)
+            rows.append(row)
+    return rows
 
 
 def valid(metrics: dict) -> list[str]:
@@ -684,7 +712,9 @@ def tsne_figure(analyses: dict, data: dict[str, Category], seed: int,
         for ax, (features, title) in zip(row, ((a.maps.codes.numpy(), "AE latent codes"),
                                                 (a.embeddings["pc"], "proposed embedding"))):
             p = min(perplexity, max((len(features) - 1) / 3, 1.0))
-            xy = TSNE(2, perplexity=p, init="pca", random_state=seed).fit_transform(
+            # exact, not Barnes-Hut: its quad tree segfaulted on the real-profile bottle codes
+            # (near-identical points); exact is O(n²), cheap for a few hundred test images
+            xy = TSNE(2, perplexity=p, init="pca", method="exact", random_state=seed).fit_transform(
                 (features - features.mean(0)) / (features.std(0) + 1e-6))
             for lab, marker, text in ((0, "o", "normal"), (1, "^", "anomalous")):
                 ax.scatter(*xy[labels == lab].T, s=14, marker=marker, label=text, alpha=0.8)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from adlib import detectors, health, metrics, plots, widgets
+from adlib import detectors, health, metrics, plots, references, widgets
 from adlib import params as P
 from adlib.data import folders, synthetic
 from adlib.data import textures as texture_data
@@ -85,6 +85,7 @@ PARAMETERS = {
     "real_image_size": P.integer(32, 2048, doc="real images are resized to this side"),
     "real_max_train": P.integer(1, 100_000),
     "real_max_test_per_type": P.integer(1, 100_000),
+    "real_iterations": P.integer(1, 10_000_000, doc="CAE training steps per real category"),
 }
 
 
@@ -342,8 +343,9 @@ def real_categories(data_root: str | None) -> list:
 
 def run_real(folder, *, image_size: int, patch: int, iterations: int, batch_size: int, lr: float, seed: int,
              device, max_train: int | None = None, max_test_per_type: int | None = None, run=None) -> PatchRun:
-    """The CAE on one MVTec-layout category: patch AUROC of good vs defective patches, image
-    AUROC of the detector's score and of the worst patch's error, pixel AUROC of its maps."""
+    """The CAE on one MVTec-layout category: patch AUROC of good vs defective patches; the
+    field's image metrics (AUROC, AP, F1-max) of the detector's score, the image AUROC of the
+    worst patch's error, and pixel AUROC and AUPRO of its maps (:mod:`adlib.metrics`)."""
     cat = folders.load_mvtec_category(folder, size=image_size, max_train=max_train,
                                       max_test_per_type=max_test_per_type)
     if run is not None:
@@ -360,11 +362,20 @@ def run_real(folder, *, image_size: int, patch: int, iterations: int, batch_size
     normal, defect, found = _patch_errors(detector, cat.test, cat.masks)
     prediction = detector.predict(cat.test)
     worst = detector.patch_errors(cat.test).reshape(len(cat.test), -1).max(axis=1)
-    for key, scores in (("image_auroc", prediction.scores), ("image_auroc_max_patch", worst)):
-        found[key] = metrics.image_auroc_ap(scores[cat.labels == 0], scores[cat.labels == 1])[0]
-    found["pixel_auroc"] = metrics.pixel_auroc(prediction.maps, cat.masks) if cat.masks.any() else float("nan")
+    found.update(metrics.image_metrics(prediction.scores[cat.labels == 0], prediction.scores[cat.labels == 1]))
+    found["image_auroc_max_patch"] = metrics.image_auroc_ap(worst[cat.labels == 0], worst[cat.labels == 1])[0]
+    found.update(metrics.pixel_metrics(prediction.maps, cat.masks) if cat.masks.any()
+                 else {"pixel_auroc": float("nan"), "aupro": float("nan")})
     found["train_seconds"] = detector.history.seconds
     return PatchRun(cat.name, found, detector, normal, defect, cat.test, cat.masks, prediction.maps, health=status)
+
+
+def mvtec_records(real_runs: list[PatchRun]) -> list[dict]:
+    """The CAE's field metrics per real category, in the layout of
+    :func:`adlib.references.comparison_table` (the paper printed none for these data)."""
+    return [{"category": r.name, "method": "CAE (Schneider, industrial encoder)",
+             **{k: r.metrics.get(k) for k in references.FIELD_COLUMNS},
+             "health": r.health.status if r.health else "not recorded", "published": None} for r in real_runs]
 
 
 # ----------------------------------------------------------------------------- health

@@ -197,15 +197,28 @@ def reliability(scores: dict, n_boot: int, seed: int) -> dict[tuple[str, str], R
 def reliability_table(rel: dict[tuple[str, str], Reliability]) -> pd.DataFrame:
     return pd.DataFrame([{"pattern": name, "loss": loss, "AUROC": auroc_text(r.auroc),
                           "AUROC 95% CI": f"[{r.auroc_ci[0]:.3f}, {r.auroc_ci[1]:.3f}]", "AP": r.ap,
-                          "AP 95% CI": f"[{r.ap_ci[0]:.3f}, {r.ap_ci[1]:.3f}]"} for (name, loss), r in rel.items()])
+                          "AP 95% CI": f"[{r.ap_ci[0]:.3f}, {r.ap_ci[1]:.3f}]", "F1-max": r.f1_max}
+                         for (name, loss), r in rel.items()])
+
+
+def mvtec_records(rel: dict[tuple[str, str], Reliability], healths: dict) -> list[dict]:
+    """Patch-level metrics (D against V: AUROC, AP, F1-max, :mod:`adlib.metrics`) of each score
+    on the real MVTec-layout categories (patterns ``mvtec:<name>``). The chapter scores patches,
+    not images, and makes no map: no image or pixel metric, so no row is comparable with an
+    MVTec AD table's image AUROC."""
+    return [{"category": name.removeprefix("mvtec:"), "method": f"VAE (Soukup), {loss} loss",
+             "level": "patch (D vs V)", "patch_auroc": r.auroc, "patch_ap": r.ap, "f1_max": r.f1_max,
+             "health": healths[name].status if name in healths else "not recorded"}
+            for (name, loss), r in rel.items() if name.startswith("mvtec:")]
 
 
 def reliability_results(rel: dict[tuple[str, str], Reliability]) -> dict[str, dict]:
     """results.json's ``auroc``, ``average_precision`` and their ``_ci``: {pattern: {loss: ...}}."""
-    out: dict[str, dict] = {"auroc": {}, "average_precision": {}, "auroc_ci": {}, "average_precision_ci": {}}
+    out: dict[str, dict] = {"auroc": {}, "average_precision": {}, "auroc_ci": {}, "average_precision_ci": {},
+                            "f1_max": {}}
     for (name, loss), r in rel.items():
         for key, value in (("auroc", r.auroc), ("average_precision", r.ap), ("auroc_ci", list(r.auroc_ci)),
-                           ("average_precision_ci", list(r.ap_ci))):
+                           ("average_precision_ci", list(r.ap_ci)), ("f1_max", r.f1_max)):
             out[key].setdefault(name, {})[loss] = value
     return out
 
