@@ -171,11 +171,11 @@ display(fad.layer_table(F.DECODER_ROWS_AS_PRINTED, F.DECODER_ROWS_DROPPED).style
 #
 # The detector `fadaeinejad_cae` wraps the whole method: it resizes the images to its
 # `work_size` (here the data's own {glue:text}`fad_image_size` pixels, so nothing is
-# resized), augments the good training images as in the paper by random rotations,
+# resized) and augments the good training images as the paper does, by random rotations,
 # horizontal and vertical flips and Gaussian noise
-# ({func}`adlib.models.fadaeinejad.augment`) to {glue:text}`fad_n_aug` images
-# (`augment_to`), and trains the CAE with the L2 loss (their eq. 5, as the mean squared
-# error) by Adam (learning rate {glue:text}`fad_lr`, batches of {glue:text}`fad_batch_size`)
+# ({func}`adlib.models.fadaeinejad.augment`, parameter `augment_to`):
+# {glue:text}`fad_aug_text`. It trains the CAE with the L2 loss (their eq. 5, as the mean
+# squared error) by Adam (learning rate {glue:text}`fad_lr`, batches of {glue:text}`fad_batch_size`)
 # for {glue:text}`fad_iterations` iterations with the shared training loop
 # ({func}`adlib.training.fit`) on {glue:text}`fad_device`. Its anomaly maps are Algorithm 1's
 # residual, one per test image; the seed fixes the augmentation and the initial weights.
@@ -224,7 +224,10 @@ ch.glue(health_text=fad.health_sentence(healths), limit_error=health.ERROR_RATIO
 
 # %% tags=["remove-cell"]
 paper_cae = detectors.get("fadaeinejad_cae", channels=3)      # the paper's 256 pixels, latent 500
-ch.glue(n_aug=cae.training_images, params=cae.parameter_count, params_paper=paper_cae.parameter_count,
+ch.glue(aug_text=(f"in this run to {cae.training_images} images" if cae.training_images > len(split.train) else
+                  f"not in this run (the profile sets augmented_size = {augmented_size}, below the "
+                  f"{len(split.train)} training images, so they are used as they are)"),
+        params=cae.parameter_count, params_paper=paper_cae.parameter_count,
         final_loss=fad.final_loss(cae.history), train_seconds=cae.history.seconds)
 glue_figure(fig_loss=fad.figure_loss(cae.history))
 

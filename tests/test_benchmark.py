@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from adlib import benchmark as B
+from adlib import metrics
 
 CPU = torch.device("cpu")
 
@@ -91,9 +92,12 @@ def test_run_one_records_every_metric(small_sets):
     assert record["health"] == model_health.status and model_health.checks
     assert 0 <= record["image_auroc"] <= 1 and 0 <= record["image_ap"] <= 1
     assert 0 <= record["pixel_auroc"] <= 1 and record["fit_seconds"] > 0
-    assert predictions["CAE (Schneider)"].maps.shape == (len(data.test), 64, 64)
+    assert 0 <= record["aupro"] <= 1 and 0 < record["f1_max"] <= 1
+    maps = predictions["CAE (Schneider)"].maps
+    assert maps.shape == (len(data.test), 64, 64)
+    assert record["aupro"] == metrics.aupro(maps, data.masks)          # the field's definition, all test images
     knn, _, knn_health = B.run_one("deep_feature_knn", data, seed=0, iterations=2, batch_size=4, device=CPU)
-    assert np.isnan(knn[0]["pixel_auroc"])       # no map, no pixel AUROC
+    assert np.isnan(knn[0]["pixel_auroc"]) and np.isnan(knn[0]["aupro"])      # no map, no pixel metrics
     assert knn_health.status == knn[0]["health"] == "not trained"
 
 

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from sklearn.metrics import precision_recall_fscore_support
 
-from adlib import health
+from adlib import health, metrics
 from adlib.data import folders, objects
 from adlib.models import fadaeinejad as F
 
@@ -318,6 +318,9 @@ def test_the_chapters_experiments_on_tiny_data(tiny_run):
     paper_hole = per_defect[(per_defect.defect == "hole") & (per_defect.tau_source == "paper")]
     assert paper_hole.tau.item() == 0.25
     assert len(fad.comparison_table(per_defect)) == 4 and len(fad.validation_table(per_defect)) == 4
+    field = fad.field_metrics(cae.predict(split.images("test")), split)
+    assert set(field) == {"image_auroc", "image_ap", "f1_max", "pixel_auroc", "aupro"}
+    assert field["pixel_auroc"] == metrics.pixel_auroc(r_test, split.masks("test"))
     sweep = fad.tau_sweep(r_test, split, taus, chosen)
     assert all(len(curve) == len(taus) for curve in sweep["f1"].values())
     assert {d: len(v) for d, v in fad.per_image_f1(r_test, split).items()} == {d: 2 for d in objects.DEFECTS}

@@ -54,3 +54,11 @@ def test_data_root_must_exist(tmp_path, monkeypatch):
     monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "nope"))
     with pytest.raises(FileNotFoundError, match="ADLIB_DATA"):
         P.resolve_data_root(None)
+
+
+def test_the_real_profile_refuses_to_run_without_real_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("ADLIB_DATA", raising=False)
+    with pytest.raises(P.ParameterError, match="profile 'real' needs real data: set ADLIB_DATA"):
+        P.resolve_data_root(None, "real")
+    assert P.resolve_data_root(str(tmp_path), "real") == str(tmp_path)
+    assert P.resolve_data_root(None, "quick") is None

@@ -10,6 +10,7 @@ import json
 import pytest
 import yaml
 
+from adlib.params import PROFILES
 from conftest import CHAPTERS, make
 
 pytestmark = pytest.mark.slow
@@ -98,10 +99,11 @@ def test_data_folder_without_layout_fails_naming_it(built, tmp_path):
     assert str(empty) in output and "MVTec-layout" in output
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+@pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_profile_sets_only_known_parameters(chapter, profile):
-    # the paper profile is never executed here (no GPU): this at least catches a stale name
+    # the paper and real profiles are not executed here (GPU; real data and ~25 min): this at
+    # least catches a stale name
     from adlib.execute import merged_parameters
 
     assert merged_parameters(chapter, profile)["seed"] >= 0

@@ -245,6 +245,9 @@ def test_chapter_smoke_on_mvtec_layout_reports_resizing_and_empty_categories(tmp
     for value in results["scores"]["widget"].values():          # no defective test image: no NaN
         assert value["auc"] is None and value["note"] == "no defective test images"
     assert any("different sizes" in note and "bottle" in note for note in results["data_notes"])
+    field = {r["method"]: r for r in results["mvtec_metrics"]}          # bottle only: widget has one class
+    assert set(field) == set(S.METHODS) and {r["category"] for r in results["mvtec_metrics"]} == {"bottle"}
+    assert all(0 <= r["f1_max"] <= 1 and r["pixel_auroc"] is None for r in field.values())   # no masks here
     text = json.dumps(nbformat.read(out / "saeedi_cpcae_knn.ipynb", 4))
     assert "of one class only" in text and "NaN" not in json.dumps(results["scores"])
 
@@ -599,3 +602,15 @@ def test_mvtec_records_carry_the_field_metrics_health_and_table4():
     assert records["NN"]["pixel_auroc"] == 0.0 and records["NN"]["health"] == "not trained"
     assert records["AE (L2)"]["aupro"] is None and records["AE (L2)"]["health"] == "healthy"  # shares the map
     assert records["Deep Feature"]["pixel_auroc"] is None                                     # no map
+
+
+def test_tsne_figure_says_collapsed_codes_instead_of_crashing():
+    from types import SimpleNamespace
+
+    d = _category("c", uncertain=0)
+    n = len(d.test)
+    collapsed = SimpleNamespace(maps=SimpleNamespace(codes=torch.zeros(n, 16)),
+                                embeddings={"pc": np.random.default_rng(0).normal(size=(n, 8))})
+    fig = S.tsne_figure({"c": collapsed}, {"c": d}, seed=0)
+    left, right = fig.axes
+    assert "collapsed" in left.texts[0].get_text() and right.collections     # the other panel is drawn

@@ -176,8 +176,11 @@ def test_run_real_on_a_tiny_mvtec_folder(tmp_path):
         Image.fromarray(mask).save(cat / f"ground_truth/crack/{i:03d}_mask.png")
     r = S.run_real(cat, image_size=32, patch=16, iterations=2, batch_size=2, lr=1e-3, seed=0, device="cpu")
     assert r.name == "widget" and r.maps.shape == (6, 32, 32) and r.health.status
-    for key in ("patch_auroc", "image_auroc", "image_auroc_max_patch", "pixel_auroc"):
+    for key in ("patch_auroc", "image_auroc", "image_ap", "f1_max", "image_auroc_max_patch", "pixel_auroc", "aupro"):
         assert 0 <= r.metrics[key] <= 1, key
+    (record,) = S.mvtec_records([r])
+    assert record["category"] == "widget" and record["aupro"] == r.metrics["aupro"]
+    assert record["health"] == r.health.status
     assert S.figure_histograms([r]).axes
 
 

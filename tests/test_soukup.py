@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from adlib import detectors, patches
+from adlib import detectors, metrics, patches
 from adlib import params as P
 from adlib.data import textile
 from adlib.models import soukup
@@ -192,6 +192,7 @@ def test_bootstrap_interval_contains_the_estimate_for_clear_separation():
     assert 0.85 < r.auroc < 0.97
     assert r.auroc_ci[0] <= r.auroc <= r.auroc_ci[1]
     assert r.ap_ci[0] <= r.ap_ci[1]
+    assert r.f1_max == metrics.f1_max(np.r_[np.zeros(200), np.ones(200)], np.r_[normal, anomalous])
 
 
 def test_separation_is_the_mean_auroc_of_both_losses():
@@ -335,7 +336,11 @@ def test_tables_of_the_chapter(tiny_sets, tiny_search):
     results = paper.reliability_results(rel)
     assert results["auroc"]["plain"]["latent"] == rel["plain", "latent"].auroc
     assert len(results["auroc_ci"]["twill"]["reconstruction"]) == 2
-    assert len(paper.reliability_table(rel)) == 4
+    assert len(paper.reliability_table(rel)) == 4 and results["f1_max"]["plain"]["latent"] == rel["plain", "latent"].f1_max
+    renamed = {("mvtec:bottle", loss): r for (n, loss), r in rel.items() if n == "plain"}
+    records = paper.mvtec_records({**rel, **renamed}, {})         # only the real categories, patch level
+    assert {r["category"] for r in records} == {"bottle"} and len(records) == 2
+    assert all(r["level"] == "patch (D vs V)" and r["health"] == "not recorded" for r in records)
     by_flaw = paper.auroc_by_flaw(tiny_sets, scores)
     assert set(by_flaw.columns) >= {"pattern", "flaw", "D patches", "AUROC reconstruction", "AUROC latent"}
     assert (by_flaw["D patches"] >= 2).all()

@@ -124,13 +124,15 @@ class Category:
         return int(self.train.shape[1])
 
 
-def survey_sizes(paths) -> Counter:
-    """How many images of each (width, height) a list of files holds (read from headers)."""
-    sizes = Counter()
+def survey(paths) -> tuple[Counter, bool]:
+    """How many images of each (width, height) a list of files holds, and whether any is in
+    colour (both read from the headers)."""
+    sizes, colour = Counter(), False
     for path in paths:
         with Image.open(path) as img:
             sizes[img.size] += 1
-    return sizes
+            colour = colour or img.mode not in ("1", "L", "LA", "I", "I;16", "F")
+    return sizes, colour
 
 
 def load_categories(data_root: str | None, *, categories, image_size: int, colour: bool,
@@ -165,12 +167,20 @@ def load_categories(data_root: str | None, *, categories, image_size: int, colou
     for folder in found:
         paths = [p for sub in ("train/good", "test") for p in (folder / sub).rglob("*")
                  if p.suffix.lower() in folders.IMAGE_SUFFIXES]
-        sizes = survey_sizes(paths)
+        sizes, in_colour = survey(paths)
         if len(sizes) > 1:
-            notes.append(f"*{folder.name}*: images of {len(sizes)} different sizes "
-                         f"({', '.join(f'{w}×{h}' for w, h in sizes)}); all resized to {image_size}×{image_size}.")
-        cat = folders.load_mvtec_category(folder, size=image_size, grey=not colour, max_train=max_train,
-                                          max_test_per_type=max_test_defective, require_masks=False)
+            widths, heights = [w for w, _ in sizes], [h for _, h in sizes]
+            listed = (", ".join(f"{w}×{h}" for w, h in sizes) if len(sizes) <= 6 else
+                      f"widths {min(widths)}–{max(widths)}, heights {min(heights)}–{max(heights)}")
+            notes.append(f"*{folder.name}*: images of {len(sizes)} different sizes ({listed}); "
+                         f"all resized to {image_size}×{image_size}.")
+        if colour and not in_colour:
+            notes.append(f"*{folder.name}*: grey images, kept grey (one channel, not three copies).")
+        # Grey images stay one channel: as three identical channels the magnetic-tile CPCAE
+        # collapsed (same code for every input; measured), as one it was healthy.
+        cat = folders.load_mvtec_category(folder, size=image_size, grey=not (colour and in_colour),
+                                          max_train=max_train, max_test_per_type=max_test_defective,
+                                          require_masks=False)
         masks = cat.masks if cat.masks[cat.labels == 1].any(axis=(1, 2)).all() else None   # all or none
         data[cat.name] = Category(cat.name, cat.train, cat.test, cat.labels,
                                   np.zeros((0, *cat.train.shape[1:]), np.float32), np.zeros(0), masks)
@@ -711,14 +721,20 @@ def tsne_figure(analyses: dict, data: dict[str, Category], seed: int,
         labels = data[name].labels
         for ax, (features, title) in zip(row, ((a.maps.codes.numpy(), "AE latent codes"),
                                                 (a.embeddings["pc"], "proposed embedding"))):
+            ax.set(title=f"{name}: {title}", xticks=[], yticks=[])
+            varying = features[:, features.std(0) > 1e-6]
+            distinct = len(np.unique(varying, axis=0))
+            if distinct < 3:                              # a collapsed code: nothing to embed
+                ax.text(0.5, 0.5, f"{distinct} distinct feature vector(s)\namong {len(features)} test images\n"
+                        "(collapsed): no t-SNE", ha="center", va="center", transform=ax.transAxes)
+                continue
             p = min(perplexity, max((len(features) - 1) / 3, 1.0))
-            # exact, not Barnes-Hut: its quad tree segfaulted on the real-profile bottle codes
-            # (near-identical points); exact is O(n²), cheap for a few hundred test images
+            # exact, not Barnes-Hut: its quad tree segfaulted on real-profile codes (many
+            # identical rows and columns); exact is O(n²), cheap for a few hundred test images
             xy = TSNE(2, perplexity=p, init="pca", method="exact", random_state=seed).fit_transform(
-                (features - features.mean(0)) / (features.std(0) + 1e-6))
+                (varying - varying.mean(0)) / varying.std(0))
             for lab, marker, text in ((0, "o", "normal"), (1, "^", "anomalous")):
                 ax.scatter(*xy[labels == lab].T, s=14, marker=marker, label=text, alpha=0.8)
-            ax.set(title=f"{name}: {title}", xticks=[], yticks=[])
             ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
