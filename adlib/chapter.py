@@ -48,6 +48,7 @@ def setup(name: str, namespace: Mapping[str, Any], names_before: Iterable[str],
     params = P.check(namespace, names_before, specs)
     plots.use_style()
     data_root = P.resolve_data_root(params["data_root"], params["profile"])
+    runtime.set_deterministic(params["deterministic"])      # before any CUDA work (cuBLAS reads its setting once)
     device = runtime.select_device(params["device"])
     run = runtime.Run(name, params, params["results_dir"], device)
     chapter = Chapter(name, params, data_root, device, run, prefix or name[:3])

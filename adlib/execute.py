@@ -22,8 +22,12 @@ import papermill
 import yaml
 
 from adlib.params import PROFILES
+from adlib.runtime import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
+# Profiles whose results.json (small, no notebook) is also kept with the code, committed, so
+# the book can show them on machines that cannot re-run them (the paper profile needs a GPU).
+KEPT = {"paper": ROOT / "results" / "paper"}
 
 
 def load_params(name: str, profile: str, notebooks: Path) -> dict:
@@ -89,6 +93,10 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
         target = out / f"{name}.ipynb"
         os.replace(executed, target)           # atomic: same folder
     (out / f"{name}.failed.ipynb").unlink(missing_ok=True)
+    results = out / f"{name}.results.json"
+    if profile in KEPT and results.exists():
+        kept = atomic_write_bytes(KEPT[profile] / results.name, results.read_bytes())
+        print(f"kept {kept} (commit it: the book shows it beside the quick profile's numbers)")
     print(f"executed {name} ({profile}) in {time.perf_counter() - start:.1f} s -> {target}")
     return target
 

@@ -95,6 +95,7 @@ COMMON: dict[str, Spec] = {
     "profile": choice(*PROFILES, doc="smoke / quick / real / paper"),
     "seed": integer(0, 2**31 - 1, doc="seed for Python, NumPy and torch"),
     "device": choice("auto", "cpu", "cuda", doc="'auto' uses a GPU when present"),
+    "deterministic": flag(doc="reproducible kernels (adlib.runtime.set_deterministic); on in the paper profile"),
     "data_root": text(optional=True, doc="real data folder; default: $ADLIB_DATA"),
     "results_dir": text(doc="where <chapter>.results.json is written"),
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,53 @@ def real_data_section(loaded: list[tuple[str, dict]]) -> list[str]:
     return parts
 
 
+def _stale(commit: str, chapter: str, root: Path) -> str:
+    """Why a kept run may no longer match the code: "" when adlib/, the chapter and its paper
+    parameters are unchanged since the run's commit."""
+    if commit.endswith("+dirty"):
+        return "run from uncommitted changes"
+    paths = ["adlib", f"notebooks/{chapter}.py", f"notebooks/params/paper/{chapter}.yaml"]
+    try:
+        changed = subprocess.run(["git", "diff", "--name-only", commit, "HEAD", "--", *paths], cwd=root,
+                                 capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return f"commit {commit[:10]} not found in this checkout"
+    return f"**stale**: {len(changed)} file(s) changed since ({', '.join(changed[:3])}{', …' if len(changed) > 3 else ''})" \
+        if changed else ""
+
+
+def kept_section(kept: Path) -> list[str]:
+    """The paper-profile runs kept in ``results/paper/`` (run on a GPU, committed): provenance,
+    a stale mark, and each chapter's published-vs-ours rows."""
+    parts = ["## The paper profile (kept runs)"]
+    runs = sorted(kept.glob("*.results.json"))
+    if not runs:
+        parts.append("*No paper-profile run is kept in `results/paper/` yet: that profile needs a GPU "
+                     "(`make book PROFILE=paper` there writes one `results.json` per chapter into "
+                     "`results/paper/`, to be committed). Every number on this page is from this build's "
+                     "profile.*")
+        return parts
+    parts.append("Runs of the `paper` profile kept with the code (`results/paper/`), with where and when "
+                 "they ran. A run is marked stale when `adlib/`, its chapter or its parameters changed after "
+                 "its commit: its numbers then describe older code.")
+    rows, headlines = [], []
+    for path in runs:
+        chapter, results = path.name.removesuffix(".results.json"), json.loads(path.read_text())
+        prov = results.get("provenance", {})
+        commit = str(prov.get("git_commit", ""))
+        rows.append([f"{{doc}}`{chapter}`", prov.get("device_name", prov.get("device")),
+                     f"torch {prov.get('torch_version')}, CUDA {prov.get('cuda_version')}",
+                     f"{prov.get('wall_seconds', float('nan')):.0f} s", _health_count(results), commit[:10],
+                     str(prov.get("finished_at", ""))[:10], _stale(commit, chapter, kept.parent.parent) or "current"])
+        headlines += [[f"{{doc}}`{chapter}`", h.get("what"), _fmt(h.get("published")), _fmt(h.get("ours"))]
+                      for h in results.get("headline") or []]
+    parts.append(_table(["chapter", "device", "versions", "wall time", "healthy models", "commit", "date",
+                         "code since"], rows))
+    if headlines:
+        parts.append(_table(["chapter", "", "published", "ours (paper profile)"], headlines))
+    return parts
+
+
 def results_page(generated: Path) -> str:
     parts = ["# Results overview",
              "One row per chapter run found in `book/generated/`: its provenance, the paper's main "
@@ -238,6 +286,7 @@ def results_page(generated: Path) -> str:
                              "benchmark protocol", "also differs"], same))
     if loaded:
         parts += real_data_section(loaded)
+        parts += kept_section(generated.resolve().parent.parent / "results" / "paper")
     for chapter, results in loaded:
         parts.append(f"## {_chapter_title(generated, chapter)}")
         parts.append(f"From {{doc}}`the chapter <{chapter}>`.")

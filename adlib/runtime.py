@@ -48,6 +48,35 @@ def seed_everything(seed: int) -> None:
     torch.cuda.manual_seed_all(seed)
 
 
+CUBLAS_WORKSPACE = ":4096:8"     # what deterministic cuBLAS needs (CUDA >= 10.2), see set_deterministic
+
+
+def set_deterministic(on: bool) -> dict[str, Any]:
+    """Ask torch for reproducible kernels (``on``) or its fastest ones, and say what is set.
+
+    On: deterministic algorithms with ``warn_only`` (an op without a deterministic version
+    warns instead of failing), cuDNN's benchmark autotuning off and its deterministic mode on,
+    and ``CUBLAS_WORKSPACE_CONFIG`` (read when cuBLAS starts: set it before the first CUDA
+    matrix product, i.e. at the start of a chapter). Off: torch's defaults. The returned
+    settings go into the run's provenance.
+    """
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    torch.backends.cudnn.benchmark = False if on else torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic = on
+    return determinism()
+
+
+def determinism() -> dict[str, Any]:
+    """The reproducibility settings in force, for provenance."""
+    return {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temp file in the same folder and a rename.
 
@@ -214,6 +243,8 @@ class Run:
             "device_name": (torch.cuda.get_device_name(0) if self.device.startswith("cuda")
                             else platform.processor() or platform.machine()),
             "cpu_threads": torch.get_num_threads(),
+            "cuda_version": torch.version.cuda,
+            "determinism": determinism(),
             "datasets": self.datasets,
             "step_seconds": self.step_seconds,
             "time_breakdown": self.time_breakdown(),

@@ -41,6 +41,7 @@ _names_before = set(globals())
 profile = "quick"
 seed = 0
 device = "auto"
+deterministic = False      # reproducible kernels (slower on a GPU); on in the paper profile
 data_root = None
 results_dir = "book/generated"
 category = None            # MVTec-layout category under data_root (default: hazelnut, else the first)

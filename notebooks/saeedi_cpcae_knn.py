@@ -43,6 +43,7 @@ _names_before = set(globals())
 profile = "quick"
 seed = 0
 device = "auto"
+deterministic = False      # reproducible kernels (slower on a GPU); on in the paper profile
 data_root = None
 results_dir = "book/generated"
 categories = None          # None: every category found (ELPV: mono and poly)

@@ -7,7 +7,7 @@ SPECS = {"iterations": P.integer(1, 100), "lr": P.number(1e-6, 1.0),
 
 
 def namespace(**overrides):
-    values = {"profile": "smoke", "seed": 0, "device": "auto", "data_root": None,
+    values = {"profile": "smoke", "seed": 0, "device": "auto", "deterministic": False, "data_root": None,
               "results_dir": "out", "iterations": 5, "lr": 1e-3, "models": ["CAE"]}
     values.update(overrides)
     return values

@@ -1,4 +1,5 @@
 import json
+import pytest
 
 from adlib import report
 from adlib.data.registry import DATASETS
@@ -97,3 +98,34 @@ def test_results_page_real_data_section_shows_our_rows_paper_and_outside_referen
 def test_results_page_says_plainly_when_the_build_had_no_real_data(tmp_path):
     (tmp_path / "demo.results.json").write_text(json.dumps({"verdict": ["- x"]}))
     assert "**This build had no real data**" in report.results_page(tmp_path)
+
+
+def test_kept_paper_runs_are_shown_with_provenance_and_a_stale_mark(tmp_path, monkeypatch):
+    kept = tmp_path / "results" / "paper"
+    kept.mkdir(parents=True)
+    (kept / "demo.results.json").write_text(json.dumps({
+        "headline": [{"what": "mean AUROC", "published": 0.9, "ours": 0.8}],
+        "provenance": {"device_name": "NVIDIA H100", "torch_version": "2.11", "cuda_version": "12.8",
+                       "wall_seconds": 300.0, "git_commit": "abc+dirty", "finished_at": "2026-11-25T00:00:00Z"}}))
+    section = "\n".join(report.kept_section(kept))
+    assert "| {doc}`demo` | NVIDIA H100 | torch 2.11, CUDA 12.8 | 300 s |" in section
+    assert "run from uncommitted changes" in section
+    assert "| {doc}`demo` | mean AUROC | 0.900 | 0.800 |" in section
+    # a commit this checkout does not know is said so, not hidden
+    (kept / "demo.results.json").write_text(json.dumps({"provenance": {"git_commit": "0" * 40}}))
+    assert "not found in this checkout" in "\n".join(report.kept_section(kept))
+    assert "No paper-profile run is kept" in "\n".join(report.kept_section(tmp_path / "none"))
+
+
+def test_a_kept_run_is_stale_once_adlib_changed_after_its_commit():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(report.__file__).resolve().parent.parent
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=root, capture_output=True,
+                           text=True).stdout.split()[0]
+    if not head:
+        pytest.skip("not a git checkout")
+    assert report._stale(head, "saeedi_cpcae_knn", root) == ""
+    assert report._stale(first, "saeedi_cpcae_knn", root).startswith("**stale**")

@@ -89,3 +89,18 @@ def test_run_under_execute_records_the_kernel_start(tmp_path, monkeypatch):
 
     monkeypatch.setenv("ADLIB_EXECUTE_STARTED", repr(time.time() - 3.0))
     assert 3.0 <= runtime.Run("demo", {}, tmp_path).kernel_start_seconds < 10
+
+
+def test_the_determinism_switch_sets_torch_and_is_recorded(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    try:
+        on = runtime.set_deterministic(True)
+        assert on["deterministic_algorithms"] and on["warn_only"] and on["cudnn_deterministic"]
+        assert not on["cudnn_benchmark"] and on["cublas_workspace_config"] == runtime.CUBLAS_WORKSPACE
+        run = runtime.Run("demo", {"profile": "paper", "deterministic": True}, tmp_path)
+        assert run.provenance()["determinism"] == on and "cuda_version" in run.provenance()
+    finally:
+        off = runtime.set_deterministic(False)
+    assert not off["deterministic_algorithms"] and not torch.backends.cudnn.deterministic
