@@ -10,6 +10,12 @@
 # ADLIB_DATA) decides what re-executes: an unchanged second `make book` only re-renders.
 
 PROFILE ?= quick
+PROFILES := $(sort $(notdir $(wildcard notebooks/params/*)))
+# A mistyped profile must stop here: without its params folder make would find no rule for
+# the notebooks and present the previous profile's as up to date.
+ifeq ($(filter $(PROFILE),$(PROFILES)),)
+$(error PROFILE=$(PROFILE) is not a profile; choose one of: $(PROFILES) (folders of notebooks/params/))
+endif
 ADLIB_DATA ?=
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python

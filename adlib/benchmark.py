@@ -133,9 +133,14 @@ REAL = "real data (MVTec layout)"        # what a folder set stands for
 def folder_sets(root: str | Path, size: int, n_train: int, n_test_per_type: int) -> list[BenchmarkSet]:
     """Every MVTec-layout category under ``root``, resized to ``size``, grey. Masks are used
     when every defective image has one (else no pixel AUROC); a category without both normal
-    and defective test images is left out with a warning."""
+    and defective test images is left out with a warning. A ``root`` with no usable category
+    is an error (as in every chapter), never a silent run on the embedded sets alone."""
+    found = folders.find_mvtec_categories(root)
+    if not found:
+        raise folders.DataLayoutError(f"data_root {root} holds no MVTec-layout category; expected "
+                                      f"{folders.MVTEC_LAYOUT} (or unset ADLIB_DATA to use the embedded sets)")
     out = []
-    for folder in folders.find_mvtec_categories(root):
+    for folder in found:
         c = folders.load_mvtec_category(folder, size=size, grey=True, max_train=n_train,
                                         max_test_per_type=n_test_per_type, require_masks=False)
         if not 0 < c.labels.sum() < len(c.labels):
@@ -146,6 +151,11 @@ def folder_sets(root: str | Path, size: int, n_train: int, n_test_per_type: int)
         masks = c.masks if defective.any(axis=1).all() else None
         out.append(BenchmarkSet(c.name, REAL, c.train, c.test, c.labels, masks,
                                 str(folder)))
+    if not out:
+        names = ", ".join(p.name for p in found)
+        raise folders.DataLayoutError(f"data_root {root}: none of its categories ({names}) has both good and "
+                                      "defective test images; add test/good and test/<defect> images "
+                                      "(or unset ADLIB_DATA)")
     return out
 
 

@@ -3,7 +3,8 @@
 ``<category>/train/good/*``, ``<category>/test/{good,<defect>}/*`` and
 ``<category>/ground_truth/<defect>/<stem>_mask.png``; images png/jpg/bmp of any size,
 grey or colour. Every problem (missing folder, unreadable image, mask of the wrong size or
-missing) raises one error that names the file and the fix.
+missing) raises one error that names the file and the fix. Hidden files and folders (names
+starting with '.') are skipped everywhere (:func:`hidden`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,19 @@ class DataLayoutError(FileNotFoundError):
     """A data folder does not have the layout a loader expects."""
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+def hidden(path: Path) -> bool:
+    """The one rule for every loader: a file or folder whose name starts with '.' (e.g. the
+    ``.ipynb_checkpoints`` Jupyter makes on its own, ``.DS_Store``) is not data and is skipped."""
+    return path.name.startswith(".")
+
+
+def subfolders(folder: Path) -> list[Path]:
+    """The visible sub-folders of ``folder``, sorted."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not hidden(p))
+
+
+def images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not hidden(p))
 
 
 def is_mvtec_category(folder: str | Path) -> bool:
@@ -39,7 +51,7 @@ def find_mvtec_categories(root: str | Path) -> list[Path]:
         raise DataLayoutError(f"{root} is not a folder; expected {MVTEC_LAYOUT}")
     if is_mvtec_category(root):
         return [root]
-    return sorted(p for p in root.iterdir() if p.is_dir() and is_mvtec_category(p))
+    return [p for p in subfolders(root) if is_mvtec_category(p)]
 
 
 def read_image(path: str | Path, size: int | None = None, grey: bool = True) -> np.ndarray:
@@ -105,15 +117,15 @@ def load_mvtec_category(folder: str | Path, size: int = 256, grey: bool = True,
             return paths
         return [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
 
-    train_paths = subset(_images_in(folder / "train" / "good"), max_train)
+    train_paths = subset(images_in(folder / "train" / "good"), max_train)
     if not train_paths:
         raise DataLayoutError(f"{folder / 'train' / 'good'} holds no images ({IMAGE_SUFFIXES})")
     train = np.stack([read_image(p, size, grey) for p in train_paths])
 
     test_images, labels, types, masks, files = [], [], [], [], []
-    type_dirs = sorted(p for p in (folder / "test").iterdir() if p.is_dir())
+    type_dirs = subfolders(folder / "test")
     for type_dir in type_dirs:
-        for path in subset(_images_in(type_dir), max_test_per_type):
+        for path in subset(images_in(type_dir), max_test_per_type):
             image = read_image(path, size, grey)
             defective = type_dir.name != "good"
             if defective:

@@ -274,7 +274,7 @@ def load_category_with_masks(folder: str | Path, size: int, max_train: int | Non
     if not folders.is_mvtec_category(folder):
         raise folders.DataLayoutError(f"{folder} is not an MVTec-layout category; expected "
                                       f"{folders.MVTEC_LAYOUT}")
-    defect_dirs = sorted(p for p in (folder / "test").iterdir() if p.is_dir() and p.name != "good")
+    defect_dirs = [p for p in folders.subfolders(folder / "test") if p.name != "good"]
     if not defect_dirs:
         raise folders.DataLayoutError(f"{folder / 'test'} has no defect folder besides 'good': pixel "
                                       f"thresholding needs defective test images with masks")

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from adlib.data.folders import subfolders
+
 TORCHVISION_SETS = ("MNIST", "FashionMNIST", "CIFAR10")
 EMBEDDED = ("mnist_subset",)
 IMAGEFOLDER_PREFIX = "imagefolder:"
@@ -157,6 +159,7 @@ def image_folder(root: str | os.PathLike, size: int = 32, grey: bool | None = No
     """
     from PIL import Image
     from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS
 
     root = Path(root)
     if not root.is_dir():
@@ -165,10 +168,23 @@ def image_folder(root: str | os.PathLike, size: int = 32, grey: bool | None = No
     if missing:
         raise DataLayoutError(f"image folder {root} has no {' and no '.join(missing)} sub-folder; "
                               f"expected {IMAGEFOLDER_LAYOUT}")
+    class VisibleImageFolder(ImageFolder):
+        """ImageFolder under adlib's rule: hidden folders are no class (adlib.data.folders.hidden)."""
+
+        def find_classes(self, directory):
+            classes = [p.name for p in subfolders(Path(directory))]
+            if not classes:
+                raise FileNotFoundError(f"no class folder in {directory}")
+            return classes, {name: i for i, name in enumerate(classes)}
+
+    def visible_image(path: str) -> bool:    # no hidden file, nor one inside a hidden folder
+        return path.lower().endswith(IMG_EXTENSIONS) and not any(
+            part.startswith(".") for part in Path(path).relative_to(root).parts)
+
     sets = {}
     for split in ("train", "test"):
         try:
-            sets[split] = ImageFolder(str(root / split))
+            sets[split] = VisibleImageFolder(str(root / split), is_valid_file=visible_image)
         except (FileNotFoundError, RuntimeError) as err:
             raise DataLayoutError(f"{root / split}: {err}; expected {IMAGEFOLDER_LAYOUT}") from None
     if sets["train"].classes != sets["test"].classes:

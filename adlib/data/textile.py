@@ -407,7 +407,7 @@ def mvtec_patch_sets(folder: str | Path, patch_size: int = 64, n_train: int = 10
     rng = np.random.default_rng(seed)
 
     def listing(sub: Path) -> list[Path]:
-        paths = folders._images_in(sub) if sub.is_dir() else []
+        paths = folders.images_in(sub) if sub.is_dir() else []
         if len(paths) > max_images:
             paths = [paths[i] for i in np.linspace(0, len(paths) - 1, max_images).round().astype(int)]
         return paths
@@ -422,7 +422,7 @@ def mvtec_patch_sets(folder: str | Path, patch_size: int = 64, n_train: int = 10
     train = spread(listing(folder / "train" / "good"), n_train, "T (train/good)")
     valid = spread(listing(folder / "test" / "good"), n_valid, "V (test/good)")
     defective = []
-    for type_dir in sorted(p for p in (folder / "test").iterdir() if p.is_dir() and p.name != "good"):
+    for type_dir in (p for p in folders.subfolders(folder / "test") if p.name != "good"):
         for path in listing(type_dir):
             mask_path = folder / "ground_truth" / type_dir.name / f"{path.stem}_mask.png"
             if not mask_path.exists():

@@ -165,8 +165,8 @@ def load_categories(data_root: str | None, *, categories, image_size: int, colou
     elif set(MVTEC_OBJECTS) <= set(names):
         found = [p for p in found if p.name in MVTEC_OBJECTS]
     for folder in found:
-        paths = [p for sub in ("train/good", "test") for p in (folder / sub).rglob("*")
-                 if p.suffix.lower() in folders.IMAGE_SUFFIXES]
+        paths = folders.images_in(folder / "train" / "good") + [
+            p for kind in folders.subfolders(folder / "test") for p in folders.images_in(kind)]
         sizes, in_colour = survey(paths)
         if len(sizes) > 1:
             widths, heights = [w for w, _ in sizes], [h for _, h in sizes]

@@ -1,0 +1,75 @@
+"""Bad inputs and data layouts found by trying the book as a user would (issue 17): each case
+fails fast with one message naming the file or folder and the fix, or follows a documented
+rule. One row per case, so each stays fixed."""
+
+import contextlib
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from adlib import benchmark
+from adlib.data import folders, oneclass
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _image(path: Path, value: int = 120, size: int = 32) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size, size), value, np.uint8)).save(path)
+
+
+def _category(root: Path, *, defects: bool = True) -> Path:
+    for i in range(4):
+        _image(root / "train" / "good" / f"{i}.png")
+        _image(root / "test" / "good" / f"{i}.png")
+        if defects:
+            _image(root / "test" / "crack" / f"{i}.png", 250)
+            mask = np.zeros((32, 32), np.uint8)
+            mask[4:12, 4:12] = 255
+            (root / "ground_truth" / "crack").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(mask).save(root / "ground_truth" / "crack" / f"{i}_mask.png")
+    return root
+
+
+@pytest.mark.parametrize("profile", ["fast", "Quick", "papers"])
+def test_make_refuses_an_unknown_profile_listing_the_profiles(profile):
+    result = subprocess.run(["make", "-n", "book", f"PROFILE={profile}"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert f"PROFILE={profile} is not a profile" in result.stderr and "quick real smoke" in result.stderr
+
+
+def test_hidden_folders_and_files_are_not_data(tmp_path):
+    cat = _category(tmp_path / "widget")
+    _image(cat / "test" / ".ipynb_checkpoints" / "0.png")            # Jupyter makes these on its own
+    _image(cat / "train" / "good" / ".0-checkpoint.png", 250)
+    _category(tmp_path / ".ipynb_checkpoints")                       # not a category either
+    assert folders.find_mvtec_categories(tmp_path) == [cat]
+    loaded = folders.load_mvtec_category(cat, size=32)
+    assert set(loaded.defect_types) == {"good", "crack"} and len(loaded.train) == 4
+    assert int(loaded.labels.sum()) == 4                              # the hidden good image is not a defect
+
+
+def test_hidden_folders_are_no_class_of_an_image_folder(tmp_path):
+    for split in ("train", "test"):
+        for cls in ("a", "b", ".ipynb_checkpoints"):
+            for i in range(2):
+                _image(tmp_path / split / cls / f"{i}.png", 60 if cls == "a" else 200)
+        _image(tmp_path / split / "a" / ".ipynb_checkpoints" / "x.png")
+    data = oneclass.image_folder(tmp_path, size=8)
+    assert data.classes == ["a", "b"] and len(data.train_x) == 4
+
+
+@pytest.mark.parametrize("layout, message", [
+    ("empty", "holds no MVTec-layout category"),
+    ("no defects", "has both good and defective test images"),
+])
+def test_the_benchmark_refuses_unusable_real_data(tmp_path, layout, message):
+    if layout == "no defects":
+        _category(tmp_path / "widget", defects=False)
+    with pytest.warns(UserWarning) if layout == "no defects" else contextlib.nullcontext():
+        with pytest.raises(folders.DataLayoutError, match=message) as err:
+            benchmark.folder_sets(tmp_path, 32, 4, 4)
+    assert str(tmp_path) in str(err.value) and "ADLIB_DATA" in str(err.value)
