@@ -8,6 +8,7 @@ value out of range, and lists the valid parameters in the message.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -29,15 +30,18 @@ class Spec:
     choices: tuple[Any, ...] | None = None
     optional: bool = False   # None allowed
     doc: str = ""
+    nonempty: bool = False   # a list must hold at least one item
 
     def describe(self) -> str:
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
         text = "/".join(k.__name__ for k in kinds)
         if self.choices is not None:
-            text = "one of " + ", ".join(repr(c) for c in self.choices)
+            text = ("list of items from " if list in kinds else "one of ") + ", ".join(repr(c) for c in self.choices)
         elif self.low is not None or self.high is not None:
             text += f" in [{self.low if self.low is not None else '-inf'}, "
             text += f"{self.high if self.high is not None else 'inf'}]"
+        if self.nonempty:
+            text = "non-empty " + text
         if self.optional:
             text += " or None"
         return text
@@ -53,8 +57,16 @@ class Spec:
             raise ParameterError(f"parameter {name!r}={value!r}: expected {self.describe()}")
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if isinstance(value, str) and str not in kinds and _is_number(value):
+            raise ParameterError(
+                f"parameter {name!r}={value!r} is text, not a number: YAML reads {value} as a string "
+                f"(it needs a decimal point and a signed exponent, e.g. 1.0e-3); expected {self.describe()}")
         if not isinstance(value, kinds):
             raise ParameterError(f"parameter {name!r}={value!r}: expected {self.describe()}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParameterError(f"parameter {name!r}={value!r} is not a finite number: expected {self.describe()}")
+        if self.nonempty and isinstance(value, (list, tuple)) and not value:
+            raise ParameterError(f"parameter {name!r} is an empty list: expected {self.describe()}")
         if self.choices is not None:
             items = value if isinstance(value, (list, tuple)) else [value]
             bad = [v for v in items if v not in self.choices]
@@ -64,6 +76,14 @@ class Spec:
         if self.low is not None and value < self.low or self.high is not None and value > self.high:
             raise ParameterError(f"parameter {name!r}={value!r} is out of range: {self.describe()}")
         return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def integer(low: int | None = None, high: int | None = None, doc: str = "") -> Spec:
@@ -78,9 +98,9 @@ def choice(*choices: Any, doc: str = "") -> Spec:
     return Spec(object, choices=tuple(choices), doc=doc)
 
 
-def choices_list(*choices: Any, doc: str = "") -> Spec:
+def choices_list(*choices: Any, doc: str = "", nonempty: bool = False) -> Spec:
     """A list whose items each come from ``choices``."""
-    return Spec((list, tuple), choices=tuple(choices), doc=doc)
+    return Spec((list, tuple), choices=tuple(choices), doc=doc, nonempty=nonempty)
 
 
 def text(optional: bool = False, doc: str = "") -> Spec:

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from adlib import benchmark
+from adlib import params as P
 from adlib.data import folders, oneclass
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,3 +74,26 @@ def test_the_benchmark_refuses_unusable_real_data(tmp_path, layout, message):
         with pytest.raises(folders.DataLayoutError, match=message) as err:
             benchmark.folder_sets(tmp_path, 32, 4, 4)
     assert str(tmp_path) in str(err.value) and "ADLIB_DATA" in str(err.value)
+
+
+@pytest.mark.parametrize("spec, value, message", [
+    (P.number(0.0, 1.0), "1e-3", "is text, not a number: YAML reads 1e-3 as a string"),
+    (P.number(0.0, 1.0), float("nan"), "is not a finite number"),
+    (P.number(), float("inf"), "is not a finite number"),
+    (P.choices_list("CAE", "VAE", nonempty=True), [], "is an empty list: expected non-empty list of items"),
+    (P.Spec((list, tuple), optional=True, nonempty=True), [], "is an empty list"),
+])
+def test_parameter_values_that_used_to_pass_or_mislead(spec, value, message):
+    with pytest.raises(P.ParameterError, match=message):
+        spec.validate("x", value)
+
+
+@pytest.mark.parametrize("module, name", [("schneider", "models"), ("zhu", "datasets"), ("zhu", "classes"),
+                                          ("soukup", "lambdas")])
+def test_lists_a_chapter_cannot_run_without_must_not_be_empty(module, name):
+    import importlib
+
+    paper = importlib.import_module(f"adlib.papers.{module}")
+    specs = paper.parameter_specs() if hasattr(paper, "parameter_specs") else paper.PARAMETERS
+    with pytest.raises(P.ParameterError, match="empty list"):
+        specs[name].validate(name, [])

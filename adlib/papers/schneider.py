@@ -64,7 +64,7 @@ DEFECTIVE_SHARE = 0.05     # a patch is defective when at least this share of it
 
 # The chapter's parameters (besides the common ones: profile, seed, device, data_root, results_dir).
 PARAMETERS = {
-    "models": P.choices_list("CAE", "VAE", "AAE"),
+    "models": P.choices_list("CAE", "VAE", "AAE", nonempty=True),
     "image_size": P.integer(32, 2048, doc="side of each synthetic image"),
     "square": P.integer(2, 256, doc="side of a chess square"),
     "calibrate_strength": P.flag(doc="choose chess_shift and line_contrast by calibrate()"),

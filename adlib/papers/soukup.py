@@ -635,7 +635,7 @@ def parameter_specs() -> dict:
     """The chapter's parameters and their ranges (beyond the common ones)."""
     return {
         "patterns": P.choices_list(*textile.PATTERNS), "patch_size": P.integer(8, 512), "depth": P.integer(1, 6),
-        "base_channels": P.integer(1, 256), "latent_dim": P.integer(1, 4096), "lambdas": P.Spec((list, tuple)),
+        "base_channels": P.integer(1, 256), "latent_dim": P.integer(1, 4096), "lambdas": P.Spec((list, tuple), nonempty=True),
         "iterations": P.integer(1, 1_000_000), "final_iterations": P.integer(1, 1_000_000),
         "batch_size": P.integer(1, 4096), "lr": P.number(1e-6, 1.0),
         "n_train": P.integer(1, 1_000_000), "n_valid": P.integer(2, 1_000_000),

@@ -59,8 +59,8 @@ MEAN_GLUES = {"Two-stage": "mean_two", "CAE": "mean_cae", "PCA": "mean_pca", "Ro
 
 # the chapter's parameters (beyond adlib.params.COMMON)
 PARAMETERS = {
-    "datasets": P.Spec((list, tuple)),
-    "classes": P.Spec((list, tuple), optional=True),
+    "datasets": P.Spec((list, tuple), nonempty=True),
+    "classes": P.Spec((list, tuple), optional=True, nonempty=True),
     "n_seeds": P.integer(1, 20),
     "train_fraction": P.number(0.05, 0.95),
     "max_train_per_class": P.Spec(int, 1, 10_000_000, optional=True),
