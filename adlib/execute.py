@@ -35,7 +35,10 @@ def load_params(name: str, profile: str, notebooks: Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"no parameter file {path}: every chapter needs one per profile "
                                 f"({', '.join(PROFILES)})")
-    params = yaml.safe_load(path.read_text()) or {}
+    try:
+        params = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not valid YAML: {err}; fix the line it names") from None
     if not isinstance(params, dict):
         raise ValueError(f"{path} must hold a mapping of parameter names to values")
     return params
@@ -63,7 +66,8 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
             extra: dict | None = None) -> Path:
     source = notebooks / f"{name}.py"
     if not source.exists():
-        raise FileNotFoundError(f"no chapter source {source}")
+        chapters = ", ".join(sorted(p.stem for p in notebooks.glob("*.py")))
+        raise FileNotFoundError(f"no chapter source {source}; the chapters are: {chapters}")
     params = {**load_params(name, profile, notebooks), **(extra or {})}
     params["profile"] = profile
     params["results_dir"] = str(out.resolve())

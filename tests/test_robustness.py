@@ -97,3 +97,46 @@ def test_lists_a_chapter_cannot_run_without_must_not_be_empty(module, name):
     specs = paper.parameter_specs() if hasattr(paper, "parameter_specs") else paper.PARAMETERS
     with pytest.raises(P.ParameterError, match="empty list"):
         specs[name].validate(name, [])
+
+
+def test_a_category_without_good_test_images_fails_before_training(tmp_path):
+    from adlib.papers import schneider
+
+    cat = _category(tmp_path / "widget")
+    for path in (cat / "test" / "good").iterdir():
+        path.unlink()
+    (cat / "test" / "good").rmdir()
+    with pytest.raises(folders.DataLayoutError, match="test/good"):
+        schneider.run_real(cat, image_size=32, patch=16, iterations=10**9, batch_size=2, lr=1e-3, seed=0,
+                           device="cpu")       # a billion steps: it must fail before training
+
+
+def test_an_oversized_image_names_its_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)        # 32×32 is now "a decompression bomb"
+    _image(tmp_path / "big.png")
+    with pytest.raises(ValueError, match="big.png"):
+        folders.read_image(tmp_path / "big.png")
+
+
+def test_a_failed_offline_load_leaves_no_empty_folder_behind(tmp_path, monkeypatch):
+    import torchvision
+
+    def offline(self):            # what torchvision does offline: make MNIST/raw, then fail
+        Path(self.raw_folder).mkdir(parents=True, exist_ok=True)
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    with pytest.raises(oneclass.DataLayoutError, match="cannot load torchvision MNIST"):
+        oneclass.torchvision_set("MNIST", tmp_path, download=True)
+    assert not (tmp_path / "MNIST").exists()
+
+
+def test_execute_names_the_bad_yaml_file_and_the_chapters(tmp_path):
+    from adlib import execute
+
+    (tmp_path / "params" / "quick").mkdir(parents=True)
+    (tmp_path / "params" / "quick" / "demo.yaml").write_text("lr: [1e-3\n")
+    with pytest.raises(ValueError, match="demo.yaml is not valid YAML"):
+        execute.load_params("demo", "quick", tmp_path)
+    with pytest.raises(FileNotFoundError, match="the chapters are: .*saeedi_cpcae_knn"):
+        execute.execute("saeedi", "quick", tmp_path / "out")

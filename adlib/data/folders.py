@@ -63,7 +63,7 @@ def read_image(path: str | Path, size: int | None = None, grey: bool = True) -> 
             if size is not None:
                 img = img.resize((size, size), Image.BILINEAR)
             array = np.asarray(img, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as err:
         raise ValueError(f"cannot read image {path}: {err}; replace or remove the file") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
@@ -83,7 +83,7 @@ def read_mask(path: Path, image_path: Path, image_shape: tuple[int, int],
                             f"{image_path} is {source.size[0]}×{source.size[1]}")
                 img = img.convert("L").resize((size, size), Image.NEAREST)
             return np.asarray(img.convert("L")) > 127
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as err:
         raise ValueError(f"cannot read mask {path}: {err}") from None
 
 

@@ -127,6 +127,7 @@ def torchvision_set(name: str, root: str | os.PathLike | None = None, download: 
         raise DataLayoutError(f"unknown torchvision dataset {name!r}; choose one of {TORCHVISION_SETS}")
     root = Path(root) if root else default_root()
     cls = getattr(torchvision.datasets, name)
+    ours = not (root / name).exists()       # a folder this call creates is removed again if it fails
     splits = {}
     for train in (True, False):
         try:
@@ -137,6 +138,12 @@ def torchvision_set(name: str, root: str | os.PathLike | None = None, download: 
                     raise
                 splits[train] = cls(root=str(root), train=train, download=True)
         except Exception as err:         # noqa: BLE001 — one clear message for every failure
+            if ours:                        # no empty MNIST/raw left behind in the user's folder
+                for folder in sorted((p for p in (root / name).rglob("*") if p.is_dir()), reverse=True):
+                    if not any(folder.iterdir()):
+                        folder.rmdir()
+                if (root / name).is_dir() and not any((root / name).iterdir()):
+                    (root / name).rmdir()
             raise DataLayoutError(
                 f"cannot load torchvision {name} under {root} ({type(err).__name__}: {err}); put the "
                 f"dataset there in torchvision's layout (e.g. {root}/{name}/raw for MNIST) or allow the "
@@ -202,7 +209,7 @@ def image_folder(root: str | os.PathLike, size: int = 32, grey: bool | None = No
                 with Image.open(path) as img:
                     img = img.convert(mode).resize((size, size), Image.BILINEAR)
                     images.append(np.asarray(img, dtype=np.float32) / 255.0)
-            except OSError as err:
+            except (OSError, Image.DecompressionBombError) as err:
                 raise DataLayoutError(f"cannot read image {path}: {err}; replace or remove it") from None
         x = np.stack(images)
         x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)

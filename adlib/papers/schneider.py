@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -348,6 +349,9 @@ def run_real(folder, *, image_size: int, patch: int, iterations: int, batch_size
     worst patch's error, and pixel AUROC and AUPRO of its maps (:mod:`adlib.metrics`)."""
     cat = folders.load_mvtec_category(folder, size=image_size, max_train=max_train,
                                       max_test_per_type=max_test_per_type)
+    if not 0 < cat.labels.sum() < len(cat.labels):     # before training, not after
+        raise folders.DataLayoutError(f"{Path(folder) / 'test'} needs good (test/good) and defective "
+                                      "(test/<defect>) images: the image AUROC compares the two")
     if run is not None:
         run.add_dataset(f"mvtec:{cat.name}", path=str(folder), train=len(cat.train), test=len(cat.test),
                         resized_to=image_size)
