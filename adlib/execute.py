@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -70,13 +71,17 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
         raise FileNotFoundError(f"no chapter source {source}; the chapters are: {chapters}")
     params = {**load_params(name, profile, notebooks), **(extra or {})}
     params["profile"] = profile
-    params["results_dir"] = str(out.resolve())
     if os.environ.get("ADLIB_DATA") and "data_root" not in params:
         params["data_root"] = os.environ["ADLIB_DATA"]
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out) as tmp:
-        unexecuted = Path(tmp) / f"{name}.ipynb"
-        executed = Path(tmp) / f"{name}.executed.ipynb"
+    for stale in out.glob(f".{name}.run-*"):        # left by a run that was killed (SIGKILL)
+        shutil.rmtree(stale, ignore_errors=True)
+    # The notebook and its results.json are written into one hidden temporary folder and
+    # published together at the end: a run that dies never leaves one without the other.
+    with tempfile.TemporaryDirectory(dir=out, prefix=f".{name}.run-") as tmp:
+        params["results_dir"] = tmp
+        unexecuted = Path(tmp) / f"{name}.unexecuted.ipynb"
+        executed = Path(tmp) / f"{name}.ipynb"
         nbformat.write(jupytext.read(source), unexecuted)
         start = time.perf_counter()
         # the kernel inherits this: no tqdm widgets stored in the executed notebook; the
@@ -95,9 +100,14 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
                              f"(partial notebook: {out / (name + '.failed.ipynb')}):\n"
                              f"{err.ename}: {err.evalue}") from None
         target = out / f"{name}.ipynb"
-        os.replace(executed, target)           # atomic: same folder
+        results = out / f"{name}.results.json"
+        # results first, the notebook (make's target) last: killed in between, the old
+        # notebook is older than its sources and make re-runs the chapter
+        if (Path(tmp) / results.name).exists():
+            os.replace(Path(tmp) / results.name, results)
+        os.chmod(executed, 0o644)
+        os.replace(executed, target)           # atomic: same file system
     (out / f"{name}.failed.ipynb").unlink(missing_ok=True)
-    results = out / f"{name}.results.json"
     if profile in KEPT and results.exists():
         kept = atomic_write_bytes(KEPT[profile] / results.name, results.read_bytes())
         print(f"kept {kept} (commit it: the book shows it beside the quick profile's numbers)")

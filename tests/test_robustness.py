@@ -3,6 +3,7 @@ fails fast with one message naming the file or folder and the fix, or follows a 
 rule. One row per case, so each stays fixed."""
 
 import contextlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -140,3 +141,50 @@ def test_execute_names_the_bad_yaml_file_and_the_chapters(tmp_path):
         execute.load_params("demo", "quick", tmp_path)
     with pytest.raises(FileNotFoundError, match="the chapters are: .*saeedi_cpcae_knn"):
         execute.execute("saeedi", "quick", tmp_path / "out")
+
+
+def test_results_are_world_readable(tmp_path):
+    from adlib import runtime
+
+    path = runtime.atomic_write_json(tmp_path / "r.json", {"a": 1})
+    assert path.stat().st_mode & 0o044 == 0o044
+
+
+DEMO = '''# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+profile = "smoke"
+results_dir = "."
+fail = False
+
+# %%
+import json, pathlib
+pathlib.Path(results_dir, "demo.results.json").write_text(json.dumps({"fail": fail}))
+assert not fail, "asked to fail"
+'''
+
+
+@pytest.mark.slow
+def test_a_chapter_and_its_results_are_published_together(tmp_path):
+    from adlib import execute
+
+    notebooks, out = tmp_path / "notebooks", tmp_path / "out"
+    (notebooks / "params" / "smoke").mkdir(parents=True)
+    (notebooks / "demo.py").write_text(DEMO)
+    (notebooks / "params" / "smoke" / "demo.yaml").write_text("fail: false\n")
+    (out / ".demo.run-killed").mkdir(parents=True)                # what a SIGKILL leaves
+    execute.execute("demo", "smoke", out, notebooks)
+    assert sorted(p.name for p in out.iterdir()) == ["demo.ipynb", "demo.results.json"]
+    assert all(p.stat().st_mode & 0o044 == 0o044 for p in out.iterdir())
+    (notebooks / "params" / "smoke" / "demo.yaml").write_text("fail: true\n")
+    with pytest.raises(SystemExit, match="asked to fail"):
+        execute.execute("demo", "smoke", out, notebooks)
+    # the good pair stays, the failed run's results.json is never published
+    assert json.loads((out / "demo.results.json").read_text()) == {"fail": False}
+    assert sorted(p.name for p in out.iterdir()) == ["demo.failed.ipynb", "demo.ipynb", "demo.results.json"]
