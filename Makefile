@@ -50,10 +50,11 @@ $(ENV_STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet -e '.[book,test]'
 	touch $@
 
-# Rewritten only when the profile or data folder changes, so it re-executes chapters then.
+# Rewritten only when the profile, the data folder or what is in it (adlib.fingerprint: file
+# names, sizes, mtimes) changes, so it re-executes chapters then.
 $(RUN_CONFIG): FORCE
 	@mkdir -p $(GEN)
-	@echo "PROFILE=$(PROFILE) ADLIB_DATA=$(ADLIB_DATA)" > $@.new
+	@echo "PROFILE=$(PROFILE) ADLIB_DATA=$(ADLIB_DATA) data=$$(python3 -m adlib.fingerprint '$(ADLIB_DATA)')" > $@.new
 	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
 $(GEN)/%.ipynb: notebooks/%.py notebooks/params/$(PROFILE)/%.yaml $(ADLIB_SOURCES) $(RUN_CONFIG) | $(ENV_STAMP)

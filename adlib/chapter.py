@@ -20,6 +20,7 @@ import torch
 
 from adlib import params as P
 from adlib import plots, runtime
+from adlib.fingerprint import fingerprint
 
 
 @dataclass
@@ -51,6 +52,7 @@ def setup(name: str, namespace: Mapping[str, Any], names_before: Iterable[str],
     runtime.set_deterministic(params["deterministic"])      # before any CUDA work (cuBLAS reads its setting once)
     device = runtime.select_device(params["device"])
     run = runtime.Run(name, params, params["results_dir"], device)
+    run.data_fingerprint = fingerprint(data_root)     # what was in the real-data folder, for provenance
     chapter = Chapter(name, params, data_root, device, run, prefix or name[:3])
     chapter.glue(device=str(device), profile=params["profile"])
     return chapter

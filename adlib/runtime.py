@@ -206,6 +206,7 @@ class Run:
         self.step_seconds: dict[str, float] = {}
         self.datasets: dict[str, dict[str, Any]] = {}
         self.health: list[dict[str, Any]] = []      # one record per trained model, see add_health
+        self.data_fingerprint = ""                    # of the real-data folder (adlib.fingerprint), if any
         self._started = time.perf_counter()
         _time_spent.update(dict.fromkeys(TIME_KINDS, 0.0))   # this run's breakdown starts now
         # under adlib.execute: the seconds from its start to this run's (kernel start, imports)
@@ -251,6 +252,7 @@ class Run:
             "cuda_version": torch.version.cuda,
             "determinism": determinism(),
             "datasets": self.datasets,
+            "data_fingerprint": self.data_fingerprint,
             "step_seconds": self.step_seconds,
             "time_breakdown": self.time_breakdown(),
             "kernel_start_seconds": self.kernel_start_seconds,

@@ -188,3 +188,26 @@ def test_a_chapter_and_its_results_are_published_together(tmp_path):
     # the good pair stays, the failed run's results.json is never published
     assert json.loads((out / "demo.results.json").read_text()) == {"fail": False}
     assert sorted(p.name for p in out.iterdir()) == ["demo.failed.ipynb", "demo.ipynb", "demo.results.json"]
+
+
+def test_a_change_inside_the_data_folder_re_executes_the_chapters(tmp_path):
+    from adlib.fingerprint import fingerprint
+
+    data = _category(tmp_path / "data" / "widget").parent
+    gen = tmp_path / "gen"
+
+    def run_config() -> str:
+        subprocess.run(["make", f"GEN={gen}", f"{gen}/.run-config", f"ADLIB_DATA={data}"], cwd=ROOT,
+                       check=True, capture_output=True)
+        return (gen / ".run-config").read_text()
+
+    first = run_config()
+    assert fingerprint(data) in first and run_config() == first           # unchanged: not rewritten
+    _image(data / "widget" / "train" / "good" / "new.png")                  # a new training image
+    second = run_config()
+    assert second != first
+    (data / "widget" / "train" / "good" / "0.png").unlink()                 # a deleted one
+    assert run_config() not in (first, second)
+    before = fingerprint(data)
+    _image(data / "widget" / ".ipynb_checkpoints" / "x.png")                # hidden: not data
+    assert fingerprint(data) == before == run_config().split("data=")[1].strip()
