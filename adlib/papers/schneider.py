@@ -549,16 +549,22 @@ def _set_line(name: str, iou: pd.Series, reference: float | None, healths: dict)
     return start + " ".join(parts)
 
 
+TIME_TOLERANCE = 0.10   # wall times of one run vary by several %: within 10 % counts as a tie
+
+
 def _time_line(table: pd.DataFrame) -> str:
-    """The claim on training cost: the CAE fastest and the AAE slowest on every set (two checks)."""
+    """The claim on training cost: the CAE fastest and the AAE slowest on every set (two checks,
+    each with :data:`TIME_TOLERANCE`, so that the verdict does not flip with timing noise
+    between identical reruns; ratios to one decimal for the same reason)."""
     times = table.pivot(index="dataset", columns="model", values="train_seconds")
-    aae_slowest = [n for n in times.index if times.loc[n].idxmax() == "AAE"]
-    not_fastest = [n for n in times.index if times.loc[n].idxmin() != "CAE"]
+    aae_slowest = [n for n in times.index if times.loc[n, "AAE"] >= (1 - TIME_TOLERANCE) * times.loc[n].max()]
+    not_fastest = [n for n in times.index if times.loc[n, "CAE"] > (1 + TIME_TOLERANCE) * times.loc[n].min()]
     every = len(times.index)
     line = (f"- **Training cost** (same iterations for every model, so the time does not depend on whether a "
-            f"model learnt): the AAE took {(times['AAE'] / times['CAE']).mean():.1f}× the CAE's time on average "
-            f"(paper: {paper_time_ratio('AAE'):.1f}×) and the VAE {(times['VAE'] / times['CAE']).mean():.2f}× "
-            f"(paper: {paper_time_ratio('VAE'):.2f}×). ")
+            f"model learnt; a model within {TIME_TOLERANCE:.0%} of the fastest or slowest time counts as "
+            f"tied with it): the AAE took {(times['AAE'] / times['CAE']).mean():.1f}× the CAE's time on "
+            f"average (paper: {paper_time_ratio('AAE'):.1f}×) and the VAE "
+            f"{(times['VAE'] / times['CAE']).mean():.1f}× (paper: {paper_time_ratio('VAE'):.1f}×). ")
     line += ("*The CAE trains fastest* holds on every set; " if not not_fastest else
              f"*The CAE trains fastest* does **not** hold on {_names(not_fastest)}; ")
     if len(aae_slowest) == every:
