@@ -47,7 +47,7 @@ $(ENV_STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet $(TORCH_PINS)
-	$(PYTHON) -m pip install --quiet -e '.[book,test]'
+	$(PYTHON) -m pip install --quiet -e '.[book,test,scale]'
 	touch $@
 
 # Rewritten only when the profile, the data folder or what is in it (adlib.fingerprint: file

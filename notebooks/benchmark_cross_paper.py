@@ -49,6 +49,8 @@ iterations = 200           # the same number of optimiser steps for every traine
 batch_size = 32
 real_max_train = 200       # per MVTec-layout category from data_root
 real_max_test_per_type = 10
+executor = "serial"        # "serial", "processes" (local pool), "local" (Dask LocalCluster) or tcp://host:8786
+jobs_dir = "book/generated/benchmark_jobs"   # one JSON per finished job: a re-run reads, an interrupted grid resumes
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
@@ -71,6 +73,8 @@ ch = chapter.setup("benchmark_cross_paper", globals(), _names_before, {
     "batch_size": P.integer(1, 4096),
     "real_max_train": P.integer(2, 100_000),
     "real_max_test_per_type": P.integer(1, 100_000),
+    "executor": P.text(doc="serial, processes, local or a Dask scheduler address"),
+    "jobs_dir": P.text(),
 })
 if not methods:
     raise P.ParameterError("methods is empty: name at least one of " + ", ".join(B.METHODS))
@@ -143,14 +147,32 @@ display(X.method_catalogue(methods).style.hide(axis="index")
 # for their Xception, see the Saeedi chapter).
 #
 # ## Running it
+#
+# The grid is a list of jobs, one per (method, dataset, seed) ({mod}`adlib.grid`): each job
+# builds its dataset, fits, health-checks and scores, and its records are stored as one
+# JSON file named by a hash of its spec (method and settings, data, seed, budget and a hash
+# of adlib's code). An interrupted grid resumes where it stopped, a re-render reads the
+# stored jobs, and a change re-runs only the jobs it touches. The jobs ran on the
+# {glue:text}`ben_executor` executor; `executor = "processes"` uses a local process pool (one
+# worker per GPU), a Dask scheduler address (`tcp://host:8786`) a Dask cluster, where each GPU
+# job asks for one `GPU` resource (see {doc}`reproducibility`). A job that fails is reported
+# at once; the others go on, and the cells it leaves empty are listed here.
 
 # %%
-results, example_maps = X.run_all(sets, methods, seeds, iterations=iterations, batch_size=batch_size,
-                                  device=ch.device, run=ch.run)
+jobs = X.grid_jobs(sets, datasets, methods, seeds, image_size=image_size, n_train=n_train, n_test=n_test,
+                   data_seed=seed, real_max_train=real_max_train, real_max_test_per_type=real_max_test_per_type,
+                   iterations=iterations, batch_size=batch_size, device=ch.device)
+results, example_maps, failed = X.run_all(jobs, jobs_dir, executor=executor, run=ch.run)
+if failed:
+    display(Markdown(f"**{len(failed)} of {len(jobs)} jobs failed**; these cells of the grid are missing below "
+                     "(each failure's spec and traceback were printed when it happened):"))
+    display(X.missing_cells(failed).style.hide(axis="index"))
+if not len(results):
+    raise RuntimeError(f"every one of the {len(jobs)} benchmark jobs failed; see the tracebacks above")
 auroc = X.summarise(results, "image_auroc")
 summary = X.ranking(auroc)
 cells = X.trained_health(results)
-ch.glue(n_runs=len(sets) * len(seeds) * len(methods), health_percent=f"{B.HEALTH_FRACTION:.0%}",
+ch.glue(executor=executor, n_runs=len(jobs) - len(failed), health_percent=f"{B.HEALTH_FRACTION:.0%}",
         healthy_cells=int(cells.eq("healthy").sum()), trained_cells=len(cells),
         wall_minutes=f"{sum(v for k, v in ch.run.step_seconds.items() if k != 'load data') / 60:.1f}")
 

@@ -9,9 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from tqdm.auto import tqdm
 
-from adlib import benchmark, detectors, health, plots, references, training
+from adlib import benchmark, detectors, grid, health, plots, references, training
 from adlib.metrics import auroc_text
 
 BASELINES = {"Deep-feature k-NN (baseline)", "PCA residual (baseline)"}
@@ -36,29 +35,45 @@ def method_catalogue(methods) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_all(sets, methods, seeds, *, iterations, batch_size, device, run=None):
-    """Every (dataset, seed, method): the records (with each model's health status), and the
-    first seed's map of the first defective test image per (dataset, method label) for the
-    figure. With a ``run``, each trained model's health is recorded in it."""
+def grid_jobs(sets, embedded, methods, seeds, *, image_size, n_train, n_test, data_seed, real_max_train,
+              real_max_test_per_type, iterations, batch_size, device) -> list[grid.Job]:
+    """The benchmark's jobs (:mod:`adlib.grid`), every (dataset, seed, method). ``sets``: the
+    embedded sets named ``embedded`` (in that order), then the folder sets; each is registered
+    with the grid so that jobs run in this process do not build it again."""
+    recipes = [(name, (image_size, n_train, n_test, data_seed)) for name in embedded]
+    recipes += [(f"folder:{s.source}", (image_size, real_max_train, real_max_test_per_type))
+                for s in sets[len(embedded):]]
+    for s, (key, data) in zip(sets, recipes):
+        grid.remember(key, data, s)
+    return grid.jobs_for([key for key, _ in recipes], methods, list(seeds), data=dict(recipes),
+                         iterations=iterations, batch_size=batch_size, device=str(device))
+
+
+def run_all(jobs: list[grid.Job], store, *, executor: str = "serial", run=None):
+    """Run (or read back) the grid's jobs: the records (one row per reported score, with its
+    model's health), the first seed's map of the first defective test image per (dataset, method
+    label) for the figure, and the failed jobs. With a ``run``, each trained model's health and
+    each job's seconds are recorded in it."""
+    result = grid.run_grid(jobs, store, executor=executor, progress=training.show_progress())
     records, example_maps = [], {}
-    jobs = [(s, k, m) for s in sets for k in seeds for m in methods]
-    for s, k, m in tqdm(jobs, desc="benchmark", disable=not training.show_progress()):
+    for payload in result.done:
+        records += payload["records"]
+        name = payload["records"][0]["dataset"]
+        example_maps.update({(name, label): np.asarray(m, np.float32) for label, m in payload["example_maps"].items()})
         if run is not None:
-            with run.step(f"{s.name}: {m}"):
-                recs, predictions, model_health = benchmark.run_one(m, s, seed=k, iterations=iterations,
-                                                                    batch_size=batch_size, device=device)
-            if detectors.REGISTRY[m].trained:
-                run.add_health(model_health, dataset=s.name, model=recs[0]["method"], seed=k)
-        else:
-            recs, predictions, _ = benchmark.run_one(m, s, seed=k, iterations=iterations, batch_size=batch_size,
-                                                     device=device)
-        records += recs
-        if k == seeds[0]:
-            example = np.flatnonzero(s.labels == 1)[0]
-            for label, prediction in predictions.items():
-                if prediction.maps is not None:
-                    example_maps[s.name, label] = prediction.maps[example]
-    return pd.DataFrame(records), example_maps
+            run.step_seconds[f"{name}: {payload['spec']['method']}, seed {payload['spec']['seed']}"] = payload["seconds"]
+            if payload["health"] is not None:
+                run.health.append(payload["health"])
+    table = pd.DataFrame(records)
+    metrics = [c for c in (*references.FIELD_COLUMNS, "fit_seconds", "score_ms_per_image") if c in table]
+    table[metrics] = table[metrics].astype(float)           # None (a metric that does not apply) -> NaN
+    return table, example_maps, result.failed
+
+
+def missing_cells(failed) -> pd.DataFrame:
+    """One row per failed job: the grid cell it leaves empty and the error's last line."""
+    return pd.DataFrame([{"method": job.method, "dataset": job.dataset.removeprefix("folder:"), "seed": job.seed,
+                          "error": error.strip().splitlines()[-1]} for job, error in failed])
 
 
 @dataclass

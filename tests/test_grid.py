@@ -1,0 +1,62 @@
+"""adlib.grid: the benchmark grid as stored jobs on a serial loop, a process pool or Dask."""
+
+import json
+
+import pytest
+
+from adlib import grid
+
+TINY = {"brick": (32, 16, 4, 0)}          # size, n_train, n_test, data seed
+
+
+def jobs(methods=("pca", "schneider_cae"), seeds=(0, 1)):
+    return grid.jobs_for(["brick"], list(methods), list(seeds), data=TINY, iterations=2, batch_size=4)
+
+
+def comparable(done):
+    """Records without the fields allowed to differ between executors (timings, host)."""
+    return [[{k: v for k, v in r.items() if k not in grid.TIMING_FIELDS} for r in p["records"]] for p in done]
+
+
+def test_the_key_follows_the_spec_and_the_code():
+    a, b = jobs()[:2]
+    assert a.key() != b.key() and a.key() == grid.Job(**{**a.__dict__}).key()
+    assert grid.Job(**{**a.__dict__, "device": "cuda:1"}).key() == grid.Job(**{**a.__dict__, "device": "cuda:0"}).key()
+    assert grid.Job(**{**a.__dict__, "code": "other"}).key() != a.key()          # changed code re-runs
+    assert grid.Job(**{**a.__dict__, "iterations": 3}).key() != a.key()
+
+
+def test_an_interrupted_grid_runs_only_the_missing_jobs(tmp_path):
+    every = jobs()
+    first = grid.run_grid(every[:1], tmp_path, progress=False)          # as if killed after one job
+    assert first.ran == 1 and len(list(tmp_path.glob("*.json"))) == 1
+    again = grid.run_grid(every, tmp_path, progress=False)
+    assert again.ran == len(every) - 1 and len(again.done) == len(every) and not again.failed
+    assert grid.run_grid(every, tmp_path, progress=False).ran == 0        # a re-render reads
+    record = again.done[0]["records"][0]
+    assert record["pixel_auroc"] is not None and 0 <= record["image_auroc"] <= 1
+    assert json.loads((tmp_path / f"{every[0].key()}.json").read_text())["spec"]["method"] == "pca"
+
+
+def test_a_failing_job_is_reported_with_its_spec_and_the_rest_completes(tmp_path, capsys):
+    broken = grid.Job("pca", "folder:/no/such/folder", 0, 2, 4, (32, 4, 2))
+    result = grid.run_grid([broken, *jobs(seeds=(0,))], tmp_path, progress=False)
+    assert len(result.done) == 2 and [job for job, _ in result.failed] == [broken]
+    err = capsys.readouterr().err
+    assert "grid: job failed (pca on folder:/no/such/folder, seed 0)" in err and "Traceback" in err
+
+
+def test_an_unknown_executor_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="executor='dask'"):
+        grid.run_grid(jobs(), tmp_path, executor="dask")
+
+
+@pytest.mark.slow
+def test_a_local_dask_cluster_gives_the_serial_records(tmp_path):
+    pytest.importorskip("distributed")
+    every = jobs()
+    serial = grid.run_grid(every, tmp_path / "serial", progress=False)
+    broken = grid.Job("pca", "folder:/no/such/folder", 0, 2, 4, (32, 4, 2))
+    dask = grid.run_grid([*every, broken], tmp_path / "dask", executor="local", progress=False)
+    assert [job for job, _ in dask.failed] == [broken]
+    assert comparable(dask.done) == comparable(serial.done)
