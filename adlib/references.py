@@ -13,6 +13,8 @@ import math
 
 import pandas as pd
 
+from adlib import health
+
 SOURCE = "anomalib README, commit 161bb36, one run (seed 42)"
 MEAN = "mean of 15"              # anomalib's mean over the 15 MVTec AD categories
 
@@ -46,10 +48,11 @@ def comparison_table(records: list[dict], category: str, source: str = "this run
     anomalib's reference rows for it.
 
     Our rows get ``Δ vs paper`` (ours − paper); reference rows get ``our best − this``: the
-    best image AUROC among our rows minus theirs (negative: the reference is better)."""
+    best image AUROC among our rows whose model is usable (healthy or untrained; a model that
+    did not learn backs no comparison) minus theirs (negative: the reference is better)."""
     ours = [r for r in records if r.get("category") == category]
-    best = max((_number(r.get("image_auroc")) for r in ours if _number(r.get("image_auroc")) is not None),
-               default=None)
+    usable = [_number(r.get("image_auroc")) for r in ours if r.get("health", "not recorded") in health.USABLE]
+    best = max((v for v in usable if v is not None), default=None)
     rows = []
     for r in ours:
         paper = _number(r.get("published"))

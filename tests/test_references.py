@@ -9,12 +9,13 @@ def test_comparison_table_puts_paper_difference_on_our_rows_and_our_best_on_thei
     records = [{"category": "bottle", "method": "A", "image_auroc": 0.9, "image_ap": 0.95, "f1_max": 0.8,
                 "pixel_auroc": 0.7, "aupro": float("nan"), "health": "healthy", "published": 0.95},
                {"category": "bottle", "method": "B", "image_auroc": 0.6, "health": "collapsed"},
+               {"category": "bottle", "method": "C", "image_auroc": 0.99, "health": "under-trained"},
                {"category": "other", "method": "A", "image_auroc": 0.1}]
     table = references.comparison_table(records, "bottle").set_index("method")
-    assert list(table.index[:2]) == ["A", "B"] and "other" not in table.index
+    assert list(table.index[:3]) == ["A", "B", "C"] and "other" not in table.index
     assert table.loc["A", "Δ vs paper"] == pytest.approx(-0.05)
     assert pd.isna(table.loc["A", "AUPRO"]) and table.loc["B", "health"] == "collapsed"
-    # the best of ours (0.9) against each outside reference
+    # the best of our usable rows (0.9; B at 0.6 collapsed, C at 0.99 under-trained) against each reference
     assert table.loc["GANomaly", "our best − this"] == pytest.approx(0.9 - 0.251)
     assert table.loc["PatchCore (Wide ResNet-50)", "pixel AUROC"] == pytest.approx(0.984)
     assert table.loc["PatchCore (Wide ResNet-50)", "source"] == references.SOURCE
