@@ -84,11 +84,12 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
         executed = Path(tmp) / f"{name}.ipynb"
         nbformat.write(jupytext.read(source), unexecuted)
         start = time.perf_counter()
-        # the kernel inherits this: no tqdm widgets stored in the executed notebook; the
-        # terminal gets papermill's cell-by-cell progress bar instead
-        os.environ["ADLIB_PROGRESS"] = "0"
-        # and this: the run records how long the kernel took to start (its time breakdown)
-        os.environ["ADLIB_EXECUTE_STARTED"] = repr(time.time())
+        # the kernel inherits these (restored afterwards, for a caller that goes on): no tqdm
+        # widgets stored in the executed notebook, the terminal gets papermill's cell-by-cell
+        # progress bar instead; and the run records how long the kernel took to start
+        kernel_env = {"ADLIB_PROGRESS": "0", "ADLIB_EXECUTE_STARTED": repr(time.time())}
+        saved = {key: os.environ.get(key) for key in kernel_env}
+        os.environ.update(kernel_env)
         try:
             papermill.execute_notebook(str(unexecuted), str(executed), parameters=params,
                                        kernel_name="python3", progress_bar=sys.stderr.isatty(),
@@ -99,6 +100,12 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
             raise SystemExit(f"chapter {name} failed under profile {profile!r} "
                              f"(partial notebook: {out / (name + '.failed.ipynb')}):\n"
                              f"{err.ename}: {err.evalue}") from None
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         target = out / f"{name}.ipynb"
         results = out / f"{name}.results.json"
         # results first, the notebook (make's target) last: killed in between, the old

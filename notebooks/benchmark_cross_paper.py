@@ -155,7 +155,7 @@ display(X.method_catalogue(methods).style.hide(axis="index")
 # stored jobs, and a change re-runs only the jobs it touches. The jobs ran on the
 # {glue:text}`ben_executor` executor; `executor = "processes"` uses a local process pool (one
 # worker per GPU), a Dask scheduler address (`tcp://host:8786`) a Dask cluster, where each GPU
-# job asks for one `GPU` resource (see {doc}`reproducibility`). A job that fails is reported
+# job asks for one `GPU` resource (see {doc}`the reproducibility page <../reproducibility>`). A job that fails is reported
 # at once; the others go on, and the cells it leaves empty are listed here.
 
 # %%
