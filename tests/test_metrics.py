@@ -121,16 +121,21 @@ def test_aupro_perfect_map_is_one():
     assert metrics.aupro(-maps, masks) == 0.0
 
 
-def test_aupro_averages_regions_not_pixels():
-    # A: a 2×3 block (6 pixels); B: one pixel, not 8-connected to A; 4×4 image, 9 background.
+def _two_regions():
+    """A: a 2×3 block (6 pixels); B: one pixel, not 8-connected to A; 4×4 image, 9 background.
+    The map ranks A above every background pixel and B below every one."""
     masks = np.zeros((1, 4, 4), bool)
     masks[0, 0:2, 0:3] = True
     masks[0, 3, 3] = True
     maps = np.full((1, 4, 4), 0.5)
-    # A ranked perfectly (above every background pixel), B below every background pixel:
+    maps[0, 0:2, 0:3], maps[0, 3, 3] = 1.0, 0.0
+    return maps, masks
+
+
+def test_aupro_averages_regions_not_pixels():
     # the curve is (0, 0) → (0, 1/2) [A, PRO = (1 + 0)/2] → (1, 1/2) → (1, 1), so
     # AUPRO = 1/2 for any limit < 1 — not the pixel recall 6/7.
-    maps[0, 0:2, 0:3], maps[0, 3, 3] = 1.0, 0.0
+    maps, masks = _two_regions()
     assert metrics.aupro(maps, masks) == pytest.approx(0.5)
     # and the other way round: B detected first, A last → still 1/2 (pixel recall 1/7)
     maps[0, 0:2, 0:3], maps[0, 3, 3] = 0.0, 1.0
@@ -195,11 +200,7 @@ def test_aupro_errors():
 
 
 def test_pixel_metrics():
-    masks = np.zeros((1, 4, 4), bool)
-    masks[0, 0:2, 0:3] = True
-    masks[0, 3, 3] = True
-    maps = np.full((1, 4, 4), 0.5)
-    maps[0, 0:2, 0:3], maps[0, 3, 3] = 1.0, 0.0
+    maps, masks = _two_regions()
     result = metrics.pixel_metrics(maps, masks)
     assert set(result) == {"pixel_auroc", "aupro"}
     # pixel AUROC: 6 defect pixels above all 9 background, 1 below: 54/63 = 6/7
