@@ -39,7 +39,7 @@ export ADLIB_DATA
 .PHONY: all book execute env test speed clean distclean FORCE
 .DELETE_ON_ERROR:
 
-all: book
+.DEFAULT_GOAL := all
 
 env: $(ENV_STAMP)
 
@@ -49,6 +49,20 @@ $(ENV_STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet $(TORCH_PINS)
 	$(PYTHON) -m pip install --quiet -e '.[book,test,scale]'
 	touch $@
+
+# Two builds at once in one clone (say with different ADLIB_DATA) would interleave: one rewrites
+# .run-config while the other's chapters run, and the notebooks end up holding other data than
+# .run-config says. So a goal that executes chapters re-runs this make under one lock, and a
+# second build stops at once naming the lock.
+BUILD_LOCK := $(GEN)/.build.lock
+LOCKED_GOALS := all book execute
+ifeq ($(ADLIB_BUILD_LOCKED)$(filter-out $(LOCKED_GOALS),$(or $(MAKECMDGOALS),all)),)
+$(LOCKED_GOALS):
+	@mkdir -p $(GEN); flock -n -E 75 $(BUILD_LOCK) $(MAKE) --no-print-directory ADLIB_BUILD_LOCKED=1 $@; rc=$$?; \
+	  if [ $$rc = 75 ]; then echo "make $@: another build holds $(BUILD_LOCK) in this folder; wait for it to finish (or build in another clone)" >&2; fi; \
+	  exit $$rc
+else
+all: book
 
 # Rewritten only when the profile, the data folder or what is in it (adlib.fingerprint: file
 # names, sizes, mtimes) changes, so it re-executes chapters then.
@@ -84,6 +98,7 @@ $(GEN)/results.md: $(EXECUTED) adlib/report.py | $(ENV_STAMP)
 book: $(EXECUTED) $(GEN)/data.md $(GEN)/results.md $(WEB_ASSETS) | $(ENV_STAMP)
 	$(VENV)/bin/jupyter-book build -W --keep-going .
 	@echo "book: $(CURDIR)/_build/html/index.html"
+endif
 
 # The browser test drives Debian's chromium (no browser download); install it when missing.
 CHROMIUM := /usr/bin/chromium

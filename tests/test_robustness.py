@@ -211,3 +211,23 @@ def test_a_change_inside_the_data_folder_re_executes_the_chapters(tmp_path):
     before = fingerprint(data)
     _image(data / "widget" / ".ipynb_checkpoints" / "x.png")                # hidden: not data
     assert fingerprint(data) == before == run_config().split("data=")[1].strip()
+
+
+def test_a_second_build_in_the_same_folder_stops_naming_the_lock(tmp_path):
+    """Two builds at once (e.g. with different ADLIB_DATA) would interleave .run-config and the
+    chapters; the second one stops at once instead."""
+    import fcntl
+
+    gen = tmp_path / "gen"
+    gen.mkdir()
+
+    def dry_run() -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "-n", "book", f"GEN={gen}"], cwd=ROOT, capture_output=True, text=True)
+
+    assert dry_run().returncode == 0
+    with open(gen / ".build.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)                                     # a build in progress
+        second = dry_run()
+    assert second.returncode != 0
+    assert f"another build holds {gen}/.build.lock" in second.stderr and "wait for it" in second.stderr
+    assert dry_run().returncode == 0                                         # free again
