@@ -25,7 +25,7 @@
 # chapters fit and score ({mod}`adlib.detectors`), here under one protocol
 # ({mod}`adlib.benchmark`), plus two baselines without an autoencoder: a k-NN on
 # a pretrained CNN's features of the image itself (the "Deep Feature" baseline of
-# {cite:t}`saeedi2023`) and a linear PCA residual. Every number in the text is computed by
+# {cite:t}`saeedi2022`) and a linear PCA residual. Every number in the text is computed by
 # the run that produced this page.
 
 # %% tags=["remove-cell"]
@@ -141,8 +141,8 @@ display(X.method_catalogue(methods).style.hide(axis="index")
 # %% [markdown]
 # CAE, VAE and AAE of {cite:t}`schneider2022` and the VAE of {cite:t}`soukup2018` are
 # trained on 32-pixel crops and scored on overlapping tiles; the CAE of
-# {cite:t}`fadaeinejad2023` on whole images; the two-stage model of {cite:t}`zhu2021` on
-# images downsized to 32 pixels (its architecture's input); the CPCAE of {cite:t}`saeedi2023`
+# {cite:t}`fadaeinejad2021` on whole images; the two-stage model of {cite:t}`zhu2021` on
+# images downsized to 32 pixels (its architecture's input); the CPCAE of {cite:t}`saeedi2022`
 # on conditioned 16-pixel patches, its maps embedded by EfficientNet-Lite0 (the stand-in
 # for their Xception, see the Saeedi chapter).
 #

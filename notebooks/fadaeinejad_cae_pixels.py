@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Fadaeinejad: a convolutional autoencoder with pixel thresholding
 #
-# *Anomaly Detection in Images using Deep Encoder-Decoder Models* {cite}`fadaeinejad2023`
+# *Anomaly Detection in Images using Deep Encoder-Decoder Models* {cite}`fadaeinejad2021`
 # trains one convolutional autoencoder (CAE) on defect-free MVTec AD *hazelnut* images
 # {cite}`bergmann2019mvtec` and marks as defective every pixel whose reconstruction error
 # exceeds a threshold τ (their Algorithm 1). It reports pixel precision, recall and F1 per

@@ -15,7 +15,7 @@
 # # Saeedi & Giusti: conditional patch autoencoder + deep-feature k-NN
 #
 # *Anomaly detection for industrial inspection using convolutional autoencoder and deep
-# feature-based one-class classification* {cite}`saeedi2023`. The method has two stages:
+# feature-based one-class classification* {cite}`saeedi2022`. The method has two stages:
 #
 # 1. a **conditional patch-based convolutional autoencoder (CPCAE)**, trained on normal
 #    images only, turns every image into an *anomaly map*: the image is downsized, cut into

@@ -25,7 +25,7 @@ class FadaeinejadCAE(Detector):
     label = "CAE (Fadaeinejad)"
     description = ("Fadaeinejad's whole-image convolutional autoencoder (Tables 1–2); map: channel-max "
                    "|x − x̂| (Algorithm 1)")
-    paper = "fadaeinejad2023"
+    paper = "fadaeinejad2021"
     score_rule = "smoothed_max of the map (the paper scores pixels only and defines no image score)"
     defaults = {"work_size": model.PAPER_INPUT_SIZE, "latent": model.PAPER_LATENT, "lr": 1e-3,
                 "augment_to": None, "noise_std": 0.02}

@@ -78,7 +78,7 @@ class Analysis:
 
 
 class _CPCAEDetector(Detector):
-    paper = "saeedi2023"
+    paper = "saeedi2022"
     iterations = 600
     batch_size = 32
     defaults = {"work_size": 128, "patch": 32, "stride": 16, "latent": 64, "width": 32, "l1": 1e-3, "lr": 1e-3}
@@ -233,7 +233,7 @@ class DeepFeatureKNN(Detector):
 
 
 class _WorkSizeBaseline(Detector):
-    paper = "saeedi2023"
+    paper = "saeedi2022"
     trained = False
     defaults = {"work_size": 128}
     quick_check = {"work_size": 16}
