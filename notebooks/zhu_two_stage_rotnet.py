@@ -66,10 +66,10 @@ dec_batch = 32
 dec_lr = 2e-3                 # Adam (the paper: 2·10⁻⁴, over a far longer training)
 cae_iterations = 400          # end-to-end CAE steps (same batch and learning rate as stage 2)
 svdd_iterations, svdd_lr = 200, 1e-4   # Deep SVDD: Adam steps and learning rate
-ocsvm_nu = 0.1
-pca_variance = 0.9            # share of the training variance kept by PCA
+ocsvm_nu, pca_variance = 0.1, 0.9   # OC-SVM ν; share of the training variance kept by PCA
 lam = 1.0                     # λ of the anomaly score
 precision = "auto"            # training: fp32, bf16 (autocast) or auto (bf16 where measured faster)
+side_by_side, classes_dir = 1, "book/generated/zhu_classes"   # classes run at once; finished ones kept
 download = True               # torchvision sets: download when not found under data_root
 figure_class = 8              # normal class of the reconstruction figure (the paper's Fig 1 uses 8)
 figure_images = 4             # normal and anomalous test images shown per class
@@ -174,7 +174,8 @@ display(zhu.settings_table(settings, methods).style.hide(axis="index"))
 
 # %%
 runs = {name: zhu.run_one_class(ds, class_list, seeds, methods, settings, ch.device, max_train=max_train_per_class,
-                                figure_images=figure_images, step=ch.run.step)
+                                figure_images=figure_images, step=ch.run.step, side_by_side=side_by_side,
+                                store=classes_dir)
         for name, (ds, class_list) in loaded.items()}
 zhu.record_health(runs, ch.run)
 
@@ -327,10 +328,17 @@ for name in datasets:
 # and per method (fit and prediction). Training runs in the precision the `precision` parameter
 # asks for; `auto` trains under bfloat16 autocast only where a training step is large enough to
 # gain from it on a device with native bfloat16 (`adlib.precision`; `make speed` lists each
-# detector's choice at the quick and the paper sizes), and every score is computed in float32:
+# detector's choice at the quick and the paper sizes), and every score is computed in float32.
+# `side_by_side` ({glue:text}`zhu_side_by_side` here) runs that many normal classes at once,
+# each in its own process on the same device, so that small one-class models fill a GPU;
+# each finished class is kept under `classes_dir`, keyed by its data, settings and adlib's
+# code, so an interrupted run resumes and a re-run with nothing changed trains nothing
+# ("read from store" counts those classes; their compute seconds are from the run that made them):
 
 # %% tags=["hide-input"]
-display(zhu.timing(runs, n_seeds).style.format({"wall seconds": "{:.1f}"}).hide(axis="index"))
+ch.glue(side_by_side=side_by_side)
+display(zhu.timing(runs, n_seeds).style.format({"wall seconds": "{:.1f}", "compute seconds": "{:.1f}"})
+        .hide(axis="index"))
 steps = pd.DataFrame(list(ch.run.step_seconds.items()), columns=["step", "seconds"])
 display(steps.style.format({"seconds": "{:.1f}"}).hide(axis="index"))
 

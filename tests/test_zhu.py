@@ -2,6 +2,7 @@
 detectors (adlib.detectors.zhu) and the chapter's experiment, tables, figures and verdict
 (adlib.papers.zhu)."""
 
+import functools
 import os
 from pathlib import Path
 
@@ -558,3 +559,47 @@ def test_inverted_aurocs_and_single_seeds_are_labelled():
     assert np.isnan(table.loc["CAE", "± (seeds)"])
     line = paper.verdict({"mnist_subset": {"Two-stage": {"mean": 45.0}, "CAE": {"mean": 40.0}}}, {}, 1)[0]
     assert "45.0 (inverted; 100 − AUROC = 55.0) vs 40.0 (inverted; 100 − AUROC = 60.0)" in line
+
+
+def _same(a: paper.OneClassRun, b: paper.OneClassRun) -> None:
+    """The same runs up to float rounding (another process may use another number of threads)."""
+    assert [{**r, "auroc": pytest.approx(r["auroc"], abs=1e-9)} for r in a.records] == b.records
+    assert [pytest.approx(row, abs=1e-9) for row in a.ablation] == b.ablation
+    for key, h in a.health.items():
+        assert h.status == b.health[key].status
+        assert h.checks == pytest.approx(b.health[key].checks, rel=1e-4, abs=1e-6)
+    for k in a.panels:
+        for name, image in a.panels[k].items():
+            np.testing.assert_allclose(image, b.panels[k][name], atol=1e-5)
+
+
+def test_classes_side_by_side_in_processes_give_the_serial_numbers(tiny_run):
+    """side_by_side runs each normal class in its own (spawned) process: same numbers, same order."""
+    ds, serial = tiny_run
+    parallel = paper.run_one_class(ds, [0, 2], [0, 1], paper.ALL_METHODS, tiny_settings(), "cpu", figure_images=2,
+                                   side_by_side=2)
+    _same(serial, parallel)
+    assert [r["class"] for r in parallel.records] == [r["class"] for r in serial.records]
+
+
+def test_finished_classes_are_stored_and_a_rerun_resumes(tiny_run, tmp_path, monkeypatch):
+    ds, serial = tiny_run
+    store = tmp_path / "classes"
+    run = functools.partial(paper.run_one_class, ds, [0, 2], [0, 1], paper.ALL_METHODS, tiny_settings(), "cpu",
+                            figure_images=2, store=store)
+    first = run()
+    _same(serial, first)
+    assert len(list(store.glob("*.pkl"))) == 2 and first.reused_classes == []
+    (sorted(store.glob("*.pkl"), key=lambda p: p.stat().st_mtime)[-1]).unlink()      # as if killed before class 2
+    ran = []
+    real = paper.run_class
+    monkeypatch.setattr(paper, "run_class", lambda job, step=None: ran.append(job.k) or real(job, step))
+    second = run()
+    assert ran == [2] and second.reused_classes == [0]
+    _same(serial, second)
+    ran.clear()
+    assert run().reused_classes == [0, 2] and ran == []                       # nothing trained again
+    # other settings are another key: nothing reused
+    other = paper.run_one_class(ds, [0], [0], ["PCA"], tiny_settings(pca_variance=0.5), "cpu", figure_images=2,
+                                store=store)
+    assert other.reused_classes == [] and ran == [0]

@@ -20,9 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
 import math
+import os
+import pickle
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
 from typing import Any, Callable
 
 import matplotlib.pyplot as plt
@@ -81,6 +88,8 @@ PARAMETERS = {
     "pca_variance": P.number(0.01, 0.9999),
     "lam": P.number(0.0, 1000.0),
     "precision": P.choice("auto", "fp32", "bf16"),
+    "side_by_side": P.integer(1, 64),
+    "classes_dir": P.text(),
     "download": P.flag(),
     "figure_class": P.integer(0, 1000),
     "figure_images": P.integer(1, 16),
@@ -209,12 +218,48 @@ class OneClassRun:
     seconds: float = 0.0
     health: dict = field(default_factory=dict)               # (method, k, s): the model's Health
     health_rows: list[dict] = field(default_factory=list)    # model, class, seed, health: one per network
+    reused_classes: list[int] = field(default_factory=list)  # classes read from the store, not run now
+
+
+@dataclass
+class ClassJob:
+    """Everything one normal class's runs (all its seeds and methods) need: picklable, so it
+    runs in another process, and hashable (:meth:`key`) so its finished result can be stored."""
+
+    dataset: str
+    class_names: list[str]
+    channels: int
+    k: int
+    normal: np.ndarray               # the class's training images (before the health hold-out)
+    test: np.ndarray
+    anomalous: np.ndarray
+    test_y: np.ndarray
+    shown: list[int]
+    seeds: list[int]
+    methods: list[str]
+    settings: dict[str, MethodSetting]
+    device: str
+    health_fraction: float
+
+    def key(self) -> str:
+        """A hash of what decides this class's numbers: data, class, seeds, methods, settings,
+        device type and adlib's code (:func:`adlib.grid.code_version`)."""
+        from adlib.grid import code_version
+
+        spec = {"dataset": self.dataset, "k": self.k, "seeds": self.seeds, "methods": self.methods,
+                "settings": {m: asdict(s) for m, s in sorted(self.settings.items())},
+                "device": self.device.split(":")[0], "health_fraction": self.health_fraction,
+                "shown": self.shown, "code": code_version(),
+                "data": runtime.array_checksum(np.asarray(self.normal), np.asarray(self.test),
+                                               np.asarray(self.anomalous))}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def run_one_class(dataset: oneclass.ClassificationSet, classes, seeds, methods,
                   settings: dict[str, MethodSetting], device, *, max_train: int | None = None,
                   health_fraction: float = HEALTH_FRACTION, figure_images: int = 4,
-                  step: Callable[[str], Any] | None = None) -> OneClassRun:
+                  step: Callable[[str], Any] | None = None, side_by_side: int = 1,
+                  store: str | os.PathLike | None = None) -> OneClassRun:
     """Every method, normal class and seed on one dataset, each method through its detector.
 
     Before anything is fitted, ``health_fraction`` of the normal class's training images is
@@ -225,58 +270,118 @@ def run_one_class(dataset: oneclass.ClassificationSet, classes, seeds, methods,
     the stage-1 part of its health); untrained methods (OC-SVM, PCA) are fitted once per class
     and their scores reused for every seed. ``step(label)`` is a context manager timing each
     fit and prediction (e.g. ``Run.step``).
+
+    ``side_by_side`` > 1 runs that many normal classes at once, each in its own process on the
+    same device: one small one-class model leaves most of a GPU idle, several fill it (on a
+    2-core CPU keep 1). ``store`` is a folder keeping each finished class (``<key>.pkl``, see
+    :meth:`ClassJob.key`), so an interrupted run, e.g. a GPU command with a time limit, resumes
+    at the first class not yet done and a re-run with the same inputs and code trains nothing.
     """
-    step = step or (lambda label: contextlib.nullcontext())
+    step = step or (lambda label, kind=None: contextlib.nullcontext())
     methods = [m for m in ALL_METHODS if m in methods]
     out = OneClassRun(dataset.name, list(dataset.classes), list(classes), dataset.test_y)
     started = time.perf_counter()
+    jobs = []
     for k in classes:
         normal, test, anomalous = dataset.one_class(k, max_train)
-        train, held_out = health.hold_out(normal, health_fraction, seed=0)
-        shown = display_indices(dataset.test_y, k, figure_images)
-        untrained: dict[str, np.ndarray] = {}
-        for s in seeds:
-            t0, scores, fitted, extra = time.perf_counter(), {}, {}, {}
-            for method in methods:
-                setting = settings[method]
-                if method in untrained:
-                    scores[method] = untrained[method]
-                    out.health[method, k, s] = health.NOT_TRAINED
-                    continue
-                if method == "RotNet" and "rotnet" in extra:
-                    scores[method] = extra["rotnet"]
-                    out.health[method, k, s] = stage_health(out.health["Two-stage", k, s], "rotnet_")
-                    continue
-                detector = detectors.get(setting.detector, channels=dataset.channels,
-                                         image_size=int(max(train.shape[-2:])), seed=s, **setting.hyperparameters)
-                with step(f"{dataset.name}: {method}"):
-                    detector.fit(train, iterations=setting.iterations, batch_size=setting.batch_size,
-                                 device=device, precision=setting.precision, progress=False)
-                    prediction = detector.predict(test)
-                scores[method], fitted[method] = prediction.scores, detector
-                out.health[method, k, s] = detector.health(held_out)
-                if method == "Two-stage":
-                    extra = prediction.extra
-                if not detector.trained:
-                    untrained[method] = prediction.scores
-            out.health_rows += _health_rows(out.health, methods, k, s, dataset.classes[k])
-            for method, values in scores.items():
-                out.records.append({"dataset": dataset.name, "method": method, "class": k, "seed": s,
-                                    "auroc": auroc_of(values, anomalous)})
-            if "Two-stage" in scores:
-                out.terms[k, s] = {"mse": extra["mse"], "ssim": extra["ssim"], "anomalous": anomalous}
-                out.ablation.append({"dataset": dataset.name, "class": k, "seed": s,
-                                     "MSE term only": auroc_of(extra["mse"], anomalous),
-                                     "SSIM term only": auroc_of(extra["ssim"], anomalous),
-                                     "MSE − λ·SSIM": auroc_of(scores["Two-stage"], anomalous)})
-            if "CAE" in scores:
-                out.cae_errors[k, s] = scores["CAE"]
-            if s == seeds[0]:
-                out.curves[k] = {m: roc_curve(anomalous, v)[:2] for m, v in scores.items()}
-                out.panels[k] = _panel(test[shown], dataset.test_y[shown], fitted)
-            out.class_seconds.append({"dataset": dataset.name, "class": k, "seed": s,
-                                      "seconds": time.perf_counter() - t0})
+        jobs.append(ClassJob(dataset.name, list(dataset.classes), dataset.channels, k, normal, test, anomalous,
+                             dataset.test_y, display_indices(dataset.test_y, k, figure_images), list(seeds),
+                             methods, settings, str(device), health_fraction))
+    store = Path(store) if store is not None else None
+    done = {job.k: _load_class(store, job) for job in jobs} if store is not None else {}
+    todo = [job for job in jobs if done.get(job.k) is None]
+    out.reused_classes = [job.k for job in jobs if done.get(job.k) is not None]
+
+    def finished(job: ClassJob, result: OneClassRun) -> None:
+        done[job.k] = result
+        if store is not None:
+            runtime.atomic_write_bytes(store / f"{job.key()}.pkl", pickle.dumps(result))
+
+    if side_by_side > 1 and len(todo) > 1:
+        workers = min(side_by_side, len(todo))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with step(f"{dataset.name}: {len(todo)} classes, {workers} side by side", kind="training"), \
+                ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(_run_class_in_worker, job, threads): job for job in todo}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+    else:
+        for job in todo:
+            finished(job, run_class(job, step))
+    for job in jobs:
+        _merge(out, done[job.k])
     out.seconds = time.perf_counter() - started
+    return out
+
+
+def _load_class(store: Path, job: ClassJob) -> OneClassRun | None:
+    path = store / f"{job.key()}.pkl"
+    # written by this module (finished() above) into the build's own folder, hence trusted
+    return pickle.loads(path.read_bytes()) if path.exists() else None
+
+
+def _run_class_in_worker(job: ClassJob, threads: int) -> OneClassRun:
+    import torch
+
+    torch.set_num_threads(threads)
+    return run_class(job)
+
+
+def _merge(out: OneClassRun, part: OneClassRun) -> None:
+    for name in ("records", "ablation", "class_seconds", "health_rows"):
+        getattr(out, name).extend(getattr(part, name))
+    for name in ("terms", "cae_errors", "curves", "panels", "health"):
+        getattr(out, name).update(getattr(part, name))
+
+
+def run_class(job: ClassJob, step: Callable[[str], Any] | None = None) -> OneClassRun:
+    """One normal class of :func:`run_one_class`: every seed and method, in this process."""
+    step = step or (lambda label, kind=None: contextlib.nullcontext())
+    k, methods, anomalous = job.k, job.methods, job.anomalous
+    out = OneClassRun(job.dataset, job.class_names, [k], job.test_y)
+    train, held_out = health.hold_out(job.normal, job.health_fraction, seed=0)
+    untrained: dict[str, np.ndarray] = {}
+    for s in job.seeds:
+        t0, scores, fitted, extra = time.perf_counter(), {}, {}, {}
+        for method in methods:
+            setting = job.settings[method]
+            if method in untrained:
+                scores[method] = untrained[method]
+                out.health[method, k, s] = health.NOT_TRAINED
+                continue
+            if method == "RotNet" and "rotnet" in extra:
+                scores[method] = extra["rotnet"]
+                out.health[method, k, s] = stage_health(out.health["Two-stage", k, s], "rotnet_")
+                continue
+            detector = detectors.get(setting.detector, channels=job.channels,
+                                     image_size=int(max(train.shape[-2:])), seed=s, **setting.hyperparameters)
+            with step(f"{job.dataset}: {method}"):
+                detector.fit(train, iterations=setting.iterations, batch_size=setting.batch_size,
+                             device=job.device, precision=setting.precision, progress=False)
+                prediction = detector.predict(job.test)
+            scores[method], fitted[method] = prediction.scores, detector
+            out.health[method, k, s] = detector.health(held_out)
+            if method == "Two-stage":
+                extra = prediction.extra
+            if not detector.trained:
+                untrained[method] = prediction.scores
+        out.health_rows += _health_rows(out.health, methods, k, s, job.class_names[k])
+        for method, values in scores.items():
+            out.records.append({"dataset": job.dataset, "method": method, "class": k, "seed": s,
+                                "auroc": auroc_of(values, anomalous)})
+        if "Two-stage" in scores:
+            out.terms[k, s] = {"mse": extra["mse"], "ssim": extra["ssim"], "anomalous": anomalous}
+            out.ablation.append({"dataset": job.dataset, "class": k, "seed": s,
+                                 "MSE term only": auroc_of(extra["mse"], anomalous),
+                                 "SSIM term only": auroc_of(extra["ssim"], anomalous),
+                                 "MSE − λ·SSIM": auroc_of(scores["Two-stage"], anomalous)})
+        if "CAE" in scores:
+            out.cae_errors[k, s] = scores["CAE"]
+        if s == job.seeds[0]:
+            out.curves[k] = {m: roc_curve(anomalous, v)[:2] for m, v in scores.items()}
+            out.panels[k] = _panel(job.test[job.shown], job.test_y[job.shown], fitted)
+        out.class_seconds.append({"dataset": job.dataset, "class": k, "seed": s,
+                                  "seconds": time.perf_counter() - t0})
     return out
 
 
@@ -464,7 +569,11 @@ def error_contrast(runs: dict[str, OneClassRun]) -> pd.DataFrame:
 
 
 def timing(runs: dict[str, OneClassRun], n_seeds: int) -> pd.DataFrame:
-    return pd.DataFrame([{"dataset": n, "classes": len(r.classes), "seeds": n_seeds, "wall seconds": r.seconds}
+    """Wall time per dataset; ``compute seconds`` sums the classes' own times (more than the wall
+    time when classes ran side by side), ``read from store`` counts classes not run now."""
+    return pd.DataFrame([{"dataset": n, "classes": len(r.classes), "seeds": n_seeds, "wall seconds": r.seconds,
+                          "compute seconds": sum(c["seconds"] for c in r.class_seconds),
+                          "read from store": len(r.reused_classes)}
                          for n, r in runs.items()])
 
 
