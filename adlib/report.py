@@ -249,6 +249,37 @@ def kept_section(kept: Path) -> list[str]:
     return parts
 
 
+KEPT_PAPER = Path(__file__).resolve().parent.parent / "results" / "paper"
+
+
+def kept_beside(chapter: str, headline: list[dict], profile: str, kept: Path = KEPT_PAPER) -> str:
+    """Markdown for a chapter: this build's headline numbers beside the published ones and
+    beside the chapter's kept paper-profile run (``results/paper/``), with that run's provenance
+    and a stale mark, or a line saying there is none."""
+    path = kept / f"{chapter}.results.json"
+    if profile == "paper":
+        return ("*This page is a `paper`-profile run; `make book PROFILE=paper` keeps its results.json in "
+                "`results/paper/` for the quick builds to show.*")
+    if not path.exists():
+        return (f"*No `paper`-profile run of this chapter is kept in `results/paper/` yet (that profile needs "
+                f"a GPU). Every number on this page is from the `{profile}` profile, on this build's machine.*")
+    results = json.loads(path.read_text())
+    prov = results.get("provenance", {})
+    commit = str(prov.get("git_commit", ""))
+    stale = _stale(commit, chapter, kept.parent.parent)
+    theirs = {h.get("what"): h.get("ours") for h in results.get("headline") or []}
+    rows = [[h.get("what"), _fmt(h.get("published")), _fmt(h.get("ours")), _fmt(theirs.get(h.get("what"), "–"))]
+            for h in headline]
+    rows += [[what, "–", "–", _fmt(value)] for what, value in theirs.items()
+             if what not in {h.get("what") for h in headline}]
+    where = (f"The `paper` profile ran on {prov.get('device_name', prov.get('device'))} (torch "
+             f"{prov.get('torch_version')}, CUDA {prov.get('cuda_version')}) at commit `{commit[:10]}` on "
+             f"{str(prov.get('finished_at', ''))[:10]}, in {prov.get('wall_seconds', float('nan')):.0f} s, "
+             f"with {_health_count(results)} healthy models. "
+             + (f"{stale}: its numbers describe older code." if stale else "The code has not changed since."))
+    return "\n\n".join([where, _table(["", "published", f"ours ({profile})", "ours (paper profile)"], rows)])
+
+
 def results_page(generated: Path) -> str:
     parts = ["# Results overview",
              "One row per chapter run found in `book/generated/`: its provenance, the paper's main "

@@ -68,7 +68,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from adlib import chapter, detectors, health, metrics, references, widgets
+from adlib import chapter, detectors, health, metrics, references, report, widgets
 from adlib import params as P
 from adlib.models import fadaeinejad as F
 from adlib.papers import fadaeinejad as fad
@@ -414,7 +414,18 @@ glue_figure(fig_latent=fad.figure_latent(latent_rows))
 # Test F1 (mean over defect types) and pixel AUROC against the latent size (their §7.2
 # discussion, which has no figure).
 # ```
+
+# %% [markdown]
+# ## Beside the paper profile
 #
+# The `paper` profile runs this chapter at the paper's scale on a GPU; its results are kept
+# with the code in `results/paper/`. Its main numbers, beside this build's and the published
+# ones, with where and when it ran:
+
+# %% tags=["remove-input"]
+display(Markdown(report.kept_beside(ch.name, fad.headline(per_defect), profile)))
+
+# %% [markdown]
 # ## Verdict
 #
 # Computed from this run's numbers (not typed) by {func}`adlib.papers.fadaeinejad.verdict`:

@@ -75,7 +75,7 @@ bootstrap = 1000           # paired bootstrap resamples of the test set for the 
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from adlib import chapter, detectors, health, references, widgets
+from adlib import chapter, detectors, health, references, report, widgets
 from adlib.papers import saeedi as S
 
 ch = chapter.setup("saeedi_cpcae_knn", globals(), _names_before, S.parameter_specs())
@@ -427,7 +427,18 @@ plt.close(fig)
 # CPCAE's reconstruction (overlapping patches averaged, upsized) and the anomaly map
 # |x − x̂|, on one colour scale per category (their Figs 9–10).
 # ```
+
+# %% [markdown]
+# ## Beside the paper profile
 #
+# The `paper` profile runs this chapter at the paper's scale on a GPU; its results are kept
+# with the code in `results/paper/`. Its main numbers, beside this build's and the published
+# ones, with where and when it ran:
+
+# %% tags=["remove-input"]
+display(Markdown(report.kept_beside(ch.name, S.headline(metrics), profile)))
+
+# %% [markdown]
 # ## Verdict
 #
 # The claim: *AE + deep-feature k-NN beats AE (L2) and plain deep features* (their Table 4:

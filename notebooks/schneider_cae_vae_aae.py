@@ -69,7 +69,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from adlib import chapter, metrics, references
+from adlib import chapter, metrics, references, report
 from adlib.papers import schneider as S
 
 ch = chapter.setup("schneider_cae_vae_aae", globals(), _names_before, S.PARAMETERS)
@@ -354,6 +354,16 @@ if real_runs:
 else:
     display(Markdown("*No `data_root` / `ADLIB_DATA` was given for this build, so this section "
                      "shows embedded data only.*"))
+
+# %% [markdown]
+# ## Beside the paper profile
+#
+# The `paper` profile runs this chapter at the paper's scale on a GPU; its results are kept
+# with the code in `results/paper/`. Its main numbers, beside this build's and the published
+# ones, with where and when it ran:
+
+# %% tags=["remove-input"]
+display(Markdown(report.kept_beside(ch.name, S.headline(result.table), profile)))
 
 # %% [markdown]
 # ## Verdict

@@ -80,7 +80,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from adlib import chapter, detectors, health, widgets
+from adlib import chapter, detectors, health, report, widgets
 from adlib.papers import soukup as sou
 
 ch = chapter.setup("soukup_latent_vae", globals(), _names_before, sou.parameter_specs())
@@ -420,7 +420,18 @@ display(sou.timing_table(timing).style.format(precision=2).hide(axis="index"))
 # can be dominated by overheads on a GPU): the ratio is a property of the hardware and
 # library as much as of the model, so it should be measured where the inspection system
 # will run.
+
+# %% [markdown]
+# ## Beside the paper profile
 #
+# The `paper` profile runs this chapter at the paper's scale on a GPU; its results are kept
+# with the code in `results/paper/`. Its main numbers, beside this build's and the published
+# ones, with where and when it ran:
+
+# %% tags=["remove-input"]
+display(Markdown(report.kept_beside(ch.name, sou.headline(table1), profile)))
+
+# %% [markdown]
 # ## Verdict
 #
 # Computed from this run's numbers (not typed): the paper's claim is that latent-loss

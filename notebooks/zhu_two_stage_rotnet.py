@@ -79,7 +79,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from adlib import chapter, health
+from adlib import chapter, health, report
 from adlib.papers import zhu
 
 ch = chapter.setup("zhu_two_stage_rotnet", globals(), _names_before, zhu.PARAMETERS)
@@ -341,6 +341,16 @@ display(zhu.timing(runs, n_seeds).style.format({"wall seconds": "{:.1f}", "compu
         .hide(axis="index"))
 steps = pd.DataFrame(list(ch.run.step_seconds.items()), columns=["step", "seconds"])
 display(steps.style.format({"seconds": "{:.1f}"}).hide(axis="index"))
+
+# %% [markdown]
+# ## Beside the paper profile
+#
+# The `paper` profile runs this chapter at the paper's scale on a GPU; its results are kept
+# with the code in `results/paper/`. Its main numbers, beside this build's and the published
+# ones, with where and when it ran:
+
+# %% tags=["remove-input"]
+display(Markdown(report.kept_beside(ch.name, zhu.headline(summary), profile)))
 
 # %% [markdown]
 # ## Verdict
