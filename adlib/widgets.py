@@ -5,10 +5,12 @@ the frames sit in a ``Stack`` and the slider's index is linked to the stack on t
 side (``jslink``), so the rendered HTML page switches frames without a kernel. The saved
 widget state starts at the default frame, which is what a reader sees first.
 
-Every frame is stored in the page (base64), so frames are JPEG at the size they are shown:
-the figure's own size at ``savefig.dpi``, never upscaled, scaled down to the book's content
-column when wider (the page would shrink it anyway). A PNG frame weighs about three to eight
-times as much.
+Every frame is stored in the page (base64), so frames are stored at the size they are shown
+(the figure's own size at ``savefig.dpi``, never enlarged, scaled down to the book's content
+column when wider: the page would shrink it anyway) and as JPEG, a third to a ninth of the
+PNG for images and maps. Flat graphics (a chessboard, a few solid colours) stay PNG where
+that is the smaller file, as it is lossless too. :func:`image_widget` does the same for a
+single figure shown as a widget.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ COLUMN_PX = 688         # width of the book's content column (sphinx-book-theme,
 JPEG_QUALITY = 85
 
 
-def figure_jpeg(fig, max_width: int = COLUMN_PX, quality: int = JPEG_QUALITY, close: bool = True) -> bytes:
-    """``fig`` as JPEG bytes on white, at most ``max_width`` pixels wide (never enlarged)."""
+def encode_figure(fig, max_width: int = COLUMN_PX, quality: int = JPEG_QUALITY,
+                  close: bool = True) -> tuple[bytes, str]:
+    """``fig`` on white, at most ``max_width`` pixels wide (never enlarged), as (bytes, format):
+    JPEG at ``quality``, or PNG where the PNG is smaller."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     if close:
@@ -36,9 +40,16 @@ def figure_jpeg(fig, max_width: int = COLUMN_PX, quality: int = JPEG_QUALITY, cl
     image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB")
     if image.width > max_width:
         image = image.resize((max_width, round(image.height * max_width / image.width)), Image.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=quality, optimize=True, progressive=True)
-    return out.getvalue()
+    jpeg, png = io.BytesIO(), io.BytesIO()
+    image.save(jpeg, format="JPEG", quality=quality, optimize=True, progressive=True)
+    image.save(png, format="PNG", optimize=True)
+    return (png.getvalue(), "png") if png.tell() < jpeg.tell() else (jpeg.getvalue(), "jpeg")
+
+
+def image_widget(fig, **options) -> widgets.Image:
+    """A matplotlib figure as a light ``ipywidgets.Image`` (see :func:`encode_figure`)."""
+    value, format_ = encode_figure(fig, **options)
+    return widgets.Image(value=value, format=format_)
 
 
 def precomputed_slider(description: str, values: Sequence[float], render: Callable,
@@ -56,7 +67,7 @@ def precomputed_slider(description: str, values: Sequence[float], render: Callab
     with timed("figures and widgets"):
         for value in values:
             fig, caption = render(value)
-            frames.append(widgets.VBox([widgets.Image(value=figure_jpeg(fig), format="jpeg"),
+            frames.append(widgets.VBox([image_widget(fig),
                                         widgets.HTML(caption)]))
     slider = widgets.SelectionSlider(options=labels, index=default_index, description=description,
                                      continuous_update=True,

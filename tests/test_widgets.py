@@ -35,15 +35,8 @@ def _frame_images(box):
     return [frame.children[0] for frame in stack.children]
 
 
-def test_every_frame_is_kept_as_jpeg():
-    box = widgets.precomputed_slider("t", [1, 2, 3, 4], _render)
-    images = _frame_images(box)
-    assert len(images) == 4
-    assert all(i.format == "jpeg" and i.value[:3] == b"\xff\xd8\xff" for i in images)
-
-
 def _busy_figure(width_inches):
-    """A frame like the chapters': a row of image panels with titles."""
+    """A frame like the chapters': a row of image panels (maps, photographs) with titles."""
     rng = np.random.default_rng(0)
     fig, axes = plt.subplots(1, 4, figsize=(width_inches, width_inches / 4))
     for k, ax in enumerate(axes):
@@ -52,23 +45,52 @@ def _busy_figure(width_inches):
     return fig
 
 
-def test_a_frame_is_lighter_than_its_png_and_kept_at_its_size():
+def _flat_figure():
+    """Flat graphics: a chessboard, which PNG stores smaller than JPEG."""
+    fig, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(np.indices((8, 8)).sum(axis=0) % 2, cmap="gray", interpolation="nearest")
+    ax.axis("off")
+    return fig
+
+
+def _size(data: bytes) -> tuple[int, int]:
+    return Image.open(io.BytesIO(data)).size
+
+
+def test_every_frame_is_kept_in_the_format_it_declares():
+    box = widgets.precomputed_slider("w", [3, 4, 5, 6], lambda w: (_busy_figure(w), f"w = {w}"))
+    images = _frame_images(box)
+    assert len(images) == 4 and {i.format for i in images} == {"jpeg"}
+    assert all(i.value[:3] == b"\xff\xd8\xff" for i in images)
+
+
+def test_an_image_frame_is_jpeg_lighter_than_its_png_and_kept_at_its_size():
     png = plots.figure_png(_busy_figure(6))
-    jpeg = widgets.figure_jpeg(_busy_figure(6))
-    assert len(jpeg) < len(png) / 2, (len(jpeg), len(png))
-    assert Image.open(io.BytesIO(jpeg)).size == Image.open(io.BytesIO(png)).size    # not rescaled
+    value, format_ = widgets.encode_figure(_busy_figure(6))
+    assert format_ == "jpeg" and value[:3] == b"\xff\xd8\xff"
+    assert len(value) < len(png) / 2, (len(value), len(png))
+    assert _size(value) == _size(png)                       # not rescaled
+
+
+def test_flat_graphics_stay_png_where_that_is_smaller():
+    value, format_ = widgets.encode_figure(_flat_figure())
+    assert format_ == "png" and value[:4] == b"\x89PNG"
+    image = Image.open(io.BytesIO(value)).convert("RGB")
+    jpeg = io.BytesIO()
+    image.save(jpeg, format="JPEG", quality=widgets.JPEG_QUALITY, optimize=True, progressive=True)
+    assert len(value) < jpeg.tell()
 
 
 def test_a_frame_wider_than_the_column_is_scaled_down_never_up():
-    wide = Image.open(io.BytesIO(widgets.figure_jpeg(_busy_figure(12))))
-    assert wide.width == widgets.COLUMN_PX
-    small = Image.open(io.BytesIO(widgets.figure_jpeg(_busy_figure(2))))
-    assert small.width == Image.open(io.BytesIO(plots.figure_png(_busy_figure(2)))).width < widgets.COLUMN_PX
+    assert _size(widgets.encode_figure(_busy_figure(12))[0])[0] == widgets.COLUMN_PX
+    small = _size(widgets.encode_figure(_busy_figure(2))[0])
+    assert small == _size(plots.figure_png(_busy_figure(2))) and small[0] < widgets.COLUMN_PX
 
 
 def test_a_transparent_figure_is_put_on_white():
     fig, ax = plt.subplots(figsize=(1, 1))
     ax.axis("off")
     fig.patch.set_alpha(0)
-    pixel = Image.open(io.BytesIO(widgets.figure_jpeg(fig))).getpixel((2, 2))
+    image = widgets.image_widget(fig)
+    pixel = Image.open(io.BytesIO(image.value)).convert("RGB").getpixel((2, 2))
     assert min(pixel) > 245, pixel
