@@ -95,7 +95,11 @@ $(GEN)/data.md: adlib/data/registry.py adlib/report.py | $(ENV_STAMP)
 $(GEN)/results.md: $(EXECUTED) adlib/report.py | $(ENV_STAMP)
 	$(PYTHON) -m adlib.report results $(GEN) $@
 
-book: $(EXECUTED) $(GEN)/data.md $(GEN)/results.md $(WEB_ASSETS) | $(ENV_STAMP)
+# The intro's short answer (book/intro.md includes it), from the same results.json files.
+$(GEN)/answer.md: $(EXECUTED) adlib/report.py | $(ENV_STAMP)
+	$(PYTHON) -m adlib.report answer $(GEN) $@
+
+book: $(EXECUTED) $(GEN)/data.md $(GEN)/results.md $(GEN)/answer.md $(WEB_ASSETS) | $(ENV_STAMP)
 	$(VENV)/bin/jupyter-book build -W --keep-going .
 	@echo "book: $(CURDIR)/_build/html/index.html"
 endif

@@ -182,6 +182,24 @@ SETTINGS: dict[str, dict] = {
 }
 METHODS = tuple(SETTINGS)
 
+# The kind of method behind each reported score, for the cross-paper answer of the results
+# overview: which family works on which data. Keyed by detector; a few extra scores of a
+# detector are another kind (the latent loss of Soukup's VAE, the L2 score of Saeedi's CPCAE,
+# the RotNet stage of Zhu's model).
+RECONSTRUCTION = "reconstruction error of an autoencoder"
+FAMILIES = {"schneider_cae": RECONSTRUCTION, "schneider_vae": RECONSTRUCTION, "schneider_aae": RECONSTRUCTION,
+            "soukup_vae": RECONSTRUCTION, "fadaeinejad_cae": RECONSTRUCTION, "zhu_two_stage": RECONSTRUCTION,
+            "saeedi_cpcae": "autoencoder residual + pretrained CNN features",
+            "deep_feature_knn": "pretrained CNN features (k-NN)", "pca": "linear (PCA residual)"}
+EXTRA_FAMILIES = {"VAE latent (Soukup)": "latent code of an autoencoder",
+                  "CPCAE, L2 score (Saeedi's AE baseline)": RECONSTRUCTION,
+                  "RotNet (Zhu, stage 1 of the two-stage model)": "self-supervised features (rotation)"}
+
+
+def family(detector: str, method: str) -> str:
+    """The family of one reported score (:data:`FAMILIES`), e.g. for a benchmark record."""
+    return EXTRA_FAMILIES.get(method) or FAMILIES.get(detector, "other")
+
 
 def build(name: str, *, image_size: int, seed: int, channels: int = 1) -> detectors.Detector:
     """The detector ``name`` with the protocol's settings for ``image_size``-pixel images."""

@@ -2,6 +2,7 @@
 
     python -m adlib.report data    OUT.md        # the data page, from adlib.data.registry
     python -m adlib.report results GEN OUT.md    # the results overview, from GEN/*.results.json
+    python -m adlib.report answer GEN OUT.md     # the intro's short answer, from the same files
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from adlib import references
+from adlib.claims import STATUSES
 from adlib.data.registry import DATASETS
 from adlib.runtime import atomic_write_bytes
 
@@ -249,6 +251,157 @@ def kept_section(kept: Path) -> list[str]:
     return parts
 
 
+# each chapter's paper, for the verdict table (bibliography keys)
+PAPERS = {"schneider_cae_vae_aae": "schneider2022", "soukup_latent_vae": "soukup2018",
+          "fadaeinejad_cae_pixels": "fadaeinejad2021", "zhu_two_stage_rotnet": "zhu2021",
+          "saeedi_cpcae_knn": "saeedi2022"}
+USABLE = ("healthy", "not trained")       # health of a model whose numbers may back a claim
+
+
+def _claim_value(value: Any, unit: str) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = f"{value:.1f}" if ("%" in unit or "points" in unit) else f"{value:.3f}"
+        return text.replace("-", "−")
+    return "–" if value is None else str(value)
+
+
+def claim_rows(loaded: list[tuple[str, dict]]) -> list[dict]:
+    """Every chapter's claims (results.json ``claims``, :mod:`adlib.claims`) with its chapter."""
+    return [{**c, "chapter": chapter} for chapter, results in loaded for c in results.get("claims") or []]
+
+
+def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:
+    """The verdict table: paper × claim × status × ours × published × Δ × evidence."""
+    rows = claim_rows(loaded)
+    parts = ["(verdict-table)=", "## Verdicts: does each paper's main claim hold?"]
+    if not rows:
+        return parts + ["*No chapter of this build stored its claims.*"]
+    counts = {status: sum(r["status"] == status for r in rows) for status in STATUSES}
+    parts.append(f"Each paper's main claims, as its chapter judged them from this build's runs ("
+                 + ", ".join(f"{n} {status}" for status, n in counts.items() if n) + "). A claim is *inconclusive* "
+                 "when a model behind its evidence did not learn (the health checks of {mod}`adlib.health`), and "
+                 "*untested* when this build did not run the data it is about. Δ is ours − published.")
+    parts.append(_table(["paper", "claim", "status", "ours", "published", "Δ", "evidence"], [
+        [f"{{cite:t}}`{PAPERS[r['chapter']]}`" if r["chapter"] in PAPERS else r["chapter"], r["claim"],
+         f"**{r['status']}**", _claim_value(r["ours"], r["unit"]) + (f" {r['unit']}" if r["unit"] and
+                                                                   isinstance(r["ours"], (int, float)) else ""),
+         _claim_value(r["published"], r["unit"]),
+         "–" if r["delta"] is None else ("+" if r["delta"] >= 0 else "−") + _claim_value(abs(r["delta"]), r["unit"]),
+         f"{{doc}}`chapter <{r['chapter']}>`" + (f"; {r['note']}" if r["note"] else "")] for r in rows]))
+    return parts
+
+
+def method_summary(records: list[dict]) -> list[dict]:
+    """Per benchmark method: its family, the mean image AUROC over its usable runs (model healthy or
+    untrained) and how many of its runs were usable; best first, methods with no usable run last."""
+    from adlib import benchmark
+
+    by: dict[str, dict] = {}
+    for r in records:
+        entry = by.setdefault(r["method"], {"method": r["method"], "family": benchmark.family(r.get("detector", ""), r["method"]),
+                                            "runs": 0, "usable": [], "datasets": set()})
+        entry["runs"] += 1
+        if r.get("health") in USABLE and r.get("image_auroc") is not None:
+            entry["usable"].append(r["image_auroc"])
+            entry["datasets"].add(r["dataset"])
+    rows = [{"method": e["method"], "family": e["family"], "runs": e["runs"], "usable_runs": len(e["usable"]),
+             "datasets": len(e["datasets"]), "mean_auroc": sum(e["usable"]) / len(e["usable"]) if e["usable"] else None}
+            for e in by.values()]
+    return sorted(rows, key=lambda r: (r["mean_auroc"] is None, -(r["mean_auroc"] or 0)))
+
+
+def _best(rows: list[dict], family: str | None = None) -> dict | None:
+    return next((r for r in rows if r["mean_auroc"] is not None and (family is None or r["family"] == family)), None)
+
+
+def _method_text(row: dict | None) -> str:
+    if row is None:
+        return "none learnt"
+    return f"{row['method']}, {row['mean_auroc']:.3f} over {row['usable_runs']} run(s) on {row['datasets']} dataset(s)"
+
+
+def cross_paper_section(bench: dict | None) -> list[str]:
+    """Which family of method wins on this build's data (benchmark records, usable runs only),
+    beside anomalib's PatchCore and PaDiM on MVTec AD."""
+    from adlib import benchmark
+
+    parts = ["(cross-paper-answer)=", "## The cross-paper answer: which family works?"]
+    if not bench or not bench.get("records"):
+        return parts + ["*The benchmark chapter did not run in this build.*"]
+    rows = method_summary(bench["records"])
+    sets = sorted({r["dataset"] for r in bench["records"]})
+    parts.append(f"Every method of the {{doc}}`benchmark <benchmark_cross_paper>` on the same {len(sets)} datasets "
+                 f"({', '.join(sets)}). The mean image AUROC counts only runs whose model learnt (healthy or "
+                 "untrained); a method with fewer usable runs is averaged over fewer, possibly easier, datasets.")
+    parts.append(_table(["method", "family", "mean image AUROC (usable runs)", "usable runs", "datasets"], [
+        [r["method"], r["family"], "–" if r["mean_auroc"] is None else f"{r['mean_auroc']:.3f}",
+         f"{r['usable_runs']} of {r['runs']}", r["datasets"]] for r in rows]))
+    parts.append("Outside reference points, not on this build's data: anomalib's own runs on MVTec AD "
+                 f"({references.SOURCE}), mean image AUROC over its 15 categories:")
+    parts.append(_table(["model", "mean image AUROC (MVTec AD)", "mean pixel AUROC"], [
+        [model, f"{by[references.MEAN][0]:.3f}", "–" if by[references.MEAN][1] is None else f"{by[references.MEAN][1]:.3f}"]
+        for model, by in references.ANOMALIB.items() if references.MEAN in by]))
+    best, recon, pca = _best(rows), _best(rows, benchmark.RECONSTRUCTION), _best(rows, benchmark.FAMILIES["pca"])
+    parts.append(f"**On this build's data**, the best method whose models learnt is {_method_text(best)} "
+                 f"({best['family'] if best else '–'}); the best reconstruction-only autoencoder that learnt: "
+                 f"{_method_text(recon)}; the PCA residual: {_method_text(pca)}.")
+    return parts
+
+
+def budget_section(loaded: list[tuple[str, dict]]) -> list[str]:
+    """What this build's budget (profile, device, healthy models) means for how far to trust it."""
+    profiles = sorted({str(r.get("provenance", {}).get("profile")) for _, r in loaded})
+    devices = sorted({str(r.get("provenance", {}).get("device")) for _, r in loaded})
+    records = [h for _, r in loaded for h in r.get("health") or [] if h.get("status") != "not trained"]
+    healthy = sum(h.get("status") == "healthy" for h in records)
+    wall = sum(r.get("provenance", {}).get("wall_seconds", 0) for _, r in loaded)
+    scale = ("the papers' scale" if profiles == ["paper"] else
+             "a budget far below the papers' (fewer steps, smaller images and networks, subsets of the data)")
+    return ["## What this build's budget means", (
+        f"This build ran the `{', '.join(profiles)}` profile on {', '.join(devices)} in {wall / 60:.0f} minutes of "
+        f"chapter time, at {scale}. {healthy} of the {len(records)} trained models passed the health checks. "
+        "A claim resting on a model that did not learn is marked inconclusive, never holds or fails: it says this "
+        "budget was too small for that model, not that the method does not work. Numbers from models that did "
+        "learn are real measurements, but on small data and one or few seeds their differences of a few points "
+        "are within noise. The `paper` profile (a GPU) is the test at the papers' scale; its kept runs are "
+        "listed below when there are any.")]
+
+
+def answer(generated: Path) -> str:
+    """The intro's short answer, from the same results as the overview (``answer.md``)."""
+    loaded = _loaded(generated)
+    if not loaded:
+        return "*No chapter has been executed yet: run `make book`.*\n"
+    rows = claim_rows(loaded)
+    counts = ", ".join(f"{n} {status}" for status in STATUSES if (n := sum(r["status"] == status for r in rows)))
+    bench = dict(loaded).get("benchmark_cross_paper")
+    summary = method_summary(bench["records"]) if bench and bench.get("records") else []
+    from adlib import benchmark
+
+    best, recon = _best(summary), _best(summary, benchmark.RECONSTRUCTION)
+    profile = ", ".join(sorted({str(r.get("provenance", {}).get("profile")) for _, r in loaded}))
+    text = (f"**The short answer, from this build** (`{profile}` profile): of the papers' {len(rows)} main claims, "
+            f"{counts or 'none was stored'}. ")
+    if best:
+        text += (f"Across the papers, on the same data, the strongest method whose models learnt is "
+                 f"{best['method']}, a method on {best['family']}, with mean image AUROC {best['mean_auroc']:.3f}; the best "
+                 + (f"reconstruction-only autoencoder reaches {recon['mean_auroc']:.3f} ({recon['method']}). "
+                    if recon else "reconstruction-only autoencoder: none learnt within this build's budget. "))
+    patchcore = references.ANOMALIB["PatchCore (Wide ResNet-50)"][references.MEAN][0]
+    text += (f"For scale, PatchCore, a pretrained-feature method, reaches {patchcore:.3f} on MVTec AD (anomalib). "
+             "Inconclusive claims rest on models that did not learn within this build's budget. "
+             "The evidence: {ref}`the verdict table <verdict-table>` and {ref}`the cross-paper answer <cross-paper-answer>`.")
+    return text + "\n"
+
+
+def _loaded(generated: Path) -> list[tuple[str, dict]]:
+    order = _toc_order(generated)
+    runs = sorted(generated.glob("*.results.json"),        # book order; chapters not in it last
+                  key=lambda p: (order.index(n) if (n := p.name.removesuffix(".results.json")) in order
+                                 else len(order), p.name))
+    return [(path.name.removesuffix(".results.json"), json.loads(path.read_text())) for path in runs]
+
+
 KEPT_PAPER = Path(__file__).resolve().parent.parent / "results" / "paper"
 
 
@@ -282,16 +435,18 @@ def kept_beside(chapter: str, headline: list[dict], profile: str, kept: Path = K
 
 def results_page(generated: Path) -> str:
     parts = ["# Results overview",
-             "One row per chapter run found in `book/generated/`: its provenance, the paper's main "
-             "published numbers beside ours, and the chapter's verdict lines, all taken from the "
-             "chapter's `results.json` (this page is generated by `adlib.report`)."]
-    order = _toc_order(generated)
-    runs = sorted(generated.glob("*.results.json"),        # book order; chapters not in it last
-                  key=lambda p: (order.index(n) if (n := p.name.removesuffix(".results.json")) in order
-                                 else len(order), p.name))
-    if not runs:
+             "What this build found: first whether each paper's main claim holds, then which family of "
+             "method works across the papers, what this build's budget means for trusting it, and then "
+             "every chapter run with its provenance, health and verdict lines. Everything here is taken "
+             "from the chapters' `results.json` files (this page is generated by `adlib.report`)."]
+    loaded = _loaded(generated)
+    if not loaded:
         parts.append("*No chapter has been executed yet.*")
-    loaded = [(path.name.removesuffix(".results.json"), json.loads(path.read_text())) for path in runs]
+    else:
+        parts += verdict_section(loaded)
+        parts += cross_paper_section(dict(loaded).get("benchmark_cross_paper"))
+        parts += budget_section(loaded)
+        parts.append("## The runs of this build")
     rows = []
     for chapter, results in loaded:
         prov = results.get("provenance", {})
@@ -346,6 +501,8 @@ def main(argv: list[str] | None = None) -> None:
         atomic_write_bytes(args[1], data_page().encode())
     elif args[:1] == ["results"] and len(args) == 3:
         atomic_write_bytes(args[2], results_page(Path(args[1])).encode())
+    elif args[:1] == ["answer"] and len(args) == 3:
+        atomic_write_bytes(args[2], answer(Path(args[1])).encode())
     else:
         sys.exit(__doc__)
 

@@ -389,7 +389,8 @@ display(Markdown("\n".join(lines)))
 
 # %% tags=["remove-cell"]
 ch.run.results.update({
-    "auroc": summary, "verdict": lines, "headline": zhu.headline(summary),
+    "auroc": summary, "verdict": lines, "claims": zhu.claims(summary, zhu.method_healths(runs)),
+    "headline": zhu.headline(summary),
     "per_class_records": zhu.records(runs).to_dict(orient="records"),
     "published_table1": zhu.published_records(),
     "two_stage_terms": ablation.round(3).to_dict(orient="index"),

@@ -146,3 +146,42 @@ def test_a_kept_run_is_stale_once_adlib_changed_after_its_commit():
         pytest.skip("not a git checkout")
     assert report._stale(head, "saeedi_cpcae_knn", root) == ""
     assert report._stale(first, "saeedi_cpcae_knn", root).startswith("**stale**")
+
+
+def _write(tmp_path, chapter, results):
+    (tmp_path / f"{chapter}.results.json").write_text(json.dumps(results))
+
+
+def _bench_record(method, detector, dataset, auroc, status):
+    return {"method": method, "detector": detector, "dataset": dataset, "image_auroc": auroc, "health": status}
+
+
+def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tmp_path):
+    from adlib import claims as C
+
+    _write(tmp_path, "zhu_two_stage_rotnet", {
+        "claims": [C.claim("beats the CAE", "partly", ours=2.0, published=4.7, unit="AUROC points"),
+                   C.claim("competitive", "inconclusive", ours=90.0, published=97.3, unit="AUROC %",
+                           note="inconclusive (CAE collapsed)")],
+        "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 600}})
+    _write(tmp_path, "benchmark_cross_paper", {"records": [
+        _bench_record("Deep-feature k-NN (baseline)", "deep_feature_knn", "a", 0.9, "not trained"),
+        _bench_record("Deep-feature k-NN (baseline)", "deep_feature_knn", "b", 0.8, "not trained"),
+        _bench_record("CAE (Schneider)", "schneider_cae", "a", 0.99, "collapsed"),      # not counted
+        _bench_record("CAE (Schneider)", "schneider_cae", "b", 0.6, "healthy"),
+        _bench_record("PCA residual (baseline)", "pca", "a", 0.7, "not trained")],
+        "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 60}})
+    page = report.results_page(tmp_path)
+    assert page.index("(verdict-table)=") < page.index("(cross-paper-answer)=") < page.index("## The runs of this build")
+    assert "| {cite:t}`zhu2021` | beats the CAE | **partly** | 2.0 AUROC points | 4.7 | −2.7 |" in page
+    assert "(1 partly, 1 inconclusive)" in page and "inconclusive (CAE collapsed)" in page
+    assert "| Deep-feature k-NN (baseline) | pretrained CNN features (k-NN) | 0.850 | 2 of 2 | 2 |" in page
+    assert "| CAE (Schneider) | reconstruction error of an autoencoder | 0.600 | 1 of 2 | 1 |" in page
+    assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 |" in page
+    assert "This build ran the `quick` profile on cpu in 11 minutes" in page and "1 of the 0" not in page
+    answer = report.answer(tmp_path)
+    assert "of the papers' 2 main claims, 1 partly, 1 inconclusive" in answer
+    assert "Deep-feature k-NN (baseline), a method on pretrained CNN features (k-NN), with mean image AUROC 0.850" in answer
+    assert "reconstruction-only autoencoder reaches 0.600 (CAE (Schneider))" in answer
+    assert "{ref}`the verdict table <verdict-table>`" in answer
+    assert "No chapter has been executed" in report.answer(tmp_path / "none")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from adlib import claims as C
 from adlib import detectors, health, metrics, plots, runtime
 from adlib import params as P
 from adlib.data import folders, objects
@@ -551,3 +552,18 @@ def verdict(per_defect, sweep: dict, latent_rows: list[dict], published: pd.Data
                                      for r in latent_rows if r["latent"] in healths})
     return [*_tau_lines(per_defect, sweep, main_bad), *_latent_lines(latent_rows, sweep_bad),
             _table3_line(per_defect, published, main_bad)]
+
+
+def claims(sweep: dict, healths: dict | None = None, main_latent: int | None = None) -> list[dict]:
+    """The verdict table's row (:mod:`adlib.claims`): too high or too low a τ lowers F1 (their
+    §7.1), per defect type as :func:`verdict` judges it, on the model of ``main_latent``."""
+    healths = healths or {}
+    taus, falls = np.asarray(sweep["taus"]), []
+    for curve in map(np.asarray, sweep["f1"].values()):
+        low, high = (float(np.interp(t, taus, curve)) for t in (0.1, TAU_MAX))
+        falls.append(low < curve.max() - TAU_MARGIN and high < curve.max() - TAU_MARGIN)
+    bad = health.inconclusive({model_label(main_latent): healths[main_latent]} if main_latent in healths else {})
+    return [C.claim("Too high or too low a threshold τ lowers the per-pixel F1 (their §7.1)",
+                    "inconclusive" if bad else C.ladder(sum(falls), len(falls)),
+                    ours=f"F1 falls on both sides on {sum(falls)} of {len(falls)} defect types",
+                    note=bad or f"a fall is a drop of more than {TAU_MARGIN} below the peak")]

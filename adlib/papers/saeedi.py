@@ -23,6 +23,7 @@ from sklearn.metrics import roc_curve, silhouette_score
 
 from adlib import metrics as M
 from adlib import params as P
+from adlib import claims as C
 from adlib import detectors, health, plots, runtime
 from adlib.data import elpv, folders
 from adlib.detectors.base import Detector, Prediction
@@ -631,6 +632,21 @@ def headline(metrics: dict) -> list[dict]:
     return [{"what": f"{method} mean AUC % (ours: {', '.join(names)}; paper: MVTec AD)",
              "published": PUBLISHED[method]["auc"][-1], "ours": 100 * auc[method]}
             for method in ("Proposed", "AE (L2)", "Deep Feature") if method in auc]
+
+
+def claims(metrics: dict, healths: dict | None = None) -> list[dict]:
+    """The verdict table's row (:mod:`adlib.claims`): the proposed method's mean AUC and AP
+    beat both AE (L2) and plain deep features (their Table 4), as :func:`verdict` judges it."""
+    text = "CPCAE residuals + deep-feature k-NN beat AE (L2) and plain deep features (mean AUC and AP)"
+    names = valid(metrics)
+    if not names:
+        return [C.claim(text, "untested", published=PUBLISHED["Proposed"]["auc"][-1], unit="AUC %")]
+    auc, ap = means(metrics, "auc"), means(metrics, "ap")
+    beaten = [b for b in CHALLENGED if auc["Proposed"] > auc[b] and ap["Proposed"] > ap[b]]
+    blocked = _unusable(healths, names)
+    return [C.claim(text, "inconclusive" if blocked else C.ladder(len(beaten), len(CHALLENGED)),
+                    ours=100 * auc["Proposed"], published=PUBLISHED["Proposed"]["auc"][-1], unit="AUC %",
+                    note=blocked or f"mean over {', '.join(names)}; the paper's over MVTec AD")]
 
 
 # ----------------------------------------------------------------------------- figures

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import roc_curve
 
+from adlib import claims as C
 from adlib import detectors, health, plots, runtime
 from adlib.metrics import auroc_text
 from adlib import params as P
@@ -665,3 +666,16 @@ def check_parameters(p: dict, data_root: str | None) -> list[float]:
     if not p["patterns"] and not data_root:
         raise P.ParameterError("patterns is empty and no data_root / ADLIB_DATA was given: nothing to run")
     return sorted(float(v) for v in lambdas)
+
+
+def claims(counts: dict) -> list[dict]:
+    """The verdict table's row (:mod:`adlib.claims`) from the counts of :func:`tally` (``patterns``:
+    patterns with a usable model): the latent (KL) loss is less reliable than the reconstruction
+    loss, i.e. the reconstruction loss separates defects clearly better on every pattern."""
+    text = "The latent (KL) loss is less reliable than the reconstruction loss (patch AUROC)"
+    n, clear_rec, clear_lat = counts["patterns"], counts["reconstruction_clearly_better"], counts["latent_clearly_better"]
+    if n == 0:
+        return [C.claim(text, "inconclusive", note="no pattern's model is usable")]
+    status = "does not hold" if clear_lat and not clear_rec else C.ladder(clear_rec, n)
+    return [C.claim(text, status, ours=f"reconstruction clearly better on {clear_rec} of {n} patterns, latent on "
+                                       f"{clear_lat}", note="clearly: the bootstrap AUROC intervals do not overlap")]

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
+from adlib import claims as C
 from adlib import detectors, health, metrics, plots, runtime, widgets
 from adlib import params as P
 from adlib.data import oneclass
@@ -826,6 +827,31 @@ def verdict(summary: dict[str, dict[str, dict]], contrast: dict[str, dict[str, f
     lines += [_contrast_line(name, row, healths) for name, row in contrast.items()
               if not math.isnan(row.get("Two-stage x̂₁", math.nan))]
     return lines
+
+
+def claims(summary: dict[str, dict[str, dict]], healths: dict | None = None) -> list[dict]:
+    """The verdict table's rows (:mod:`adlib.claims`): the two-stage model's margin over the CAE
+    on MNIST (their headline) and its standing beside OCGAN, on the first MNIST-like dataset."""
+    healths = healths or {}
+    name = next((n for n in summary if PAPER_COLUMN.get(n) == "MNIST"), None)
+    paper_gap = PUBLISHED["Two-stage"]["MNIST"] - PUBLISHED["CAE"]["MNIST"]
+    beats, competitive = ("The two-stage model beats a plain CAE on MNIST (mean AUROC gap)",
+                          f"The two-stage model is competitive with OCGAN ({PUBLISHED['OCGAN']['MNIST']:.1f}) on MNIST")
+    if name is None or not {"Two-stage", "CAE"} <= set(summary[name]):
+        return [C.claim(beats, "untested", published=paper_gap, unit="AUROC points"),
+                C.claim(competitive, "untested", published=PUBLISHED["Two-stage"]["MNIST"], unit="AUROC %")]
+    s = summary[name]
+    two, gap = s["Two-stage"]["mean"], s["Two-stage"]["mean"] - s["CAE"]["mean"]
+    blocked = _blocked(healths, name, ["Two-stage", "CAE"])
+    status = ("inconclusive" if blocked else "holds" if gap >= 0.8 * paper_gap else "partly" if gap > 0
+              else "does not hold")
+    rows = [C.claim(beats, status, ours=gap, published=paper_gap, unit="AUROC points",
+                    note=blocked or f"on {name}{_classes_note(s['Two-stage'])}")]
+    blocked = _blocked(healths, name, ["Two-stage"])
+    status = "inconclusive" if blocked else "holds" if two >= PUBLISHED["OCGAN"]["MNIST"] - 1 else "does not hold"
+    rows.append(C.claim(competitive, status, ours=two, published=PUBLISHED["Two-stage"]["MNIST"], unit="AUROC %",
+                        note=blocked or f"within one point counts; on {name}"))
+    return rows
 
 
 __all__ = ["ALL_METHODS", "HEALTH_FRACTION", "LAMBDAS", "METHODS", "PAPER_COLUMN", "PARAMETERS", "PUBLISHED", "MethodSetting",
