@@ -63,6 +63,42 @@ def merged_parameters(name: str, profile: str, notebooks: Path = ROOT / "noteboo
     return {**defaults, **values}
 
 
+HIDDEN_PARAMETERS = ("results_dir",)      # the run's temporary folder: no meaning to a reader
+
+
+def _shown_value(key: str, value) -> str:
+    if key == "data_root":          # a path on the build machine: say where it came from instead
+        return "`ADLIB_DATA` (real data)" if value else "none (embedded data only)"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "(empty)"
+    return "–" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def present_parameters(path: Path, name: str, profile: str, params: dict, notebooks: Path) -> None:
+    """On the rendered page, the two parameter cells (the chapter's defaults and papermill's
+    injected values) give way to one table of the values this build used, marking those the
+    profile changed; the cells stay in the notebook (tagged ``remove-cell``) so it re-runs."""
+    notebook = nbformat.read(path, as_version=4)
+    defaults = notebook_defaults(name, notebooks)
+    used = {**defaults, **params}
+    index = 0
+    for i, cell in enumerate(notebook.cells):
+        tags = cell.metadata.setdefault("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags):
+            tags.append("remove-cell")
+            index = i + 1
+    rows = [f"| `{key}` | {_shown_value(key, value)} | "
+            + (f"{_shown_value(key, defaults[key])} → {_shown_value(key, value)}" if key in defaults
+               and value != defaults[key] and key not in ("profile", "data_root") else "") + " |"
+            for key, value in used.items() if key not in HIDDEN_PARAMETERS]
+    table = "\n".join(["```{admonition} Parameters of this build", ":class: dropdown", "",
+                        f"The `{profile}` profile: the chapter's defaults, changed by "
+                        f"`notebooks/params/{profile}/{name}.yaml` where the last column says so.", "",
+                        "| parameter | value | changed from the default |", "| --- | --- | --- |", *rows, "```"])
+    notebook.cells.insert(index, nbformat.v4.new_markdown_cell(table, metadata={"tags": ["parameters-table"]}))
+    nbformat.write(notebook, path)
+
+
 def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebooks",
             extra: dict | None = None) -> Path:
     source = notebooks / f"{name}.py"
@@ -106,6 +142,7 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+        present_parameters(executed, name, profile, params, notebooks)
         target = out / f"{name}.ipynb"
         results = out / f"{name}.results.json"
         # results first, the notebook (make's target) last: killed in between, the old

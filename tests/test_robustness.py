@@ -181,6 +181,12 @@ def test_a_chapter_and_its_results_are_published_together(tmp_path):
     (out / ".demo.run-killed").mkdir(parents=True)                # what a SIGKILL leaves
     execute.execute("demo", "smoke", out, notebooks)
     assert sorted(p.name for p in out.iterdir()) == ["demo.ipynb", "demo.results.json"]
+    # the page shows one table of the values used, not the two parameter cells nor the temp folder
+    cells = json.loads((out / "demo.ipynb").read_text())["cells"]
+    assert [c["metadata"]["tags"] for c in cells[:3]] == [["parameters", "remove-cell"],
+                                                          ["injected-parameters", "remove-cell"], ["parameters-table"]]
+    table = "".join(cells[2]["source"])
+    assert "| `fail` | False |  |" in table and "results_dir" not in table and str(out) not in table
     assert all(p.stat().st_mode & 0o044 == 0o044 for p in out.iterdir())
     (notebooks / "params" / "smoke" / "demo.yaml").write_text("fail: true\n")
     with pytest.raises(SystemExit, match="asked to fail"):
