@@ -4,7 +4,9 @@
 // already scrolls (a notebook output area, the theme's .pst-scrollable-table-container), or a
 // div.adlib-scroll wrapped around it. A container whose content is wider than it is marked
 // .adlib-overflowing, gets a "scroll sideways" line above it, and is told which edges hide
-// columns (.adlib-scrolled, .adlib-at-end) so the stylesheet fades those edges.
+// columns (.adlib-scrolled, .adlib-at-end) so the stylesheet fades those edges. A table too wide
+// for the column is laid out at its narrowest, one word a line in every cell; there its cells
+// of running text (.adlib-prose) get a readable width (.adlib-widen on the container).
 (function () {
   "use strict";
 
@@ -31,34 +33,56 @@
     return hint;
   }
 
-  function update(container) {
-    const overflowing = container.scrollWidth > container.clientWidth + 1;
-    container.classList.toggle("adlib-overflowing", overflowing);
+  const PROSE_CHARACTERS = 40;
+
+  function markProse(table) {
+    table.querySelectorAll("td, th").forEach((cell) => {
+      if (cell.textContent.trim().length > PROSE_CHARACTERS) cell.classList.add("adlib-prose");
+    });
+  }
+
+  function overflows(container) {
+    return container.scrollWidth > container.clientWidth + 1;
+  }
+
+  // which edges hide columns, as the reader scrolls
+  function updateEdges(container) {
     container.classList.toggle("adlib-scrolled", container.scrollLeft > 1);
     container.classList.toggle("adlib-at-end",
       container.scrollLeft + container.clientWidth >= container.scrollWidth - 1);
+  }
+
+  // on load and on resize: does the table fit; if not, widen its prose cells, show the hint
+  function layOut(container) {
+    container.classList.remove("adlib-widen");
+    const overflowing = overflows(container);
+    container.classList.toggle("adlib-widen", overflowing);
+    container.classList.toggle("adlib-overflowing", overflowing);
     if (overflowing || container.previousElementSibling?.classList.contains("adlib-scroll-hint")) {
       hintFor(container).classList.toggle("adlib-shown", overflowing);
     }
+    updateEdges(container);
   }
 
   function setUp() {
     const article = document.querySelector(".bd-article") || document.body;
     const containers = new Set();
     article.querySelectorAll("table").forEach((table) => {
-      if (!table.closest(".adlib-scroll-hint")) containers.add(scrollContainer(table, article));
+      if (table.closest(".adlib-scroll-hint")) return;
+      markProse(table);
+      containers.add(scrollContainer(table, article));
     });
     containers.forEach((container) => {
-      update(container);
-      container.addEventListener("scroll", () => update(container), { passive: true });
+      layOut(container);
+      container.addEventListener("scroll", () => updateEdges(container), { passive: true });
     });
     let pending = null;
     window.addEventListener("resize", () => {
       clearTimeout(pending);
-      pending = setTimeout(() => containers.forEach(update), 100);
+      pending = setTimeout(() => containers.forEach(layOut), 100);
     });
     // fonts and late content (MathJax, widgets) change widths after load
-    window.addEventListener("load", () => containers.forEach(update));
+    window.addEventListener("load", () => containers.forEach(layOut));
   }
 
   if (document.readyState === "loading") {
