@@ -89,7 +89,7 @@ $(WEB_ASSETS) &:
 	cp -r $(NPM)/mathjax/es5/input/tex/extensions $(MATHJAX_DIR)/input/tex/
 
 # Pages generated from adlib's dataset registry and from every chapter's results.json.
-$(GEN)/data.md: adlib/data/registry.py adlib/report.py | $(ENV_STAMP)
+$(GEN)/data.md: $(wildcard adlib/data/*.py) adlib/report.py adlib/plots.py adlib/benchmark.py $(RUN_CONFIG) | $(ENV_STAMP)
 	$(PYTHON) -m adlib.report data $@
 
 $(GEN)/results.md: $(EXECUTED) adlib/report.py | $(ENV_STAMP)

@@ -74,10 +74,12 @@ def _shown_value(key: str, value) -> str:
     return "–" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def present_parameters(path: Path, name: str, profile: str, params: dict, notebooks: Path) -> None:
+def present_parameters(path: Path, name: str, profile: str, params: dict, notebooks: Path,
+                       results_file: bool = False) -> None:
     """On the rendered page, the two parameter cells (the chapter's defaults and papermill's
     injected values) give way to one table of the values this build used, marking those the
-    profile changed; the cells stay in the notebook (tagged ``remove-cell``) so it re-runs."""
+    profile changed; the cells stay in the notebook (tagged ``remove-cell``) so it re-runs.
+    With ``results_file``, a link to download the run's results.json (published beside it)."""
     notebook = nbformat.read(path, as_version=4)
     defaults = notebook_defaults(name, notebooks)
     used = {**defaults, **params}
@@ -95,6 +97,9 @@ def present_parameters(path: Path, name: str, profile: str, params: dict, notebo
                         f"The `{profile}` profile: the chapter's defaults, changed by "
                         f"`notebooks/params/{profile}/{name}.yaml` where the last column says so.", "",
                         "| parameter | value | changed from the default |", "| --- | --- | --- |", *rows, "```"])
+    if results_file:
+        table += (f"\n\nThis run's numbers, model health checks and provenance (commit, versions, device, "
+                  f"wall times, data checksums): {{download}}`{name}.results.json <{name}.results.json>`.")
     notebook.cells.insert(index, nbformat.v4.new_markdown_cell(table, metadata={"tags": ["parameters-table"]}))
     nbformat.write(notebook, path)
 
@@ -142,7 +147,8 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-        present_parameters(executed, name, profile, params, notebooks)
+        present_parameters(executed, name, profile, params, notebooks,
+                           results_file=(Path(tmp) / f"{name}.results.json").exists())
         target = out / f"{name}.ipynb"
         results = out / f"{name}.results.json"
         # results first, the notebook (make's target) last: killed in between, the old

@@ -38,6 +38,31 @@ def overlay(image, mask, alpha: float = 0.5) -> np.ndarray:
     return np.clip(rgb, 0, 1)
 
 
+def outline(ax, mask, colour=MASK_COLOUR, width: float = 1.2) -> None:
+    """Draw ``mask``'s border on ``ax`` (a line, so the defect under it stays visible)."""
+    mask = np.asarray(mask, float)
+    if mask.any():
+        ax.contour(mask, levels=[0.5], colors=[colour], linewidths=width)
+
+
+def samples_figure(title: str, normal: Sequence, defective: Sequence, masks: Sequence | None = None,
+                   cell: float = 1.3, labels: tuple[str, str] = ("normal", "defective")):
+    """One row of a dataset's images: normal ones, then defective ones with their masks outlined
+    (``labels``: the titles of the two kinds)."""
+    images = list(normal) + list(defective)
+    fig, axes = plt.subplots(1, len(images), figsize=(cell * len(images), cell + 0.45), squeeze=False)
+    for j, (ax, image) in enumerate(zip(axes[0], images)):
+        ax.imshow(as_image(image), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
+        defect = j >= len(normal)
+        ax.set_title(labels[defect], fontsize=9, color=MASK_COLOUR if defect else "black")
+        if defect and masks is not None:
+            outline(ax, masks[j - len(normal)])
+    fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+    fig.tight_layout()
+    return fig
+
+
 def image_grid(rows: Sequence[Sequence], row_labels: Sequence[str] = (),
                col_labels: Sequence[str] = (), cell: float = 1.8, cmaps=None,
                vmax: Sequence[float | None] | None = None):

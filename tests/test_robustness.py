@@ -187,6 +187,7 @@ def test_a_chapter_and_its_results_are_published_together(tmp_path):
                                                           ["injected-parameters", "remove-cell"], ["parameters-table"]]
     table = "".join(cells[2]["source"])
     assert "| `fail` | False |  |" in table and "results_dir" not in table and str(out) not in table
+    assert "{download}`demo.results.json <demo.results.json>`" in table
     assert all(p.stat().st_mode & 0o044 == 0o044 for p in out.iterdir())
     (notebooks / "params" / "smoke" / "demo.yaml").write_text("fail: true\n")
     with pytest.raises(SystemExit, match="asked to fail"):
