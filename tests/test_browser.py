@@ -43,7 +43,8 @@ UNSCROLLABLE_TABLES_JS = """() => {
   const found = [];
   for (const table of article.querySelectorAll('table')) {
     const width = table.getBoundingClientRect().width;
-    if (width === 0 || width <= column + 1) continue;          // hidden, or fits
+    // not shown (display: none, or a collapsed dropdown's visibility: hidden), or fits
+    if (!table.checkVisibility({visibilityProperty: true}) || width <= column + 1) continue;
     let scroller = null;
     for (let n = table.parentElement; n && n !== article.parentElement; n = n.parentElement) {
       const overflow = getComputedStyle(n).overflowX;
