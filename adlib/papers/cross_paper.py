@@ -3,6 +3,8 @@ figures and verdict (the protocol, datasets and loop are in :mod:`adlib.benchmar
 
 from __future__ import annotations
 
+import textwrap
+
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -197,10 +199,10 @@ def heatmap(auroc: Summary, order):
 
 
 def cost_figure(cost: pd.DataFrame, device):
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = plt.subplots(figsize=(6.8, 6.5))         # the column's width: legend below, not beside
     points = cost.assign(fit=cost.fit_seconds.clip(lower=1e-2)).reset_index()   # log axis: ~0 s drawn at 0.01
     sns.scatterplot(data=points, x="fit", y="mean AUROC", hue="method", style="method", s=80, ax=ax)
-    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=9, frameon=False)
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
     ax.set(xscale="log", xlabel=f"mean fit time per dataset and seed (s, log scale, {device})",
            ylabel="mean image AUROC over datasets", title="Detection quality against training cost")
@@ -214,9 +216,9 @@ def maps_figure(s, example_maps, labels, seed):
     shown = [v for v in labels if (s.name, v) in example_maps]
     panels = [("input", s.test[example, 0], "gray"), ("true mask", s.masks[example] if s.masks is not None else None,
                                                        "gray")]
-    panels += [(v.replace(" (", "\n("), example_maps[s.name, v], "inferno") for v in shown]
-    cols = 6
-    fig, axes = plt.subplots(-(-len(panels) // cols), cols, figsize=(1.9 * cols, 2.2 * -(-len(panels) // cols)),
+    panels += [(textwrap.fill(v, 24), example_maps[s.name, v], "inferno") for v in shown]   # fits a panel
+    cols = 4        # 4 × 1.7 in at 100 dpi fits the 688-pixel column unscaled: titles stay legible
+    fig, axes = plt.subplots(-(-len(panels) // cols), cols, figsize=(1.7 * cols, 2.1 * -(-len(panels) // cols)),
                              squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -224,7 +226,7 @@ def maps_figure(s, example_maps, labels, seed):
         ax.axis("on")
         ax.set(xticks=[], yticks=[])
         ax.grid(False)
-        ax.set_title(title, fontsize=7)
+        ax.set_title(title, fontsize=9)
         if image is None:
             ax.text(0.5, 0.5, "no mask", ha="center", va="center", transform=ax.transAxes)
             continue

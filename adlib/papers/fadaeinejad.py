@@ -426,7 +426,7 @@ def figure_tau_sweep(sweep: dict) -> plt.Figure:
     for d, tau in PUBLISHED["tau_by_defect"].items():
         ax.axvline(tau, color="k", ls=":", lw=1, label=f"paper τ = {tau:g} ({d})")
     ax.set(xlabel="threshold τ", ylabel="pixel F1 (test)", ylim=(0, 1))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -451,7 +451,7 @@ def figure_latent(rows: list[dict]) -> plt.Figure:
     ax.plot(table.latent, table.f1_paper_tau, "s--", label="mean F1 (paper τ)")
     ax.plot(table.latent, table.pixel_auroc, "^-", label="pixel AUROC")
     ax.set(xscale="log", xlabel="latent size", ylabel="score", ylim=(0, 1))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 

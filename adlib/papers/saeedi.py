@@ -665,7 +665,7 @@ def loss_figure(histories: dict) -> plt.Figure:
 def _roc_axes(ax, curves: dict, title: str) -> None:
     ax.plot([0, 1], [0, 1], ls=":", color="grey")
     ax.set(title=title, xlabel="false positive rate", ylabel="true positive rate", aspect="equal")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=9, loc="lower right")
 
 
 def roc_curves(scores: dict, data: dict[str, Category], metrics: dict) -> dict[str, dict[str, tuple]]:
@@ -723,7 +723,7 @@ def k_frame(by_k: dict, metrics: dict, kk: int) -> tuple[plt.Figure, str]:
         ax.plot([kk], [100 * by[kk][0]], marker="o", ms=12, color=f"C{i}")
         ax.axhline(100 * metrics[name]["Deep Feature"]["auc"], ls="--", color=f"C{i}", lw=1)
     ax.set(xscale="log", xlabel="k", ylabel="AUC (%) of the proposed score")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     text = ", ".join(f"{name}: AUC {auc_text(100 * by[kk][0])} %, AP {100 * by[kk][1]:.1f} %" for name, by in by_k.items())
     return fig, f"<b>k = {kk}</b>: {text}"
@@ -751,7 +751,7 @@ def tsne_figure(analyses: dict, data: dict[str, Category], seed: int,
                 (varying - varying.mean(0)) / varying.std(0))
             for lab, marker, text in ((0, "o", "normal"), (1, "^", "anomalous")):
                 ax.scatter(*xy[labels == lab].T, s=14, marker=marker, label=text, alpha=0.8)
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -337,7 +337,7 @@ def histogram_figure(scores: dict, lam_of: dict, title_suffix: str = ""):
                 ax.plot(grid, stats.norm.pdf(grid, mu, max(sigma, 1e-9)), color=SET_COLOURS[key], lw=1.5)
             ax.set(title=f"{name}, {loss} loss (λ={lam_of[name]:g}){title_suffix}",
                    xlabel=f"log10 {loss} loss per patch", ylabel="density")
-        row[0].legend(fontsize=8)
+        row[0].legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -368,7 +368,7 @@ def roc_figure(scores: dict, rel: dict):
             ax.plot(fpr, tpr, style, label=f"{loss} ({auroc:.3f}{', inverted' if auroc < 0.5 else ''})")
         ax.plot([0, 1], [0, 1], ":", color="grey")
         ax.set(title=name, xlabel="false positive rate (V)", ylabel="true positive rate (D)")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=9, loc="lower right")
     fig.tight_layout()
     return fig
 

@@ -594,7 +594,7 @@ def plot_per_class(runs: dict[str, OneClassRun]):
         ax.set(title=name, xlabel="normal class", ylabel="AUROC (%)", xticks=run.classes)
         ax.set_xticklabels([run.class_names[k] for k in run.classes], rotation=45 if long_names else 0,
                            ha="right" if long_names else "center")
-    axes[0][-1].legend(fontsize=8, loc="lower left")
+    axes[0][-1].legend(fontsize=9, loc="lower left")
     fig.tight_layout()
     return fig
 
@@ -616,7 +616,7 @@ def plot_lambda(sweep: pd.DataFrame, lam: float):
     ax.axvline(lam, color="grey", ls=":", lw=1)
     ax.set(xscale="log", xlabel="λ (λ = 0 drawn at 10⁻³)", ylabel="mean AUROC (%)",
            title="sensitivity of the two-stage score to λ")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -663,7 +663,7 @@ def plot_class_frame(run: OneClassRun, k: int):
                 lw=2 if method == "Two-stage" else 1)
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"normal: {run.class_names[k]}")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=9, loc="lower right")
     panel = run.panels[k]
     strips = [_montage(panel["input"])] + [_montage(panel[key]) for key in ("CAE", "Two-stage x̂₁") if key in panel]
     ax_img.imshow(np.concatenate(strips, axis=0), cmap="gray", vmin=0, vmax=1)
