@@ -216,7 +216,8 @@ r_test = test_prediction.maps
 # %% tags=["hide-input"]
 display(health.table(ch.run.health).style.format(precision=3, na_rep="–").hide(axis="index")
         .set_caption("Health of each CAE on held-out good training images only"))
-ch.glue(health_text=fad.health_sentence(healths), limit_error=health.ERROR_RATIO_MAX,
+ch.glue(health_text=fad.health_sentence(healths), likeness=fad.likeness_sentence(healths[latent], latent),
+        limit_error=health.ERROR_RATIO_MAX,
         limit_spread=health.SPREAD_MIN, limit_tail=health.TAIL_DROP_MAX)
 
 # %% [markdown]
@@ -312,6 +313,8 @@ glue_figure(fig_panels=fad.figure_panels(cae, split, r_test))
 # defect pixels of Algorithm 1 at the paper's τ, and the ground truth (their Figs 9–12, in
 # one row per defect type instead of 2×2).
 # ```
+#
+# Here {glue:text}`fad_likeness`.
 #
 # How to read it: where the output column shows a smooth disc of about the right place,
 # size and colour for each input, the CAE has learnt where the object is and its average

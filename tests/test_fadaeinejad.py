@@ -465,3 +465,15 @@ def test_health_sentence_names_the_unhealthy_models():
     assert fad.health_sentence({16: HEALTHY, 500: HEALTHY}) == "all 2 models are healthy"
     assert fad.health_sentence({16: UNDER, 500: HEALTHY}) == (
         "1 of 2 models are not healthy: CAE, latent 16 is under-trained (loss still falling)")
+
+
+def test_the_likeness_sentence_says_when_outputs_look_alike():
+    from adlib import health
+    from adlib.papers import fadaeinejad as fad
+
+    alike = health.assess({"steps": 100, "mse": 0.7, "mean_image_mse": 1.0, "error_ratio": 0.7, "spread_ratio": 0.72})
+    text = fad.likeness_sentence(alike, 2000)
+    assert text.startswith("the CAE with latent 2000 reproduces 72% of the inputs' spread and reaches 0.70×")
+    assert "look alike from image to image" in text and "mean image is itself a strong predictor" in text
+    follows = health.assess({"steps": 100, "mse": 0.3, "mean_image_mse": 1.0, "error_ratio": 0.3, "spread_ratio": 0.95})
+    assert fad.likeness_sentence(follows, 16).endswith("its outputs follow their inputs")

@@ -326,6 +326,26 @@ def health_sentence(healths: dict) -> str:
     return f"{len(bad)} of {len(healths)} models are not healthy: " + "; ".join(bad)
 
 
+LIKENESS_SPREAD = 0.8    # outputs with less than this share of the inputs' spread look alike across images
+
+
+def likeness_sentence(main: health.Health, latent: int) -> str:
+    """For the figure's text: how much the main model's outputs follow their inputs (its health
+    checks on held-out good images), and what a low spread means for reading the maps."""
+    spread, error = main.checks.get("spread_ratio"), main.checks.get("error_ratio")
+    if spread is None or error is None:
+        return f"the health checks of the CAE with latent {latent} recorded no output spread"
+    start = (f"the CAE with latent {latent} reproduces {spread:.0%} of the inputs' spread and reaches "
+             f"{error:.2f}× the mean image's error on held-out good images")
+    if spread >= LIKENESS_SPREAD:
+        return start + ": its outputs follow their inputs"
+    return (start + f": its outputs vary much less than the inputs (under {LIKENESS_SPREAD:.0%} of their "
+            "spread) and look alike from image to image, close to an average good object. Where the good images "
+            "are nearly identical, as bottles photographed from above are, the mean image is itself a strong "
+            "predictor and beating it is a low bar, so read the maps below as the deviation from an average "
+            "good object rather than from this object's own reconstruction")
+
+
 def latent_sweep(models: dict, split: Split, taus: np.ndarray) -> list[dict]:
     """One row of :func:`latent_row` per fitted detector of ``{latent: detector}``
     (:func:`fit_models`), by latent size."""
