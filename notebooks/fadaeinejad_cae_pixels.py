@@ -214,7 +214,7 @@ r_test = test_prediction.maps
 # {glue:text}`fad_limit_tail`) without blowing up (`spike`).
 
 # %% tags=["hide-input"]
-display(health.table(ch.run.health).style.format(precision=3, na_rep="–").hide(axis="index")
+display(health.styled_table(ch.run.health)
         .set_caption("Health of each CAE on held-out good training images only"))
 ch.glue(health_text=fad.health_sentence(healths), likeness=fad.likeness_sentence(healths[latent], latent),
         limit_error=health.ERROR_RATIO_MAX,

@@ -237,7 +237,7 @@ if S.single_class_note(metrics):
 # numbers stand. AE (L2) is the CPCAE's own score, so it shares its row.
 
 # %% tags=["hide-input"]
-display(health.table(ch.run.health).style.format(precision=3, na_rep="–").hide(axis="index")
+display(health.styled_table(ch.run.health)
         .set_caption("Health of each model on held-out normal training cells only"))
 ch.glue(health_text=S.health_sentence(ch.run.health), limit_error=health.ERROR_RATIO_MAX,
         limit_spread=health.SPREAD_MIN, limit_tail=health.TAIL_DROP_MAX)

@@ -215,7 +215,7 @@ sou.record_health(run, search, final, healths)
 # of each pattern.
 
 # %% tags=["hide-input"]
-display(health.table(ch.run.health).style.format(precision=3, na_rep="–").hide(axis="index")
+display(health.styled_table(ch.run.health)
         .set_caption("Health of every trained model, on held-out normal patches (V) and the training loss"))
 unhealthy_final = {n: h.summary() for n, h in healths.items() if not h.usable}
 unhealthy_search = sorted({f"{n} λ={lam:g}: {h.status}" for (n, lam), h in search.health.items() if not h.usable})

@@ -198,7 +198,7 @@ zhu.record_health(runs, ch.run)
 # PCA have no training, so nothing can have failed to learn.
 
 # %% tags=["hide-input"]
-display(health.table(ch.run.health).style.format(precision=3, na_rep="–").hide(axis="index"))
+display(health.styled_table(ch.run.health))
 ch.glue(health_prose=zhu.health_prose(runs))
 
 # %% [markdown]
