@@ -337,13 +337,17 @@ def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:
                  + ", ".join(f"{n} {status}" for status, n in counts.items() if n) + "). A claim is *inconclusive* "
                  "when a model behind its evidence did not learn (the health checks of {mod}`adlib.health`), and "
                  "*untested* when this build did not run the data it is about. Δ is ours − published.")
+    notes = list(dict.fromkeys(r["note"] for r in rows if r["note"]))   # below the table: rows stay short
     parts.append(_table(["paper", "claim", "status", "ours", "published", "Δ", "evidence"], [
         [f"{{cite:t}}`{PAPERS[r['chapter']]}`" if r["chapter"] in PAPERS else r["chapter"], r["claim"],
          f"**{r['status']}**", _claim_value(r["ours"], r["unit"]) + (f" {r['unit']}" if r["unit"] and
                                                                    isinstance(r["ours"], (int, float)) else ""),
          _claim_value(r["published"], r["unit"]),
          "–" if r["delta"] is None else ("+" if r["delta"] >= 0 else "−") + _claim_value(abs(r["delta"]), r["unit"]),
-         f"{{doc}}`chapter <{r['chapter']}>`" + (f"; {r['note']}" if r["note"] else "")] for r in rows]))
+         f"{{doc}}`chapter <{r['chapter']}>`" + (f" (note {notes.index(r['note']) + 1})" if r["note"] else "")]
+        for r in rows]))
+    if notes:
+        parts.append("\n".join(f"{i}. {note}" for i, note in enumerate(notes, 1)))
     return parts
 
 

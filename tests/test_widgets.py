@@ -46,7 +46,7 @@ def _busy_figure(width_inches):
 
 
 def _flat_figure():
-    """Flat graphics: a chessboard, which PNG stores smaller than JPEG."""
+    """Flat graphics: a chessboard, which PNG stores smaller than WebP."""
     fig, ax = plt.subplots(figsize=(3, 3))
     ax.imshow(np.indices((8, 8)).sum(axis=0) % 2, cmap="gray", interpolation="nearest")
     ax.axis("off")
@@ -60,14 +60,14 @@ def _size(data: bytes) -> tuple[int, int]:
 def test_every_frame_is_kept_in_the_format_it_declares():
     box = widgets.precomputed_slider("w", [3, 4, 5, 6], lambda w: (_busy_figure(w), f"w = {w}"))
     images = _frame_images(box)
-    assert len(images) == 4 and {i.format for i in images} == {"jpeg"}
-    assert all(i.value[:3] == b"\xff\xd8\xff" for i in images)
+    assert len(images) == 4 and {i.format for i in images} == {"webp"}
+    assert all(i.value[:4] == b"RIFF" and i.value[8:12] == b"WEBP" for i in images)
 
 
-def test_an_image_frame_is_jpeg_lighter_than_its_png_and_kept_at_its_size():
+def test_an_image_frame_is_webp_lighter_than_its_png_and_kept_at_its_size():
     png = plots.figure_png(_busy_figure(6))
     value, format_ = widgets.encode_figure(_busy_figure(6))
-    assert format_ == "jpeg" and value[:3] == b"\xff\xd8\xff"
+    assert format_ == "webp" and value[:4] == b"RIFF"
     assert len(value) < len(png) / 2, (len(value), len(png))
     assert _size(value) == _size(png)                       # not rescaled
 
@@ -76,9 +76,9 @@ def test_flat_graphics_stay_png_where_that_is_smaller():
     value, format_ = widgets.encode_figure(_flat_figure())
     assert format_ == "png" and value[:4] == b"\x89PNG"
     image = Image.open(io.BytesIO(value)).convert("RGB")
-    jpeg = io.BytesIO()
-    image.save(jpeg, format="JPEG", quality=widgets.JPEG_QUALITY, optimize=True, progressive=True)
-    assert len(value) < jpeg.tell()
+    webp = io.BytesIO()
+    image.save(webp, format="WEBP", quality=widgets.LOSSY_QUALITY, method=6)
+    assert len(value) < webp.tell()
 
 
 def test_a_frame_wider_than_the_column_is_scaled_down_never_up():

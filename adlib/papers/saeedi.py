@@ -24,7 +24,7 @@ from sklearn.metrics import roc_curve, silhouette_score
 from adlib import metrics as M
 from adlib import params as P
 from adlib import claims as C
-from adlib import detectors, health, plots, runtime
+from adlib import detectors, health, plots, runtime, widgets
 from adlib.data import elpv, folders
 from adlib.detectors.base import Detector, Prediction
 from adlib.patches import resize
@@ -694,7 +694,7 @@ def _roc_frame(curves: dict, metrics: dict, name: str, method: str) -> ipw.Image
     ax.plot(*curves[name][method], lw=2.5, label=f"{method}: AUC {auc_text(100 * m['auc'], short=True)} %, AP {100 * m['ap']:.1f} %")
     _roc_axes(ax, curves[name], name)
     fig.tight_layout()
-    return ipw.Image(value=plots.figure_png(fig), format="png")
+    return widgets.image_widget(fig)
 
 
 def roc_selector(curves: dict, metrics: dict) -> ipw.VBox | None:
