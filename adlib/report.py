@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from adlib import references
+from adlib import health, references
 from adlib.claims import STATUSES
 from adlib.data.registry import DATASETS
 from adlib.runtime import atomic_write_bytes
@@ -311,7 +311,6 @@ def kept_section(kept: Path) -> list[str]:
 PAPERS = {"schneider_cae_vae_aae": "schneider2022", "soukup_latent_vae": "soukup2018",
           "fadaeinejad_cae_pixels": "fadaeinejad2021", "zhu_two_stage_rotnet": "zhu2021",
           "saeedi_cpcae_knn": "saeedi2022"}
-USABLE = ("healthy", "not trained")       # health of a model whose numbers may back a claim
 
 
 def _claim_value(value: Any, unit: str) -> str:
@@ -361,7 +360,7 @@ def method_summary(records: list[dict]) -> list[dict]:
         entry = by.setdefault(r["method"], {"method": r["method"], "family": benchmark.family(r.get("detector", ""), r["method"]),
                                             "runs": 0, "usable": [], "datasets": set()})
         entry["runs"] += 1
-        if r.get("health") in USABLE and r.get("image_auroc") is not None:
+        if r.get("health") in health.USABLE and r.get("image_auroc") is not None:
             entry["usable"].append(r["image_auroc"])
             entry["datasets"].add(r["dataset"])
     rows = [{"method": e["method"], "family": e["family"], "runs": e["runs"], "usable_runs": len(e["usable"]),
