@@ -196,10 +196,10 @@ plt.close("all")
 # %% tags=["hide-input"]
 display(S.health_table(ch.run.health).style.hide(axis="index").format(precision=3, na_rep="–").set_caption(
     "health of each model, on held-out normal images only (no test image, no label)"))
-ch.glue(held_seed=S.HELD_OUT_SEED, health_text=S.health_text(ch.run.health))
+ch.glue(held_seed=S.HELD_OUT_SEED, health_text=Markdown(S.health_text(ch.run.health)))   # markdown: bold status
 
 # %% [markdown]
-# {glue:text}`sch_health_text`
+# {glue:md}`sch_health_text`
 #
 # ## Table 1: accuracy A, IoU and training time
 #
@@ -278,7 +278,7 @@ display(pd.DataFrame({r.name: r.metrics for r in texture_runs}).T.style.format(p
 texture_records = [r for r in ch.run.health if r["dataset"].startswith("texture:")]
 display(S.health_table(texture_records).style.hide(axis="index").format(precision=3, na_rep="–").set_caption(
     "health of the CAE on each texture (held out: the defect-free photograph below the training region)"))
-ch.glue(texture_health_text=S.health_text(texture_records, expected_collapse="texture:gravel"))
+ch.glue(texture_health_text=Markdown(S.health_text(texture_records, expected_collapse="texture:gravel")))
 
 # %% tags=["hide-input"]
 ch.glue(fig_hist=S.figure_histograms(texture_runs), fig_epochs=S.figure_snapshots(texture_runs),
@@ -310,7 +310,7 @@ plt.close("all")
 # residual map (their Fig 9).
 # ```
 #
-# {glue:text}`sch_texture_health_text`
+# {glue:md}`sch_texture_health_text`
 #
 # The spread of the reconstructions relative to the inputs' (mean per-patch standard
 # deviation over the training region) measures the collapse to the mean intensity: brick
