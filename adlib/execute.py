@@ -47,7 +47,10 @@ def load_params(name: str, profile: str, notebooks: Path) -> dict:
 
 def notebook_defaults(name: str, notebooks: Path = ROOT / "notebooks") -> dict:
     """The values a chapter's ``parameters`` cell assigns (the cell is plain assignments)."""
-    notebook = jupytext.read(notebooks / f"{name}.py")
+    return _defaults(jupytext.read(notebooks / f"{name}.py"))
+
+
+def _defaults(notebook) -> dict:
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     defaults: dict = {}
     exec(cell.source, {}, defaults)
@@ -74,14 +77,13 @@ def _shown_value(key: str, value) -> str:
     return "–" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def present_parameters(path: Path, name: str, profile: str, params: dict, notebooks: Path,
+def present_parameters(path: Path, name: str, profile: str, params: dict, defaults: dict,
                        results_file: bool = False) -> None:
     """On the rendered page, the two parameter cells (the chapter's defaults and papermill's
     injected values) give way to one table of the values this build used, marking those the
     profile changed; the cells stay in the notebook (tagged ``remove-cell``) so it re-runs.
     With ``results_file``, a link to download the run's results.json (published beside it)."""
     notebook = nbformat.read(path, as_version=4)
-    defaults = notebook_defaults(name, notebooks)
     used = {**defaults, **params}
     index = 0
     for i, cell in enumerate(notebook.cells):
@@ -123,7 +125,8 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
         params["results_dir"] = tmp
         unexecuted = Path(tmp) / f"{name}.unexecuted.ipynb"
         executed = Path(tmp) / f"{name}.ipynb"
-        nbformat.write(jupytext.read(source), unexecuted)
+        chapter = jupytext.read(source)
+        nbformat.write(chapter, unexecuted)
         start = time.perf_counter()
         # the kernel inherits these (restored afterwards, for a caller that goes on): no tqdm
         # widgets stored in the executed notebook, the terminal gets papermill's cell-by-cell
@@ -147,7 +150,7 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-        present_parameters(executed, name, profile, params, notebooks,
+        present_parameters(executed, name, profile, params, _defaults(chapter),
                            results_file=(Path(tmp) / f"{name}.results.json").exists())
         target = out / f"{name}.ipynb"
         results = out / f"{name}.results.json"

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from adlib import health, references
+from adlib import benchmark, health, references
 from adlib.claims import STATUSES
 from adlib.data.registry import DATASETS
 from adlib.runtime import atomic_write_bytes
@@ -58,7 +58,6 @@ DEFECT_TITLES = ("normal", "defective")
 def sample_sets(data_root: str | None = None, size: int = 128) -> list[tuple]:
     """(name, normal images, defective images, their masks, titles) of every embedded dataset and of
     each MVTec-layout category under ``data_root``: a few images each, for the data page."""
-    from adlib import benchmark
     from adlib.data import oneclass, synthetic
 
     out = []
@@ -325,15 +324,19 @@ def claim_rows(loaded: list[tuple[str, dict]]) -> list[dict]:
     return [{**c, "chapter": chapter} for chapter, results in loaded for c in results.get("claims") or []]
 
 
+def _status_counts(rows: list[dict]) -> str:
+    """"1 partly, 2 inconclusive": how many claims have each status, in :data:`STATUSES` order."""
+    return ", ".join(f"{n} {status}" for status in STATUSES if (n := sum(r["status"] == status for r in rows)))
+
+
 def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:
     """The verdict table: paper × claim × status × ours × published × Δ × evidence."""
     rows = claim_rows(loaded)
     parts = ["(verdict-table)=", "## Verdicts: does each paper's main claim hold?"]
     if not rows:
         return parts + ["*No chapter of this build stored its claims.*"]
-    counts = {status: sum(r["status"] == status for r in rows) for status in STATUSES}
     parts.append(f"Each paper's main claims, as its chapter judged them from this build's runs ("
-                 + ", ".join(f"{n} {status}" for status, n in counts.items() if n) + "). A claim is *inconclusive* "
+                 + _status_counts(rows) + "). A claim is *inconclusive* "
                  "when a model behind its evidence did not learn (the health checks of {mod}`adlib.health`), and "
                  "*untested* when this build did not run the data it is about. Δ is ours − published.")
     notes = list(dict.fromkeys(r["note"] for r in rows if r["note"]))   # below the table: rows stay short
@@ -353,8 +356,6 @@ def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:
 def method_summary(records: list[dict]) -> list[dict]:
     """Per benchmark method: its family, the mean image AUROC over its usable runs (model healthy or
     untrained) and how many of its runs were usable; best first, methods with no usable run last."""
-    from adlib import benchmark
-
     by: dict[str, dict] = {}
     for r in records:
         entry = by.setdefault(r["method"], {"method": r["method"], "family": benchmark.family(r.get("detector", ""), r["method"]),
@@ -382,8 +383,6 @@ def _method_text(row: dict | None) -> str:
 def cross_paper_section(bench: dict | None) -> list[str]:
     """Which family of method wins on this build's data (benchmark records, usable runs only),
     beside anomalib's PatchCore and PaDiM on MVTec AD."""
-    from adlib import benchmark
-
     parts = ["(cross-paper-answer)=", "## The cross-paper answer: which family works?"]
     if not bench or not bench.get("records"):
         return parts + ["*The benchmark chapter did not run in this build.*"]
@@ -407,9 +406,13 @@ def cross_paper_section(bench: dict | None) -> list[str]:
     return parts
 
 
+def _profiles(loaded: list[tuple[str, dict]]) -> list[str]:
+    return sorted({str(r.get("provenance", {}).get("profile")) for _, r in loaded})
+
+
 def budget_section(loaded: list[tuple[str, dict]]) -> list[str]:
     """What this build's budget (profile, device, healthy models) means for how far to trust it."""
-    profiles = sorted({str(r.get("provenance", {}).get("profile")) for _, r in loaded})
+    profiles = _profiles(loaded)
     devices = sorted({str(r.get("provenance", {}).get("device")) for _, r in loaded})
     records = [h for _, r in loaded for h in r.get("health") or [] if h.get("status") != "not trained"]
     healthy = sum(h.get("status") == "healthy" for h in records)
@@ -432,13 +435,11 @@ def answer(generated: Path) -> str:
     if not loaded:
         return "*No chapter has been executed yet: run `make book`.*\n"
     rows = claim_rows(loaded)
-    counts = ", ".join(f"{n} {status}" for status in STATUSES if (n := sum(r["status"] == status for r in rows)))
+    counts = _status_counts(rows)
     bench = dict(loaded).get("benchmark_cross_paper")
     summary = method_summary(bench["records"]) if bench and bench.get("records") else []
-    from adlib import benchmark
-
     best, recon = _best(summary), _best(summary, benchmark.RECONSTRUCTION)
-    profile = ", ".join(sorted({str(r.get("provenance", {}).get("profile")) for _, r in loaded}))
+    profile = ", ".join(_profiles(loaded))
     text = (f"**The short answer, from this build** (`{profile}` profile): of the papers' {len(rows)} main claims, "
             f"{counts or 'none was stored'}. ")
     if best:

@@ -478,14 +478,23 @@ def figure_latent(rows: list[dict]) -> plt.Figure:
 
 # ----------------------------------------------------------------------------- verdict
 
-def _tau_lines(per_defect: pd.DataFrame, sweep: dict, bad: str | None = None) -> list[str]:
-    taus, lines, falls = np.asarray(sweep["taus"]), [], []
-    f1 = per_defect.set_index(["defect", "tau_source"])["f1"]
+def _tau_ends(sweep: dict) -> dict[str, tuple[float, float, bool]]:
+    """Per defect type: F1 at τ = 0.1 and at :data:`TAU_MAX`, and whether both fall more than
+    :data:`TAU_MARGIN` below the peak (the §7.1 claim)."""
+    taus, ends = np.asarray(sweep["taus"]), {}
     for d, curve in sweep["f1"].items():
         curve = np.asarray(curve)
         low, high = (float(np.interp(t, taus, curve)) for t in (0.1, TAU_MAX))
         peak = float(curve.max())
-        falls.append(low < peak - TAU_MARGIN and high < peak - TAU_MARGIN)
+        ends[d] = (low, high, low < peak - TAU_MARGIN and high < peak - TAU_MARGIN)
+    return ends
+
+
+def _tau_lines(per_defect: pd.DataFrame, sweep: dict, bad: str | None = None) -> list[str]:
+    lines, ends = [], _tau_ends(sweep)
+    falls = [fall for _, _, fall in ends.values()]
+    f1 = per_defect.set_index(["defect", "tau_source"])["f1"]
+    for d, (low, high, _) in ends.items():
         lines.append(f"- **τ, {d}**: F1 {low:.2f} at τ = 0.1, {f1[d, 'paper']:.2f} at the paper's τ = "
                      f"{F.paper_tau(d):g}, {high:.2f} at τ = {TAU_MAX:g}; the validation split chose τ = "
                      f"{sweep['validation_tau'][d]:.2f}, where the test F1 is {f1[d, 'validation']:.2f}.")
@@ -578,10 +587,7 @@ def claims(sweep: dict, healths: dict | None = None, main_latent: int | None = N
     """The verdict table's row (:mod:`adlib.claims`): too high or too low a τ lowers F1 (their
     §7.1), per defect type as :func:`verdict` judges it, on the model of ``main_latent``."""
     healths = healths or {}
-    taus, falls = np.asarray(sweep["taus"]), []
-    for curve in map(np.asarray, sweep["f1"].values()):
-        low, high = (float(np.interp(t, taus, curve)) for t in (0.1, TAU_MAX))
-        falls.append(low < curve.max() - TAU_MARGIN and high < curve.max() - TAU_MARGIN)
+    falls = [fall for _, _, fall in _tau_ends(sweep).values()]
     bad = health.inconclusive({model_label(main_latent): healths[main_latent]} if main_latent in healths else {})
     return [C.claim("Too high or too low a threshold τ lowers the per-pixel F1 (their §7.1)",
                     "inconclusive" if bad else C.ladder(sum(falls), len(falls)),

@@ -567,6 +567,12 @@ def _ablation_lines(ablation: pd.DataFrame, healths: dict | None, ablation_healt
     return lines
 
 
+def beaten_baselines(metrics: dict) -> list[str]:
+    """The baselines of the claim (:data:`CHALLENGED`) the proposed method beats in both mean AUC and AP."""
+    auc, ap = means(metrics, "auc"), means(metrics, "ap")
+    return [b for b in CHALLENGED if auc["Proposed"] > auc[b] and ap["Proposed"] > ap[b]]
+
+
 def verdict(metrics: dict, ci: dict, healths: dict | None = None, *, separation: dict | None = None,
             ablation: pd.DataFrame | None = None, ablation_healths: dict | None = None) -> list[str]:
     """The markdown lines on the claim *AE + deep-feature k-NN beats AE (L2) and plain deep
@@ -582,8 +588,7 @@ def verdict(metrics: dict, ci: dict, healths: dict | None = None, *, separation:
     if not names:
         return ["- No category has both normal and defective test images: no verdict."]
     lines = [_category_line(name, metrics[name], ci.get(name, {}), _unusable(healths, [name])) for name in names]
-    auc, ap = means(metrics, "auc"), means(metrics, "ap")
-    beaten = [b for b in CHALLENGED if auc["Proposed"] > auc[b] and ap["Proposed"] > ap[b]]
+    auc, beaten = means(metrics, "auc"), beaten_baselines(metrics)
     best = max(METHODS, key=lambda m: auc[m])
     blocked = _unusable(healths, names)
     if blocked:
@@ -641,8 +646,7 @@ def claims(metrics: dict, healths: dict | None = None) -> list[dict]:
     names = valid(metrics)
     if not names:
         return [C.claim(text, "untested", published=PUBLISHED["Proposed"]["auc"][-1], unit="AUC %")]
-    auc, ap = means(metrics, "auc"), means(metrics, "ap")
-    beaten = [b for b in CHALLENGED if auc["Proposed"] > auc[b] and ap["Proposed"] > ap[b]]
+    auc, beaten = means(metrics, "auc"), beaten_baselines(metrics)
     blocked = _unusable(healths, names)
     return [C.claim(text, "inconclusive" if blocked else C.ladder(len(beaten), len(CHALLENGED)),
                     ours=100 * auc["Proposed"], published=PUBLISHED["Proposed"]["auc"][-1], unit="AUC %",

@@ -38,7 +38,7 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from adlib import claims as C
-from adlib import detectors, health, metrics, plots, runtime, widgets
+from adlib import detectors, grid, health, metrics, plots, runtime, widgets
 from adlib import params as P
 from adlib.data import oneclass
 
@@ -245,12 +245,10 @@ class ClassJob:
     def key(self) -> str:
         """A hash of what decides this class's numbers: data, class, seeds, methods, settings,
         device type and adlib's code (:func:`adlib.grid.code_version`)."""
-        from adlib.grid import code_version
-
         spec = {"dataset": self.dataset, "k": self.k, "seeds": self.seeds, "methods": self.methods,
                 "settings": {m: asdict(s) for m, s in sorted(self.settings.items())},
                 "device": self.device.split(":")[0], "health_fraction": self.health_fraction,
-                "shown": self.shown, "code": code_version(),
+                "shown": self.shown, "code": grid.code_version(),
                 "data": runtime.array_checksum(np.asarray(self.normal), np.asarray(self.test),
                                                np.asarray(self.anomalous))}
         return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]
@@ -693,8 +691,11 @@ def headline(summary: dict[str, dict[str, dict]]) -> list[dict]:
             for method in ("Two-stage", "CAE") if method in methods]
 
 
+MARGIN_HOLDS = 0.8      # share of the published margin that counts as reproduced
+
+
 def _margin(gap: float, paper_gap: float) -> str:
-    if gap >= 0.8 * paper_gap:
+    if gap >= MARGIN_HOLDS * paper_gap:
         return "reproduced, margin included"
     if gap >= paper_gap / 2:
         return f"reproduced in direction, with {gap / paper_gap:.0%} of the published margin"
@@ -843,7 +844,7 @@ def claims(summary: dict[str, dict[str, dict]], healths: dict | None = None) -> 
     s = summary[name]
     two, gap = s["Two-stage"]["mean"], s["Two-stage"]["mean"] - s["CAE"]["mean"]
     blocked = _blocked(healths, name, ["Two-stage", "CAE"])
-    status = ("inconclusive" if blocked else "holds" if gap >= 0.8 * paper_gap else "partly" if gap > 0
+    status = ("inconclusive" if blocked else "holds" if gap >= MARGIN_HOLDS * paper_gap else "partly" if gap > 0
               else "does not hold")
     rows = [C.claim(beats, status, ours=gap, published=paper_gap, unit="AUROC points",
                     note=blocked or f"on {name}{_classes_note(s['Two-stage'])}")]
