@@ -34,7 +34,6 @@ The status is the worst finding: diverged > collapsed > under-trained > healthy.
 
 from __future__ import annotations
 
-import math
 
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -42,6 +41,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 import torch
+
+from adlib import tables
 
 ERROR_RATIO_MAX = 0.8         # must beat the mean-image predictor by at least 20 %
 SPREAD_MIN = 0.25             # outputs must vary at least a quarter as much as the inputs
@@ -261,23 +262,10 @@ def table(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame[keep]
 
 
-def number(value: Any) -> str:
-    """A check's value for a table: three decimals, tiny values in scientific notation (a spread
-    of 8e-08 is not "0.000"), no "-0.000", "–" when missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value != 0 and abs(value) < 5e-4:
-            return f"{value:.1e}"
-        return f"{value + 0.0:.3f}".replace("-0.000", "0.000") if isinstance(value, float) else str(value)
-    return str(value)
-
-
 def styled_table(records: list[dict[str, Any]]):
-    """:func:`table` as a pandas Styler with :func:`number` formats and no index, for a chapter."""
-    frame = table(records)
-    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and c != "seed"]
-    return frame.style.format(number, subset=numeric, na_rep="–").hide(axis="index")
+    """:func:`table` for a chapter: :func:`adlib.tables.styled` (reader's column names, tiny
+    values as 8.0e-08 rather than 0.000, no "-0.000"), no index."""
+    return tables.styled(table(records))
 
 
 def inconclusive(healths: dict[str, Health]) -> str | None:

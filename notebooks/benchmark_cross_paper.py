@@ -59,7 +59,7 @@ from IPython.display import Markdown, display
 
 import adlib.params as P
 from adlib import benchmark as B
-from adlib import chapter, references, runtime, widgets
+from adlib import chapter, references, runtime, tables, widgets
 from adlib.papers import cross_paper as X
 
 ch = chapter.setup("benchmark_cross_paper", globals(), _names_before, {
@@ -163,14 +163,16 @@ jobs = X.grid_jobs(sets, datasets, methods, seeds, image_size=image_size, n_trai
                    data_seed=seed, real_max_train=real_max_train, real_max_test_per_type=real_max_test_per_type,
                    iterations=iterations, batch_size=batch_size, device=ch.device)
 results, example_maps, failed = X.run_all(jobs, jobs_dir, executor=executor, run=ch.run)
-if failed:
-    display(Markdown(f"**{len(failed)} of {len(jobs)} jobs failed**; these cells of the grid are missing below "
-                     "(each failure's spec and traceback were printed when it happened):"))
-    display(X.missing_cells(failed).style.hide(axis="index"))
 if not len(results):
     raise RuntimeError(f"every one of the {len(jobs)} benchmark jobs failed; see the tracebacks above")
 auroc = X.summarise(results, "image_auroc")
 summary = X.ranking(auroc)
+
+# %% tags=["hide-input"]
+if failed:
+    display(Markdown(f"**{len(failed)} of {len(jobs)} jobs failed**; these cells of the grid are missing below "
+                     "(each failure's spec and traceback were printed when it happened):"))
+    display(X.missing_cells(failed).style.hide(axis="index"))
 cells = X.trained_health(results)
 ch.glue(executor=executor, n_runs=len(jobs) - len(failed), health_percent=f"{B.HEALTH_FRACTION:.0%}",
         healthy_cells=int(cells.eq("healthy").sum()), trained_cells=len(cells),
@@ -268,8 +270,8 @@ if not mvtec:
 
 # %% tags=["hide-input"]
 cost = X.cost_table(results, auroc)
-display(cost.style.format({"fit_seconds": "{:.1f} s", "score_ms_per_image": "{:.2f} ms", "mean AUROC": "{:.3f}"})
-        .set_caption(f"Mean fit time and scoring time per image ({ch.device}), and mean image AUROC"))
+display(tables.styled(cost, index=True,
+                      caption=f"Mean fit time and scoring time per image ({ch.device}), and mean image AUROC"))
 ch.glue(fig_cost=X.cost_figure(cost, ch.device))
 plt.close("all")
 

@@ -68,7 +68,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from adlib import chapter, detectors, health, metrics, references, report, widgets
+from adlib import chapter, detectors, health, metrics, references, report, tables, widgets
 from adlib import params as P
 from adlib.models import fadaeinejad as F
 from adlib.papers import fadaeinejad as fad
@@ -264,12 +264,12 @@ if set(split.defects).isdisjoint(fad.published_table().defect):
                      f"types ({', '.join(split.defects)}) are not hazelnut's. The table keeps their Table 3 "
                      "layout (pixel precision, recall and F1 per defect type at their τ) for our data; the "
                      "paper's columns stay empty.*"))
-display(fad.comparison_table(per_defect).style.format(precision=3, na_rep="–").hide(axis="index"))
+display(tables.styled(fad.comparison_table(per_defect)))
 display(Markdown("**At the τ chosen on the validation split**"))
-display(fad.validation_table(per_defect).style.format(precision=3).hide(axis="index"))
+display(tables.styled(fad.validation_table(per_defect)))
 display(Markdown("**The other rows of their Table 3** (methods they quote from the MVTec AD paper, "
                  "not re-run here; pooled over all hazelnut defect types)"))
-display(fad.published_other_methods().style.format(precision=2).hide(axis="index"))
+display(tables.styled(fad.published_other_methods(), digits=2))   # two decimals, as printed in the paper
 ch.glue(inconsistent=fad.inconsistent_rows())
 ch.glue(**{f"f1_paper_tau_{r.defect}": float(r.f1) for r in per_defect[per_defect.tau_source == "paper"].itertuples()})
 
@@ -381,15 +381,14 @@ pixel_auroc = field["pixel_auroc"]
 auroc_by_defect = fad.auroc_by_defect(r_test, split)
 ch.glue(pixel_auroc=pixel_auroc, pixel_auroc_text=metrics.auroc_text(pixel_auroc),   # below 0.5: labelled inverted
         aupro=field["aupro"])
-display(pd.DataFrame({"pixel AUROC": auroc_by_defect}).T.style.format(metrics.auroc_text))
+display(tables.styled(pd.DataFrame({"defect": list(auroc_by_defect), "pixel AUROC": list(auroc_by_defect.values())})))
 mvtec = ([{"category": split.data.name, "method": fad.model_label(latent), **field,
            "health": healths[latent].status, "published": None}] if ch.data_root else [])
 if mvtec:
     display(references.styled(references.comparison_table(mvtec, split.data.name),
                               f"{split.data.name}: the CAE (this run) and outside references"))
 else:
-    display(pd.DataFrame([field]).style.format(precision=3).hide(axis="index")
-            .set_caption("The field's metrics on the synthetic test objects"))
+    display(tables.styled(pd.DataFrame([field]), caption="The field's metrics on the synthetic test objects"))
 
 # %% [markdown]
 # ## The effect of the latent size (their §7.2)
@@ -405,9 +404,7 @@ else:
 latent_rows = fad.latent_sweep(models, split, TAUS)
 
 # %% tags=["hide-input"]
-display(pd.DataFrame(latent_rows).style.format(precision=3)
-        .format({"final_loss": "{:.5f}", "train_seconds": "{:.1f}", "pixel_auroc": metrics.auroc_text})
-        .hide(axis="index"))
+display(tables.styled(pd.DataFrame(latent_rows)))
 glue_figure(fig_latent=fad.figure_latent(latent_rows))
 
 # %% [markdown]

@@ -111,9 +111,9 @@ with ch.run.step("load data"):
         max_test_normal=max_test_normal, max_test_defective=max_test_defective, max_uncertain=max_uncertain,
         run=ch.run)
     data, held_out = S.hold_out_health(data, seed=seed)
-ch.glue(source=source, health_percent=100 * S.HEALTH_FRACTION)
 
 # %% tags=["hide-input"]
+ch.glue(source=source, health_percent=100 * S.HEALTH_FRACTION)
 display(S.overview_table(data, held_out).style.hide(axis="index"))
 for note in notes:
     display(Markdown(note))
@@ -218,6 +218,8 @@ for name, d in data.items():
             maps[name][method] = prediction.maps
         S.check_health(detector, held_out[name], ch.run, dataset=name, model=S.BASELINE_MODELS[method], seed=seed)
 metrics = S.evaluate(scores, data)
+
+# %% tags=["hide-input"]
 if S.single_class_note(metrics):
     display(Markdown(S.single_class_note(metrics)))
 

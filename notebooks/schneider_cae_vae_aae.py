@@ -69,7 +69,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from adlib import chapter, metrics, references, report
+from adlib import chapter, metrics, references, report, tables
 from adlib.papers import schneider as S
 
 ch = chapter.setup("schneider_cae_vae_aae", globals(), _names_before, S.PARAMETERS)
@@ -121,7 +121,7 @@ strengths, calibration = S.calibrate(image_size=image_size, square=square, noise
 if not calibrate_strength:
     strengths = {"chess": chess_shift, "noise": line_contrast}
 display(calibration.pivot(index="strength", columns="dataset", values="reference IoU").style.format(
-    "{:.3f}", na_rep="").set_caption("reference IoU (a perfect reconstruction's) per defect strength"))
+    "{:.3f}", na_rep="").format_index("{:g}").set_caption("reference IoU (a perfect reconstruction's) per defect strength"))
 sets = S.synthetic_sets(image_size, square, seed, strengths=strengths, noise_std=acquisition_noise,
                         antialias=antialias, smoothing=noise_smoothing, run=ch.run)
 held_out = S.held_out_normals(image_size, square, seed, strengths=strengths, noise_std=acquisition_noise,
@@ -194,8 +194,8 @@ plt.close("all")
 # rise above its best (`spike`, at most 0.5 of the drop).
 
 # %% tags=["hide-input"]
-display(S.health_table(ch.run.health).style.hide(axis="index").format(precision=3, na_rep="–").set_caption(
-    "health of each model, on held-out normal images only (no test image, no label)"))
+display(tables.styled(S.health_table(ch.run.health),
+                      caption="health of each model, on held-out normal images only (no test image, no label)"))
 ch.glue(held_seed=S.HELD_OUT_SEED, health_text=Markdown(S.health_text(ch.run.health)))   # markdown: bold status
 
 # %% [markdown]
@@ -211,9 +211,7 @@ ch.glue(held_seed=S.HELD_OUT_SEED, health_text=Markdown(S.health_text(ch.run.hea
 # the pixel **recall**, not the usual accuracy.
 
 # %% tags=["hide-input"]
-display(S.compare_table1(result.table).style.hide(axis="index").format(
-    {**{c: "{:.3f}" for c in ("A", "A (paper)", "IoU", "IoU (paper)")}, "ΔIoU": "{:+.3f}",
-     "time s (ours)": "{:.1f}", "time s (paper)": "{:.0f}"}, na_rep="–"))
+display(tables.styled(S.compare_table1(result.table)).format("{:.1f}", subset=["time s (ours)"], na_rep="–"))
 
 # %% [markdown]
 # Our training times are for {glue:text}`sch_iterations` iterations on
@@ -273,11 +271,12 @@ for name in sets:
 texture_runs = [S.run_texture(name, size=texture_size, patch=patch_size, iterations=texture_iterations,
                               batch_size=batch_size, lr=lr, seed=seed, device=ch.device, snapshots=snapshots,
                               run=ch.run) for name in textures]
-display(pd.DataFrame({r.name: r.metrics for r in texture_runs}).T.style.format(precision=3)
-        .format(metrics.auroc_text, subset=["patch_auroc"]))
+
+# %% tags=["hide-input"]
+display(tables.styled(pd.DataFrame({r.name: r.metrics for r in texture_runs}).T.rename_axis("texture").reset_index()))
 texture_records = [r for r in ch.run.health if r["dataset"].startswith("texture:")]
-display(S.health_table(texture_records).style.hide(axis="index").format(precision=3, na_rep="–").set_caption(
-    "health of the CAE on each texture (held out: the defect-free photograph below the training region)"))
+display(tables.styled(S.health_table(texture_records), caption="health of the CAE on each texture "
+                      "(held out: the defect-free photograph below the training region)"))
 ch.glue(texture_health_text=Markdown(S.health_text(texture_records, expected_collapse="texture:gravel")))
 
 # %% tags=["hide-input"]
@@ -345,8 +344,7 @@ real_runs = [S.run_real(folder, image_size=real_image_size, patch=patch_size, it
 # %% tags=["hide-input"]
 if real_runs:
     display(S.figure_histograms(real_runs))
-    display(pd.DataFrame({r.name: r.metrics for r in real_runs}).T.style.format(precision=3)
-            .format(metrics.auroc_text, subset=[c for c in real_runs[0].metrics if "auroc" in c]))
+    display(tables.styled(pd.DataFrame({r.name: r.metrics for r in real_runs}).T.rename_axis("category").reset_index()))
     for name in (r.name for r in real_runs):
         display(references.styled(references.comparison_table(S.mvtec_records(real_runs), name),
                                   f"{name}: the CAE (this run) and outside references"))

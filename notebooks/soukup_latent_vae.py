@@ -80,7 +80,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from adlib import chapter, detectors, health, report, widgets
+from adlib import chapter, detectors, health, report, tables, widgets
 from adlib.papers import soukup as sou
 
 ch = chapter.setup("soukup_latent_vae", globals(), _names_before, sou.parameter_specs())
@@ -166,7 +166,7 @@ search = sou.lambda_search(sets, lambdas, seed=seed, iterations=iterations, batc
 selected = search.selected
 
 # %% tags=["hide-input"]
-display(search.separation_table().style.format("{:.3f}").highlight_max(axis=0, props="font-weight: bold")
+display(search.separation_table().style.format("{:.3f}").format_index("{:g}").highlight_max(axis=0, props="font-weight: bold")
         .set_caption("λ search: mean AUROC of both losses, V against D_sel (bold: selected)"))
 display(Markdown("Selected λ per pattern: " + ", ".join(f"**{n}**: {selected[n]:g}" for n in names)))
 ch.glue(n_paper_lambda=int(sum(np.isclose(v, sou.PUBLISHED["lambda"]) for v in selected.values())),
@@ -332,16 +332,16 @@ table1 = sou.table1(ce)
 with run.step("Table I intervals"):
     intervals = sou.table1_intervals(scores, ce_bins, ce_epsilon, n_boot=n_boot, seed=seed)
 split = sou.split_driven(ce)
-ch.glue(h_t_min=float(ce.H_T.min()), h_t_max=float(ce.H_T.max()), log2_bins=float(np.log2(ce_bins)),
-        split_patterns=", ".join(n for n, v in split.items() if v) or "none")
 
 # %% tags=["hide-input"]
-display(table1.style.format(precision=2, na_rep="–").hide(axis="index")
-        .set_caption("Table I: cross-entropy H(p, q) in bits, ours beside the published values"))
-display(sou.kl_table(ce).style.format(precision=2).hide(axis="index")
-        .set_caption("The same, less the entropy of p: the Kullback-Leibler divergence D(p‖q) in bits"))
-display(sou.table1_interval_table(intervals, split).style.format(precision=2).hide(axis="index")
-        .set_caption("H(reconstruction) − H(latent) per Table I case, with its 95 % bootstrap interval"))
+ch.glue(h_t_min=float(ce.H_T.min()), h_t_max=float(ce.H_T.max()), log2_bins=float(np.log2(ce_bins)),
+        split_patterns=", ".join(n for n, v in split.items() if v) or "none")
+display(tables.styled(table1, digits=2,
+                      caption="Table I: cross-entropy H(p, q) in bits, ours beside the published values"))
+display(tables.styled(sou.kl_table(ce), digits=2,
+                      caption="The same, less the entropy of p: the Kullback-Leibler divergence D(p‖q) in bits"))
+display(tables.styled(sou.table1_interval_table(intervals, split), digits=2,
+                      caption="H(reconstruction) − H(latent) per Table I case, with its 95 % bootstrap interval"))
 
 # %% [markdown]
 # ## Threshold-free reliability: AUROC and average precision
@@ -369,11 +369,10 @@ with run.step("bootstrap"):
 by_flaw = sou.auroc_by_flaw(sets, scores)
 
 # %% tags=["hide-input"]
-display(sou.reliability_table(reliability).style.format(precision=3).hide(axis="index")
-        .set_caption("D against V: AUROC, average precision and F1-max of each score (selected λ)"))
+display(tables.styled(sou.reliability_table(reliability),
+                      caption="D against V: AUROC, average precision and F1-max of each score (selected λ)"))
 if len(by_flaw):
-    display(sou.by_flaw_table(by_flaw).style.format(precision=3).hide(axis="index")
-            .set_caption("AUROC per flaw kind: the D patches of one kind against V"))
+    display(tables.styled(sou.by_flaw_table(by_flaw), caption="AUROC per flaw kind: the D patches of one kind against V"))
 ch.glue(fig_roc=sou.roc_figure(scores, reliability))
 plt.close("all")
 
@@ -406,7 +405,7 @@ macs = timed.multiply_accumulates()
 # %% tags=["hide-input"]
 ch.glue(speedup=timing["speedup"], t_encoder_ms=1000 * timing["encoder"], t_full_ms=1000 * timing["full"],
         mac_ratio=macs["full"] / macs["encoder"])
-display(sou.timing_table(timing).style.format(precision=2).hide(axis="index"))
+display(tables.styled(sou.timing_table(timing), digits=2))
 
 # %% [markdown]
 # Scoring with the encoder alone took {glue:text}`sou_t_encoder_ms:.2f` ms per batch, the
@@ -444,7 +443,7 @@ display(Markdown(report.kept_beside(ch.name, sou.headline(table1), profile)))
 # claim (inconclusive), and the λ line is inconclusive unless every search candidate is
 # healthy. The speed claim times the network's arithmetic and holds whatever it learnt.
 
-# %%
+# %% tags=["hide-input"]
 lines = sou.verdict(reliability, ce, sou.latent_ratio(scores), selected, timing["speedup"], str(ch.device),
                     healths=healths, search_healths=search.health, ratio_ci=ratio_ci, intervals=intervals, split=split)
 display(Markdown(lines[0] + "\n\n" + "\n".join(lines[1:])))

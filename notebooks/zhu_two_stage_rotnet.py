@@ -79,7 +79,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from adlib import chapter, health, report
+from adlib import chapter, health, report, tables
 from adlib.papers import zhu
 
 ch = chapter.setup("zhu_two_stage_rotnet", globals(), _names_before, zhu.PARAMETERS)
@@ -111,6 +111,8 @@ ch.glue(n_seeds=n_seeds, width=encoder_width, stem=stem_stride, ngf=decoder_ngf,
 # %%
 loaded = zhu.load_datasets(datasets, ch.data_root, classes=classes, download=download,
                            train_fraction=train_fraction, run=ch.run)
+
+# %% tags=["hide-input"]
 overview = zhu.data_overview(loaded, max_train_per_class)
 display(overview.style.hide(axis="index"))
 first_name, (first_ds, first_classes) = datasets[0], loaded[datasets[0]]
@@ -163,7 +165,7 @@ ch.glue(first_dataset=first_name, first_train_per_class=int(overview["training i
 # seed=…, **settings)`, fitted on the normal class's training images with `fit(images,
 # iterations=…, batch_size=…)` and scores the test split with `predict(images)`:
 
-# %%
+# %% tags=["hide-input"]
 settings = zhu.method_settings(ch.params)
 display(zhu.settings_table(settings, methods).style.hide(axis="index"))
 
@@ -233,8 +235,7 @@ display(zhu.per_class_wide(runs).style.format(zhu.auroc_text).background_gradien
 
 # %% tags=["hide-input"]
 summary = zhu.summarise(runs)
-display(zhu.table1(summary).style.format(precision=1, na_rep="–").format(zhu.auroc_text, subset=["ours"])
-        .hide(axis="index"))
+display(tables.styled(zhu.table1(summary), percent=True).format(zhu.auroc_text, subset=["ours"]))
 ch.glue(table_dataset=first_name, **zhu.mean_glues(summary, first_name))
 
 # %% [markdown]

@@ -31,6 +31,30 @@ def test_a_chapter_is_mostly_prose_in_short_cells(path):
         f"move the work into adlib")
 
 
+HIDDEN = {"hide-input", "remove-cell", "remove-input"}
+PRESENTING = ("display(", "glue(", "glue_figure(", "plt.", "Markdown(", ".style")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_chapter_shows_code_by_the_same_rule(path):
+    """Shown: the experiment's calls into adlib (load, fit, score), as a reader would re-run them.
+    Collapsed (hide-input): the cells that present (tables, figures, glued numbers). Removed:
+    bookkeeping. So a shown cell never presents, and presenting code is never shown."""
+    shown = [c.source for c in jupytext.read(path).cells
+             if c.cell_type == "code" and not HIDDEN & set(c.metadata.get("tags", []))]
+    for source in shown:
+        found = [p for p in PRESENTING if p in source]
+        assert not found, (f"{path.name}: a shown code cell presents ({', '.join(found)}); move that part to a "
+                           f"cell tagged hide-input:\n{source[:300]}")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_tables_take_their_number_formats_from_adlib_tables(path):
+    """One format per kind of column in every chapter (adlib.tables), not a precision per table."""
+    assert "format(precision=" not in path.read_text(), (
+        f"{path.name}: a table sets its own precision; use adlib.tables.styled (digits= for a paper's own format)")
+
+
 if __name__ == "__main__":          # python tests/test_notebooks.py: the table for the notes
     total = {"code": 0, "prose": 0}
     for path in CHAPTERS:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from adlib import benchmark, detectors, grid, health, plots, references, training
+from adlib import benchmark, detectors, grid, health, plots, references, tables, training
 from adlib.metrics import auroc_text
 
 BASELINES = {"Deep-feature k-NN (baseline)", "PCA residual (baseline)"}
@@ -89,7 +89,8 @@ class Summary:
 
 def summarise(results: pd.DataFrame, metric: str) -> Summary:
     """Mean and std over seeds; the text shows "± –" where a cell has one seed (no spread) and
-    labels a mean AUROC / AP below 0.5 as inverted."""
+    labels a mean AUROC below 0.5 as inverted (not an AP, F1 or AUPRO: below 0.5 they are just
+    low, and 1 − AP means nothing)."""
     datasets = list(dict.fromkeys(results.dataset))
     methods = list(dict.fromkeys(results.method))
     grouped = results.groupby(["method", "dataset"])[metric]
@@ -97,7 +98,7 @@ def summarise(results: pd.DataFrame, metric: str) -> Summary:
     count = grouped.count().unstack().reindex(index=methods, columns=datasets).fillna(0)
     std = grouped.std(ddof=1).unstack().reindex(index=methods, columns=datasets).fillna(0.0)
     spread = std.map(lambda v: f" ± {v:.3f}").where(count > 1, " ± –")
-    text = mean.map(auroc_text) + spread
+    text = mean.map(auroc_text if "auroc" in metric else tables.number) + spread
     return Summary(mean, std, text.where(mean.notna(), "–"))
 
 
