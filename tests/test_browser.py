@@ -3,7 +3,8 @@
 Every page is opened from a local server, at 1280 px and at 390 px (a phone). A JavaScript
 error, a failed request, a missing image, a broken internal link or a widget that did not
 render fails the test; so do visible "{glue" text or build paths, a table wider than the
-content column without a horizontal scroll container, a chapter page over 1.5 MB of HTML and
+content column without a horizontal scroll container, a figure shrunk below 0.8 of its size
+(or wider than the column without a sideways scroll and its hint), a chapter page over 1.5 MB of HTML and
 a results overview without its verdict table. A slider is moved to check that precomputed
 frames switch without a kernel. Screenshots are saved to ``_build/screenshots/`` as test
 artefacts: every page at 1280 px (what a reader sees first), and the whole results overview
@@ -34,7 +35,7 @@ CHAPTER_HTML_LIMIT = 1.5e6       # bytes of HTML per generated page (issue: targ
 
 # Tables wider than the article's content column whose nearest horizontally scrolling ancestor
 # (inside the article) is missing or itself wider than the column, so a reader cannot reach
-# their columns; or that do scroll but show no cue (book/_static/tables.js's hint line).
+# their columns; or that do scroll but show no cue (book/_static/wide.js's hint line).
 UNSCROLLABLE_TABLES_JS = """() => {
   const article = document.querySelector('.bd-article');
   if (!article) return [];
@@ -62,6 +63,38 @@ UNSCROLLABLE_TABLES_JS = """() => {
                 : scroller.getBoundingClientRect().width > column + 1
                   ? `its scroll container is ${Math.round(scroller.getBoundingClientRect().width)} px`
                   : 'no visible scroll cue'));
+  }
+  return found;
+}"""
+
+# Figures (not widget frames) shown below MIN_FIGURE_SCALE of their own size, where their 9-pt
+# labels (12.5 px at 100 dpi) shrink below 10 px; or made wide enough but not scrollable, or
+# without book/_static/wide.js's hint. On a phone this is every figure drawn for the 688 px
+# column; wide.js keeps the scale and lets the figure scroll sideways.
+MIN_FIGURE_SCALE = 0.8
+SMALL_FIGURES_JS = """(least) => {
+  const article = document.querySelector('.bd-article');
+  if (!article) return [];
+  const style = getComputedStyle(article);
+  const column = article.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const found = [];
+  for (const img of article.querySelectorAll('img')) {
+    if (!img.naturalWidth || img.closest('.jupyter-widgets') || !img.checkVisibility({visibilityProperty: true}))
+      continue;
+    const shown = img.getBoundingClientRect().width;
+    const name = (img.getAttribute('alt') || img.getAttribute('src') || '').slice(0, 50);
+    if (shown + 1 < least * img.naturalWidth) {
+      found.push(`figure ${name}: ${Math.round(shown)} px of its ${img.naturalWidth} px`);
+      continue;
+    }
+    if (shown <= column + 1) continue;
+    const box = img.parentElement;
+    const hint = box.previousElementSibling;
+    const scrolls = ['auto', 'scroll'].includes(getComputedStyle(box).overflowX) &&
+                    box.getBoundingClientRect().width <= column + 1;
+    if (!scrolls || !(hint && hint.classList.contains('adlib-scroll-hint') && hint.offsetHeight > 0))
+      found.push(`figure ${name}: ${Math.round(shown)} px in a ${Math.round(column)} px column, ` +
+                 (scrolls ? 'no visible scroll cue' : 'not in a sideways scroll container'));
   }
   return found;
 }"""
@@ -156,7 +189,7 @@ def visited(built, site, browser_contexts):
     base, html = site
     contexts, blocked = browser_contexts
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    facts = {"errors": [], "text": [], "tables": [], "verdict": None, "widget_pages": 0, "blocked": blocked}
+    facts = {"errors": [], "text": [], "tables": [], "figures": [], "verdict": None, "widget_pages": 0, "blocked": blocked}
     for width, context in contexts.items():
         for path in site_pages(html):
             relative = path.relative_to(html).as_posix()
@@ -191,6 +224,8 @@ def visited(built, site, browser_contexts):
                     errors.append(f"broken internal link {href}")
             facts["errors"] += [f"{relative} ({width}): {e}" for e in errors]
             facts["tables"] += [f"{relative} ({width}): {t}" for t in page.evaluate(UNSCROLLABLE_TABLES_JS)]
+            facts["figures"] += [f"{relative} ({width}): {f}"
+                                 for f in page.evaluate(SMALL_FIGURES_JS, MIN_FIGURE_SCALE)]
             if width == "desktop":
                 text = page.evaluate("document.body.innerText")
                 needles = build_paths(repo) + ["{glue"]
@@ -218,6 +253,10 @@ def test_no_page_shows_glue_or_build_paths(visited):
 
 def test_wide_tables_scroll_inside_the_column(visited):
     assert not visited["tables"], "\n".join(visited["tables"])
+
+
+def test_figures_keep_legible_labels_at_every_width(visited):
+    assert not visited["figures"], "\n".join(visited["figures"])
 
 
 def test_results_overview_opens_with_the_verdict_table(visited):
