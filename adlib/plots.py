@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from typing import Sequence
 
 import matplotlib
@@ -12,6 +13,8 @@ import seaborn as sns
 
 PALETTE = "colorblind"
 MASK_COLOUR = (0.85, 0.1, 0.1)
+# the book's content column is 688 px at 100 dpi: a wider figure is scaled down, its 9-pt text with it
+COLUMN_INCHES = 6.8
 
 
 def use_style() -> None:
@@ -22,6 +25,36 @@ def use_style() -> None:
                                 "axes.titlesize": 11, "image.cmap": "gray", "font.size": 10,
                                 "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
                                 "legend.fontsize": 9, "legend.title_fontsize": 9})
+
+
+def columns_for(n_panels: int, panel_width: float) -> int:
+    """How many panels ``panel_width`` inches wide fit side by side in the column (1 to n_panels)."""
+    return max(1, min(n_panels, int(COLUMN_INCHES // panel_width)))
+
+
+def panel_grid(n_panels: int, panel_width: float, panel_height: float, **subplots_options):
+    """A figure of ``n_panels`` axes wrapped into as many rows as the column needs, and the axes
+    in reading order (the unused cells of the last row are hidden)."""
+    n_panels = max(n_panels, 1)
+    n_cols = columns_for(n_panels, panel_width)
+    n_rows = -(-n_panels // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(panel_width * n_cols, panel_height * n_rows),
+                             squeeze=False, **subplots_options)
+    for ax in axes.flat[n_panels:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:n_panels])
+
+
+def wrap(text: str, inches: float, points: float = 10) -> str:
+    """``text`` broken into lines of at most about ``inches`` at ``points`` (a character of the
+    default font is at most about 0.6 em wide on average)."""
+    width = max(6, int(inches * 72 / (0.6 * points)))
+    return "\n".join(textwrap.fill(line, width, break_long_words=False) for line in text.split("\n"))
+
+
+def _points(size) -> float:
+    """A font size from rcParams ('large', 11, ...) in points."""
+    return matplotlib.font_manager.FontProperties(size=size).get_size_in_points()
 
 
 def as_image(array) -> np.ndarray:
@@ -59,7 +92,10 @@ def samples_figure(title: str, normal: Sequence, defective: Sequence, masks: Seq
     """One row of a dataset's images: normal ones, then defective ones with their masks outlined
     (``labels``: the titles of the two kinds)."""
     images = list(normal) + list(defective)
-    fig, axes = plt.subplots(1, len(images), figsize=(cell * len(images), cell + 0.45), squeeze=False)
+    cell = min(cell, COLUMN_INCHES / len(images))
+    title = wrap(title, cell * len(images), 10)
+    fig, axes = plt.subplots(1, len(images), figsize=(cell * len(images), cell + 0.45 + 0.17 * title.count("\n")),
+                             squeeze=False)
     for j, (ax, image) in enumerate(zip(axes[0], images)):
         ax.imshow(as_image(image), cmap="gray", vmin=0, vmax=1)
         ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
@@ -77,7 +113,14 @@ def image_grid(rows: Sequence[Sequence], row_labels: Sequence[str] = (),
                vmax: Sequence[float | None] | None = None):
     """A grid of images without axes; ``cmaps``/``vmax`` optional per column."""
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols, cell * n_rows), squeeze=False)
+    cell = min(cell, COLUMN_INCHES / n_cols)
+    # labels wrapped to their cell, so that narrow cells' labels do not run into their neighbours
+    title_points = _points(matplotlib.rcParams["axes.titlesize"])
+    col_labels = [wrap(text, 0.95 * cell, title_points) for text in col_labels]
+    row_labels = [wrap(text, 0.95 * cell, _points(matplotlib.rcParams["axes.labelsize"])) for text in row_labels]
+    extra_title_lines = max([text.count("\n") for text in col_labels], default=0)
+    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False,
+                             figsize=(cell * n_cols, cell * n_rows + extra_title_lines * 1.2 * title_points / 72))
     for i, row in enumerate(rows):
         for j in range(n_cols):
             ax = axes[i, j]

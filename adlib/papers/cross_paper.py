@@ -191,16 +191,23 @@ def data_figure(sets):
 
 
 def heatmap(auroc: Summary, order):
-    fig, ax = plt.subplots(figsize=(1.6 * auroc.mean.shape[1] + 4, 0.45 * len(order) + 1.5))
-    sns.heatmap(auroc.mean.loc[order], annot=True, fmt=".2f", vmin=0.3, vmax=1.0, cmap="viridis",
-                cbar_kws={"label": "image AUROC (mean over seeds)"}, ax=ax)
+    """Mean AUROC per method (rows) and dataset (columns) in the column's width: method and
+    dataset names wrapped onto several lines instead."""
+    table = auroc.mean.loc[order]
+    table.index = [textwrap.fill(v, 26) for v in table.index]
+    table.columns = [plots.wrap(v, 4.0 / table.shape[1], 9) for v in table.columns]   # ~4 in left for cells
+    tick_lines = max(v.count("\n") + 1 for v in table.columns)
+    fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 0.45 * len(order) + 1.2 + 0.16 * tick_lines))
+    sns.heatmap(table, annot=True, fmt=".2f", vmin=0.3, vmax=1.0, cmap="viridis", annot_kws={"fontsize": 9},
+                cbar_kws={"label": "image AUROC (mean over seeds)", "pad": 0.02}, ax=ax)
+    ax.tick_params(axis="x", labelrotation=0)
     ax.set(xlabel="dataset", ylabel="", title="Image AUROC per method and dataset (0.5 = chance)")
     fig.tight_layout()
     return fig
 
 
 def cost_figure(cost: pd.DataFrame, device):
-    fig, ax = plt.subplots(figsize=(6.8, 6.5))         # the column's width: legend below, not beside
+    fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 6.5))    # the column's width: legend below, not beside
     points = cost.assign(fit=cost.fit_seconds.clip(lower=1e-2)).reset_index()   # log axis: ~0 s drawn at 0.01
     sns.scatterplot(data=points, x="fit", y="mean AUROC", hue="method", style="method", s=80, ax=ax)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=9, frameon=False)

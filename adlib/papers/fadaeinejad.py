@@ -395,13 +395,15 @@ def figure_loss(history) -> plt.Figure:
 
 def figure_per_image(per_image: dict[str, list[float]]) -> plt.Figure:
     """Bars of each test image's F1 at the paper's τ, one panel per defect type (Figs 5–8)."""
-    fig, axes = plt.subplots(1, len(per_image), figsize=(3.2 * len(per_image), 3), squeeze=False, sharey=True)
-    for ax, (d, values) in zip(axes[0], per_image.items()):
+    fig, axes = plots.panel_grid(len(per_image), 3.2, 3, sharey=True)
+    for ax, (d, values) in zip(axes, per_image.items()):
         values = np.asarray(values)
         ax.bar(np.arange(len(values)), values)
         ax.axhline(values.mean(), color="k", ls="--", lw=1)
-        ax.set(title=f"{d} (τ = {F.paper_tau(d):g}): mean {values.mean():.2f}", xlabel="test image", ylim=(0, 1))
-    axes[0, 0].set_ylabel("F1")
+        ax.set(title=plots.wrap(f"{d} (τ = {F.paper_tau(d):g}): mean {values.mean():.2f}", 3.0, 11),
+               xlabel="test image", ylim=(0, 1))
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("F1")
     fig.tight_layout()
     return fig
 

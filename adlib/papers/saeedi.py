@@ -678,9 +678,8 @@ def roc_curves(scores: dict, data: dict[str, Category], metrics: dict) -> dict[s
 
 def roc_figure(curves: dict, metrics: dict) -> plt.Figure:
     """ROC curves of the five methods on each category, AUC in the legend (their Figs 7–8)."""
-    n = max(len(curves), 1)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
-    for ax, (name, by) in zip(axes[0], curves.items()):
+    fig, axes = plots.panel_grid(len(curves), 3.4, 3.6)
+    for ax, (name, by) in zip(axes, curves.items()):
         for method, (fpr, tpr) in by.items():
             ax.plot(fpr, tpr, label=f"{method} ({auc_text(100 * metrics[name][method]['auc'], short=True)})",
                     lw=2.2 if method == "Proposed" else 1.2)
@@ -736,7 +735,7 @@ def k_frame(by_k: dict, metrics: dict, kk: int) -> tuple[plt.Figure, str]:
 def tsne_figure(analyses: dict, data: dict[str, Category], seed: int,
                 perplexity: float = TSNE_PERPLEXITY) -> plt.Figure:
     """t-SNE of the test images' AE latent codes (left) and proposed map embeddings (right)."""
-    fig, axes = plt.subplots(len(analyses), 2, figsize=(8, 3.8 * len(analyses)), squeeze=False)
+    fig, axes = plt.subplots(len(analyses), 2, figsize=(plots.COLUMN_INCHES, 3.4 * len(analyses)), squeeze=False)
     for row, (name, a) in zip(axes, analyses.items()):
         labels = data[name].labels
         for ax, (features, title) in zip(row, ((a.maps.codes.numpy(), "AE latent codes"),
@@ -769,7 +768,8 @@ def panels_figure(analyses: dict, data: dict[str, Category], panels: int) -> plt
                   + [(i, "defective") for i in np.flatnonzero(d.labels == 1)[:panels]])
         blocks.append((d, analyses[name].maps, chosen))
     n_cols = max(max(len(c) for *_, c in blocks), 1)
-    fig, axes = plt.subplots(3 * len(blocks), n_cols, figsize=(1.9 * n_cols, 1.9 * 3 * len(blocks)), squeeze=False)
+    cell = min(1.9, plots.COLUMN_INCHES / n_cols)
+    fig, axes = plt.subplots(3 * len(blocks), n_cols, figsize=(cell * n_cols, cell * 3 * len(blocks)), squeeze=False)
     for b, (d, result, chosen) in enumerate(blocks):
         top = max(float(np.quantile(result.maps[[i for i, _ in chosen]].numpy(), 0.999)), 1e-6) if chosen else 1
         for j in range(n_cols):

@@ -422,13 +422,13 @@ def figure_examples(sets: dict):
 def figure_losses(result: Table1Run, window: int = 20):
     """Training curves (reconstruction MSE per pixel, rolling mean) of each model on each set."""
     names = list(dict.fromkeys(name for name, _ in result.detectors))
-    fig, axes = plt.subplots(1, len(names), figsize=(10, 3.2), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    fig, axes = plots.panel_grid(len(names), 3.4, 3.2)
+    for ax, name in zip(axes, names):
         for (set_name, kind), detector in result.detectors.items():
             if set_name == name:
                 series = pd.Series(detector.reconstruction_losses())
                 ax.plot(series.rolling(window, min_periods=1).mean(), label=kind)
-        ax.set(title=name, xlabel="iteration", ylabel=f"MSE per pixel (rolling mean of {window})", yscale="log")
+        ax.set(title=name, xlabel="iteration", ylabel=f"MSE per pixel\n(rolling mean of {window})", yscale="log")
         ax.legend()
     fig.tight_layout()
     return fig
@@ -462,22 +462,20 @@ def threshold_slider(name: str, data, maps: np.ndarray, best, kind: str = "CAE",
                                       fmt="{:.3g}")
 
 
-def figure_histograms(runs: list[PatchRun], columns: int = 3):
+def figure_histograms(runs: list[PatchRun]):
     """Per-patch error of normal and defective patches, one panel per texture or category
-    (their Fig 6), ``columns`` panels a row."""
-    columns = min(columns, len(runs))
-    rows = -(-len(runs) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.3 * rows), squeeze=False)
-    for ax in axes.flat[len(runs):]:
-        ax.axis("off")
-    for ax, r in zip(axes.flat, runs):
+    (their Fig 6), as many panels a row as the column holds."""
+    fig, axes = plots.panel_grid(len(runs), 3.4, 3.3)
+    for ax, r in zip(axes, runs):
         bins = np.histogram_bin_edges(np.r_[r.normal_errors, r.defect_errors], bins=30)
         ax.hist(r.normal_errors, bins=bins, alpha=0.6, density=True, label=f"normal ({len(r.normal_errors)})")
         ax.hist(r.defect_errors, bins=bins, alpha=0.6, density=True, label=f"defective ({len(r.defect_errors)})")
         kind = f" ({r.metrics['kind']})" if "kind" in r.metrics else ""
-        ax.set(title=f"{r.name}{kind}, AUROC {metrics.auroc_text(r.metrics['patch_auroc'], short=True)}",
-               xlabel="mean squared reconstruction error per patch", ylabel="density")
-        ax.legend()
+        ax.set(title=plots.wrap(f"{r.name}{kind}, AUROC {metrics.auroc_text(r.metrics['patch_auroc'], short=True)}",
+                                3.2, 11),
+               xlabel="mean squared reconstruction\nerror per patch", ylabel="density")
+        ax.set_ylim(top=1.4 * ax.get_ylim()[1])         # headroom: the legend above the bars, not on them
+        ax.legend(loc="upper right")
     fig.tight_layout()
     return fig
 

@@ -291,7 +291,7 @@ def data_figure(sets: dict):
 def training_figure(final: dict, selected: dict, search_iterations: int):
     """Rolling means of both training losses of each pattern's final detector; a dotted line
     where the search's models stopped."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.COLUMN_INCHES, 3.4))
     for name, detector in final.items():
         for ax, key in zip(axes, ("rec", "kl")):
             ax.plot(pd.Series(detector.history.series(key)).rolling(20, min_periods=1).mean(),
@@ -299,7 +299,7 @@ def training_figure(final: dict, selected: dict, search_iterations: int):
     for ax, what in zip(axes, ("L_{rec}", "L_{lat}")):
         if len(next(iter(final.values())).history.losses) > search_iterations:
             ax.axvline(search_iterations, color="grey", ls=":", lw=1)
-        ax.set(xlabel="iteration", ylabel=f"${what}$ per patch (rolling mean of 20)", yscale="log")
+        ax.set(xlabel="iteration", ylabel=f"${what}$ per patch\n(rolling mean of 20)", yscale="log")
     axes[0].legend()
     fig.tight_layout()
     return fig
@@ -324,7 +324,7 @@ def reconstruction_figure(sets: dict, final: dict):
 def histogram_figure(scores: dict, lam_of: dict, title_suffix: str = ""):
     """Histograms of the log10 losses of T, V and D per pattern (rows) and loss (columns), each with
     its maximum-likelihood Gaussian (their Figs 2-3); ``scores`` is {pattern: {set: {loss: ...}}}."""
-    fig, axes = plt.subplots(len(scores), 2, figsize=(10, 2.8 * len(scores)), squeeze=False)
+    fig, axes = plt.subplots(len(scores), 2, figsize=(plots.COLUMN_INCHES, 3.0 * len(scores)), squeeze=False)
     for row, name in zip(axes, scores):
         for ax, loss in zip(row, LOSSES):
             logs = {k: np.log10(np.maximum(scores[name][k][loss], 1e-12)) for k in ("T", "V", "D")}
@@ -335,8 +335,9 @@ def histogram_figure(scores: dict, lam_of: dict, title_suffix: str = ""):
                         label=f"{key} ({len(data)})")
                 mu, sigma = gaussian_fit(data)
                 ax.plot(grid, stats.norm.pdf(grid, mu, max(sigma, 1e-9)), color=SET_COLOURS[key], lw=1.5)
-            ax.set(title=f"{name}, {loss} loss (λ={lam_of[name]:g}){title_suffix}",
-                   xlabel=f"log10 {loss} loss per patch", ylabel="density")
+            ax.set(title=plots.wrap(f"{name}, {loss} loss (λ={lam_of[name]:g}){title_suffix}", 3.1, 11),
+                   xlabel="log10 loss per patch", ylabel="density")
+            ax.set_ylim(top=1.35 * ax.get_ylim()[1])     # headroom: the legend above the bars, not on them
         row[0].legend(fontsize=9)
     fig.tight_layout()
     return fig
@@ -359,8 +360,8 @@ def paper_lambda_index(lambdas) -> int:
 
 def roc_figure(scores: dict, rel: dict):
     """ROC curves of both losses, D against V, one panel per pattern; AUROC in the legend."""
-    fig, axes = plt.subplots(1, len(scores), figsize=(3.6 * len(scores), 3.4), squeeze=False)
-    for ax, name in zip(axes[0], scores):
+    fig, axes = plots.panel_grid(len(scores), 3.4, 3.4)
+    for ax, name in zip(axes, scores):
         for loss, style in zip(LOSSES, ("-", "--")):
             v, d = scores[name]["V"][loss], scores[name]["D"][loss]
             fpr, tpr, _ = roc_curve(np.r_[np.zeros(len(v)), np.ones(len(d))], np.r_[v, d])

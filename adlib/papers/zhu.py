@@ -581,8 +581,8 @@ def timing(runs: dict[str, OneClassRun], n_seeds: int) -> pd.DataFrame:
 def plot_per_class(runs: dict[str, OneClassRun]):
     """AUROC per normal class, one panel per dataset (their Fig 3); PCA dashed."""
     table = per_class(runs)
-    fig, axes = plt.subplots(1, len(runs), figsize=(6.2 * len(runs), 3.8), squeeze=False)
-    for ax, (name, run) in zip(axes[0], runs.items()):
+    fig, axes = plots.panel_grid(len(runs), plots.COLUMN_INCHES, 3.6)      # one dataset a row
+    for ax, (name, run) in zip(axes, runs.items()):
         for method in ALL_METHODS:
             rows = table[(table.dataset == name) & (table.method == method)]
             if len(rows):
@@ -592,7 +592,7 @@ def plot_per_class(runs: dict[str, OneClassRun]):
         ax.set(title=name, xlabel="normal class", ylabel="AUROC (%)", xticks=run.classes)
         ax.set_xticklabels([run.class_names[k] for k in run.classes], rotation=45 if long_names else 0,
                            ha="right" if long_names else "center")
-    axes[0][-1].legend(fontsize=9, loc="lower left")
+    axes[-1].legend(fontsize=9, loc="lower left")
     fig.tight_layout()
     return fig
 
@@ -655,7 +655,7 @@ def plot_class_frame(run: OneClassRun, k: int):
     """ROC curves of every method with class k normal, beside the inputs and reconstructions."""
     results = pd.DataFrame(run.records)
     auroc = results[results["class"] == k].groupby("method")["auroc"].mean()      # over seeds
-    fig, (ax, ax_img) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 1.6]})
+    fig, (ax, ax_img) = plt.subplots(1, 2, figsize=(plots.COLUMN_INCHES, 3.4), gridspec_kw={"width_ratios": [1, 1.5]})
     for method, (fpr, tpr) in run.curves[k].items():
         ax.plot(fpr, tpr, label=f"{method} ({100 * auroc[method]:.1f})",
                 lw=2 if method == "Two-stage" else 1)
@@ -665,7 +665,7 @@ def plot_class_frame(run: OneClassRun, k: int):
     panel = run.panels[k]
     strips = [_montage(panel["input"])] + [_montage(panel[key]) for key in ("CAE", "Two-stage x̂₁") if key in panel]
     ax_img.imshow(np.concatenate(strips, axis=0), cmap="gray", vmin=0, vmax=1)
-    ax_img.set(xticks=[], yticks=[], title="rows: input, CAE, two-stage x̂₁ (left half normal)")
+    ax_img.set(xticks=[], yticks=[], title="rows: input, CAE, two-stage x̂₁\n(left half normal)")
     ax_img.grid(False)
     fig.tight_layout()
     return fig
