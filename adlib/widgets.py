@@ -63,12 +63,15 @@ def precomputed_slider(description: str, values: Sequence[float], render: Callab
     if len(set(labels)) < len(labels):      # the slider could not tell such frames apart
         raise ValueError(f"precomputed_slider {description!r}: fmt={fmt!r} gives equal labels {labels}; "
                          f"use more significant digits (e.g. '{{:.3g}}')")
-    frames = []
+    frames, images = [], {}
     with timed("figures and widgets"):
         for value in values:
             fig, caption = render(value)
-            frames.append(widgets.VBox([image_widget(fig),
-                                        widgets.HTML(caption)]))
+            value_, format_ = encode_figure(fig)
+            # equal pictures (a threshold above every residual draws no mask) share one image
+            # model: the page stores each picture once, and the caption still tells the frames apart
+            image = images.setdefault(value_, widgets.Image(value=value_, format=format_))
+            frames.append(widgets.VBox([image, widgets.HTML(caption)]))
     slider = widgets.SelectionSlider(options=labels, index=default_index, description=description,
                                      continuous_update=True,
                                      layout=widgets.Layout(width="min(640px, 95%)"),

@@ -30,6 +30,14 @@ def test_labels_that_collide_fail_before_rendering():
     assert rendered == []
 
 
+def test_equal_pictures_are_stored_once_and_each_frame_keeps_its_caption():
+    same = lambda value: (_flat_figure(), f"t = {value}")      # noqa: E731  (no mask above every residual)
+    box = widgets.precomputed_slider("t", [1, 2, 3], lambda v: _render(v) if v == 1 else same(v))
+    images, captions = _frame_images(box), [f.children[1].value for f in box.children[1].children]
+    assert images[1] is images[2] and images[0] is not images[1]
+    assert captions == ["t = 1", "t = 2", "t = 3"]
+
+
 def _frame_images(box):
     _, stack = box.children
     return [frame.children[0] for frame in stack.children]
