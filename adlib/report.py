@@ -324,9 +324,16 @@ def claim_rows(loaded: list[tuple[str, dict]]) -> list[dict]:
     return [{**c, "chapter": chapter} for chapter, results in loaded for c in results.get("claims") or []]
 
 
+# a status as a verb phrase, for one claim and for several: "1 partly holds, 2 are inconclusive"
+_STATUS_PHRASES = {"holds": ("holds", "hold"), "partly": ("partly holds", "partly hold"),
+                   "does not hold": ("does not hold", "do not hold"),
+                   "inconclusive": ("is inconclusive", "are inconclusive"), "untested": ("is untested", "are untested")}
+
+
 def _status_counts(rows: list[dict]) -> str:
-    """"1 partly, 2 inconclusive": how many claims have each status, in :data:`STATUSES` order."""
-    return ", ".join(f"{n} {status}" for status in STATUSES if (n := sum(r["status"] == status for r in rows)))
+    """"1 partly holds, 2 are inconclusive": how many claims have each status, in :data:`STATUSES` order."""
+    return ", ".join(f"{n} {_STATUS_PHRASES[status][n != 1]}" for status in STATUSES
+                     if (n := sum(r["status"] == status for r in rows)))
 
 
 def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:

@@ -184,13 +184,13 @@ def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tm
     page = report.results_page(tmp_path)
     assert page.index("(verdict-table)=") < page.index("(cross-paper-answer)=") < page.index("## The runs of this build")
     assert "| {cite:t}`zhu2021` | beats the CAE | **partly** | 2.0 AUROC points | 4.7 | −2.7 |" in page
-    assert "(1 partly, 1 inconclusive)" in page and "inconclusive (CAE collapsed)" in page
+    assert "(1 partly holds, 1 is inconclusive)" in page and "inconclusive (CAE collapsed)" in page
     assert "| Deep-feature k-NN (baseline) | pretrained CNN features (k-NN) | 0.850 | 2 of 2 | 2 |" in page
     assert "| CAE (Schneider) | reconstruction error of an autoencoder | 0.600 | 1 of 2 | 1 |" in page
     assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 |" in page
     assert "This build ran the `quick` profile on cpu in 11 minutes" in page and "1 of the 0" not in page
     answer = report.answer(tmp_path)
-    assert "of the papers' 2 main claims, 1 partly, 1 inconclusive" in answer
+    assert "of the papers' 2 main claims, 1 partly holds, 1 is inconclusive" in answer
     assert "Deep-feature k-NN (baseline), a method on pretrained CNN features (k-NN), with mean image AUROC 0.850" in answer
     assert "reconstruction-only autoencoder reaches 0.600 (CAE (Schneider))" in answer
     assert "{ref}`the verdict table <verdict-table>`" in answer

@@ -637,6 +637,16 @@ def verdict(table: pd.DataFrame, textures: dict | None = None, healths: dict | N
     return lines
 
 
+def _judged_on(usable: list[str], blocked: dict[str, str | None]) -> str:
+    """Which sets a claim was judged on, and why the others were left out (so a status judged
+    on the usable sets never sits beside an unexplained "inconclusive")."""
+    left_out = "; ".join(f"{name} left out, {why}" for name, why in blocked.items() if why)
+    if not usable:
+        return left_out
+    judged = f"judged on {', '.join(usable)}" + (" only" if left_out else "")
+    return f"{judged}; {left_out}" if left_out else judged
+
+
 def claims(table: pd.DataFrame, textures: dict | None = None, healths: dict | None = None,
            texture_healths: dict | None = None) -> list[dict]:
     """The verdict table's rows (:mod:`adlib.claims`), judged as :func:`verdict` judges them: the
@@ -655,8 +665,7 @@ def claims(table: pd.DataFrame, textures: dict | None = None, healths: dict | No
         paper_gap = float((published.max(axis=1) - published["CAE"]).max())
         rows.append(C.claim(nearly, C.ladder(sum(g < NEARLY_AS_GOOD for g in gaps.values()), len(gaps))
                             if gaps else "inconclusive", ours=max(gaps.values()) if gaps else None,
-                            published=paper_gap, unit="largest IoU gap",
-                            note="; ".join(b for b in blocked.values() if b) or f"sets: {', '.join(usable)}"))
+                            published=paper_gap, unit="largest IoU gap", note=_judged_on(usable, blocked)))
     else:
         rows.append(C.claim(nearly, "untested", note="needs the CAE, VAE and AAE"))
     stochastic = "All three fail on stochastic textures (collapse to the mean, weaker detection)"
