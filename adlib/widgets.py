@@ -70,7 +70,10 @@ def precomputed_slider(description: str, values: Sequence[float], render: Callab
             value_, format_ = encode_figure(fig)
             # equal pictures (a threshold above every residual draws no mask) share one image
             # model: the page stores each picture once, and the caption still tells the frames apart
-            image = images.setdefault(value_, widgets.Image(value=value_, format=format_))
+            # (only created when new: every widget made is saved in the page, used or not)
+            if value_ not in images:
+                images[value_] = widgets.Image(value=value_, format=format_)
+            image = images[value_]
             frames.append(widgets.VBox([image, widgets.HTML(caption)]))
     slider = widgets.SelectionSlider(options=labels, index=default_index, description=description,
                                      continuous_update=True,

@@ -30,11 +30,18 @@ def test_labels_that_collide_fail_before_rendering():
     assert rendered == []
 
 
-def test_equal_pictures_are_stored_once_and_each_frame_keeps_its_caption():
+def test_equal_pictures_are_stored_once_and_each_frame_keeps_its_caption(monkeypatch):
+    made = []
+
+    class CountedImage(widgets.widgets.Image):       # every widget made is saved in the page, shown or not
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            made.append(self)
+    monkeypatch.setattr(widgets.widgets, "Image", CountedImage)
     same = lambda value: (_flat_figure(), f"t = {value}")      # noqa: E731  (no mask above every residual)
     box = widgets.precomputed_slider("t", [1, 2, 3], lambda v: _render(v) if v == 1 else same(v))
     images, captions = _frame_images(box), [f.children[1].value for f in box.children[1].children]
-    assert images[1] is images[2] and images[0] is not images[1]
+    assert images[1] is images[2] and images[0] is not images[1] and len(made) == 2
     assert captions == ["t = 1", "t = 2", "t = 3"]
 
 
