@@ -44,9 +44,7 @@ def number(value: Any, digits: int = 3) -> str:
     8e-08 is not "0.000"), no "-0.000", "–" when missing; integers and text as they are."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int):
+    if not isinstance(value, float):          # integers (and bools, text) as they are
         return str(value)
     if value != 0 and abs(value) < 0.5 * 10 ** -digits:
         return f"{value:.1e}"
@@ -65,7 +63,7 @@ def signed(value: Any, digits: int = 3) -> str:
 def is_auroc(column: Any) -> bool:
     """An AUROC / AUC column (not its confidence interval or its count)."""
     name = str(column)
-    return ("AUROC" in name or name.split(" ")[0] in ("AUC", "ΔAUC")) and "CI" not in name and "interval" not in name
+    return ("AUROC" in name or name.split(" ")[0] == "AUC") and "CI" not in name and "interval" not in name
 
 
 def _counts(column: Any, values: pd.Series, percent: bool) -> bool:

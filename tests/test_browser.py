@@ -33,16 +33,19 @@ WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "he
 FULL_PAGE_SHOTS = ("book/generated/results.html", "book/generated/schneider_cae_vae_aae.html")
 CHAPTER_HTML_LIMIT = 1.5e6       # bytes of HTML per generated page (issue: target 1 MB)
 
-# Tables wider than the article's content column whose nearest horizontally scrolling ancestor
-# (inside the article) is missing or itself wider than the column, so a reader cannot reach
-# their columns; or that do scroll but show no cue (book/_static/wide.js's hint line).
-UNSCROLLABLE_TABLES_JS = """() => {
+# The start of a page check: the article, its content column's width, the list of findings.
+ARTICLE_COLUMN_JS = """
   const article = document.querySelector('.bd-article');
   if (!article) return [];
   const style = getComputedStyle(article);
   const column = article.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
   const found = [];
-  for (const table of article.querySelectorAll('table')) {
+"""
+
+# Tables wider than the article's content column whose nearest horizontally scrolling ancestor
+# (inside the article) is missing or itself wider than the column, so a reader cannot reach
+# their columns; or that do scroll but show no cue (book/_static/wide.js's hint line).
+UNSCROLLABLE_TABLES_JS = "() => {" + ARTICLE_COLUMN_JS + """  for (const table of article.querySelectorAll('table')) {
     const width = table.getBoundingClientRect().width;
     // not shown (display: none, or a collapsed dropdown's visibility: hidden), or fits
     if (!table.checkVisibility({visibilityProperty: true}) || width <= column + 1) continue;
@@ -72,13 +75,7 @@ UNSCROLLABLE_TABLES_JS = """() => {
 # without book/_static/wide.js's hint. On a phone this is every figure drawn for the 688 px
 # column; wide.js keeps the scale and lets the figure scroll sideways.
 MIN_FIGURE_SCALE = 0.8
-SMALL_FIGURES_JS = """(least) => {
-  const article = document.querySelector('.bd-article');
-  if (!article) return [];
-  const style = getComputedStyle(article);
-  const column = article.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
-  const found = [];
-  for (const img of article.querySelectorAll('img')) {
+SMALL_FIGURES_JS = "(least) => {" + ARTICLE_COLUMN_JS + """  for (const img of article.querySelectorAll('img')) {
     if (!img.naturalWidth || img.closest('.jupyter-widgets') || !img.checkVisibility({visibilityProperty: true}))
       continue;
     const shown = img.getBoundingClientRect().width;

@@ -69,16 +69,21 @@
       container.scrollLeft + container.clientWidth >= container.scrollWidth - 1);
   }
 
+  // mark the container, show or hide its hint line (made on first need), fade the hidden edges
+  function showOverflow(container, overflowing, text) {
+    container.classList.toggle("adlib-overflowing", overflowing);
+    if (overflowing || container.previousElementSibling?.classList.contains("adlib-scroll-hint")) {
+      hintFor(container, text).classList.toggle("adlib-shown", overflowing);
+    }
+    updateEdges(container);
+  }
+
   // on load and on resize: does the table fit; if not, widen its prose cells, show the hint
   function layOut(container) {
     container.classList.remove("adlib-widen");
     const overflowing = overflows(container);
     container.classList.toggle("adlib-widen", overflowing);
-    container.classList.toggle("adlib-overflowing", overflowing);
-    if (overflowing || container.previousElementSibling?.classList.contains("adlib-scroll-hint")) {
-      hintFor(container, TABLE_HINT).classList.toggle("adlib-shown", overflowing);
-    }
-    updateEdges(container);
+    showOverflow(container, overflowing, TABLE_HINT);
   }
 
   const TABLE_HINT = "Wide table: scroll sideways for more columns \u2192";
@@ -99,11 +104,7 @@
       img.style.maxWidth = "none";
       img.style.width = `${least}px`;
     }
-    container.classList.toggle("adlib-overflowing", overflowing);
-    if (overflowing || container.previousElementSibling?.classList.contains("adlib-scroll-hint")) {
-      hintFor(container, FIGURE_HINT).classList.toggle("adlib-shown", overflowing);
-    }
-    updateEdges(container);
+    showOverflow(container, overflowing, FIGURE_HINT);
   }
 
   function setUp() {
