@@ -22,6 +22,8 @@ import nbformat
 import papermill
 import yaml
 
+from papermill.translators import PythonTranslator
+
 from adlib.params import PROFILES
 from adlib.runtime import atomic_write_bytes
 
@@ -47,22 +49,33 @@ def load_params(name: str, profile: str, notebooks: Path) -> dict:
 
 def notebook_defaults(name: str, notebooks: Path = ROOT / "notebooks") -> dict:
     """The values a chapter's ``parameters`` cell assigns (the cell is plain assignments)."""
-    return _defaults(jupytext.read(notebooks / f"{name}.py"))
+    return _defaults(jupytext.read(notebooks / f"{name}.py"), name)
 
 
-def _defaults(notebook) -> dict:
+def _defaults(notebook, name: str) -> dict:
+    """The parameters cell's values, each of which papermill must see: it infers parameters one
+    ``name = value`` line at a time (papermill --help-notebook, its unknown-parameter warning),
+    so a tuple assignment such as ``a, b = 1, 2`` would hide ``a`` and ``b`` from it."""
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
     defaults: dict = {}
     exec(cell.source, {}, defaults)
+    seen = {parameter.name for parameter in PythonTranslator.inspect(cell)}
+    hidden = sorted(set(defaults) - seen)
+    if hidden:
+        raise ValueError(f"notebooks/{name}.py: the parameters cell assigns {hidden} in a form papermill cannot "
+                         f"see; write one `name = value` a line")
     return defaults
 
 
-def merged_parameters(name: str, profile: str, notebooks: Path = ROOT / "notebooks") -> dict:
+def merged_parameters(name: str, profile: str, notebooks: Path = ROOT / "notebooks",
+                      defaults: dict | None = None) -> dict:
     """A profile's parameters on top of the chapter's defaults; unknown names are an error."""
-    defaults, values = notebook_defaults(name, notebooks), load_params(name, profile, notebooks)
+    defaults = notebook_defaults(name, notebooks) if defaults is None else defaults
+    values = load_params(name, profile, notebooks)
     unknown = sorted(set(values) - set(defaults))
     if unknown:
-        raise ValueError(f"notebooks/params/{profile}/{name}.yaml sets unknown parameter(s) {unknown}")
+        raise ValueError(f"notebooks/params/{profile}/{name}.yaml: unknown parameter(s) "
+                         f"{', '.join(map(repr, unknown))}; valid parameters: {', '.join(sorted(defaults))}")
     return {**defaults, **values}
 
 
@@ -112,6 +125,9 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
     if not source.exists():
         chapters = ", ".join(sorted(p.stem for p in notebooks.glob("*.py")))
         raise FileNotFoundError(f"no chapter source {source}; the chapters are: {chapters}")
+    chapter = jupytext.read(source)
+    defaults = _defaults(chapter, name)
+    merged_parameters(name, profile, notebooks, defaults)          # refuses a name the chapter does not have
     params = {**load_params(name, profile, notebooks), **(extra or {})}
     params["profile"] = profile
     if os.environ.get("ADLIB_DATA") and "data_root" not in params:
@@ -125,7 +141,6 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
         params["results_dir"] = tmp
         unexecuted = Path(tmp) / f"{name}.unexecuted.ipynb"
         executed = Path(tmp) / f"{name}.ipynb"
-        chapter = jupytext.read(source)
         nbformat.write(chapter, unexecuted)
         start = time.perf_counter()
         # the kernel inherits these (restored afterwards, for a caller that goes on): no tqdm
@@ -150,7 +165,7 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-        present_parameters(executed, name, profile, params, _defaults(chapter),
+        present_parameters(executed, name, profile, params, defaults,
                            results_file=(Path(tmp) / f"{name}.results.json").exists())
         target = out / f"{name}.ipynb"
         results = out / f"{name}.results.json"

@@ -71,7 +71,8 @@ ce_bins = 50              # bins of the histograms for H(p, q), shared by T, V a
 ce_epsilon = 1e-6         # probability given to empty bins
 n_boot = 200              # bootstrap replicates for the AUROC / AP intervals
 timing_batch = 64         # patches per scoring call in the speed test
-timing_repeats, timing_warmup = 20, 3   # timed and untimed scoring calls in the speed test
+timing_repeats = 20       # timed scoring calls in the speed test
+timing_warmup = 3         # untimed scoring calls before them
 real_scale = 1.0          # real MVTec-layout images are rescaled by this factor (1: native pixels)
 real_max_images = 100     # at most this many images per folder (evenly spaced)
 

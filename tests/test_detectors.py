@@ -58,6 +58,7 @@ def test_the_seed_decides_the_scores(name):
     test = smooth_images(5, 1, 32, 1)
     first = fitted(name, 1, 32, seed=3).predict(test).scores
     again = fitted(name, 1, 32, seed=3).predict(test).scores
+    # bit equality holds here: same process, same thread count, CPU kernels run in the same order
     assert np.array_equal(first, again), "the same seed must give bit-identical scores on the CPU"
     if detectors.REGISTRY[name].trained:
         other = fitted(name, 1, 32, seed=4).predict(test).scores

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from adlib.params import PROFILES
-from conftest import CHAPTERS, make
+from conftest import CHAPTERS, ROOT, make
 
 pytestmark = pytest.mark.slow
 
@@ -107,3 +107,37 @@ def test_every_profile_sets_only_known_parameters(chapter, profile):
     from adlib.execute import merged_parameters
 
     assert merged_parameters(chapter, profile)["seed"] >= 0
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_papermill_sees_every_parameter_of_every_chapter(chapter, tmp_path):
+    """papermill's own inference (what --help-notebook lists and what its unknown-parameter
+    warning checks against) finds exactly the names the parameters cell assigns."""
+    import jupytext
+    import nbformat
+    import papermill
+
+    from adlib.execute import notebook_defaults
+
+    path = tmp_path / f"{chapter}.ipynb"
+    nbformat.write(jupytext.read(ROOT / "notebooks" / f"{chapter}.py"), path)
+    assert set(papermill.inspect_notebook(str(path))) == set(notebook_defaults(chapter))
+
+
+def test_a_parameter_papermill_cannot_see_is_refused(tmp_path):
+    from adlib.execute import notebook_defaults
+
+    (tmp_path / "tiny.py").write_text('# %% tags=["parameters"]\nseed = 0\nmax_a, max_b = 1, 2\n')
+    with pytest.raises(ValueError, match=r"tiny.py: the parameters cell assigns \['max_a', 'max_b'\] .*one `name = value` a line"):
+        notebook_defaults("tiny", tmp_path)
+
+
+def test_a_profile_setting_an_unknown_parameter_stops_before_running(tmp_path):
+    from adlib.execute import execute
+
+    (tmp_path / "params" / "quick").mkdir(parents=True)
+    (tmp_path / "tiny.py").write_text('# %% tags=["parameters"]\nseed = 0\nprofile = "quick"\n')
+    (tmp_path / "params" / "quick" / "tiny.yaml").write_text("sead: 1\n")
+    with pytest.raises(ValueError, match=r"params/quick/tiny.yaml: unknown parameter\(s\) 'sead'; valid parameters: profile, seed"):
+        execute("tiny", "quick", tmp_path / "out", notebooks=tmp_path)
+    assert not (tmp_path / "out" / "tiny.ipynb").exists()

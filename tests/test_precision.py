@@ -8,10 +8,15 @@ from scipy.stats import spearmanr
 from adlib import detectors, precision, training
 from adlib.models.schneider import CAE
 
-# bf16-trained and fp32-trained models (same seed, same data) must rank the test images alike:
-# Spearman correlation of their scores at least this (bfloat16 keeps 8 bits of mantissa, so the
-# two trainings drift apart a little; the scores themselves are always computed in float32)
-RANK_TOLERANCE = 0.9
+# What bf16 training must give: a detector that ranks the test images like the fp32 one, at
+# least about as well as fp32 agrees with itself under another seed. A fixed floor on the rank
+# correlation would test this CPU: some models of these 40-step fits rank noise (RotNet's
+# rho between two fp32 seeds measured 0.54 with 2 threads and 0.58 with 1, so even fp32 is
+# not thread-stable there), and bf16 kernels differ by CPU. Slack: Spearman's rho over 32
+# images at rho ~ 0.55 has a sampling SE of about (1 - rho^2) / sqrt(31) = 0.13; measured
+# rho(bf16, fp32) - rho(fp32 seed 0, seed 1) ranged -0.02 to +0.23 over every detector with
+# default threads, OMP_NUM_THREADS=1 and taskset -c 0, so 0.2 is about 1.5 SE below the seed's.
+RANK_SLACK = 0.2
 TRAINED = [name for name, cls in detectors.REGISTRY.items() if cls.trained]
 
 
@@ -30,18 +35,21 @@ def _images(n: int, size: int = 32, anomalous: bool = False, seed: int = 0) -> t
 
 
 @pytest.mark.parametrize("name", TRAINED)
-def test_bf16_and_fp32_training_rank_test_images_alike(name):
+def test_bf16_training_ranks_like_fp32_as_closely_as_another_seed_does(name):
     train = _images(24)
-    test = torch.cat([_images(8, seed=1), _images(8, anomalous=True, seed=2)])
+    test = torch.cat([_images(16, seed=1), _images(16, anomalous=True, seed=2)])
     scores = {}
-    for mode in ("fp32", "bf16"):
-        detector = detectors.get(name, channels=1, image_size=32, seed=0, **detectors.REGISTRY[name].quick_check)
+    for mode, seed in (("fp32", 0), ("fp32", 1), ("bf16", 0)):
+        detector = detectors.get(name, channels=1, image_size=32, seed=seed, **detectors.REGISTRY[name].quick_check)
         detector.fit(train, iterations=40, batch_size=8, precision=mode, progress=False)
         assert detector.history.precision == mode
-        scores[mode] = detector.predict(test).scores
-    assert np.isfinite(scores["bf16"]).all()
-    rho = spearmanr(scores["fp32"], scores["bf16"]).statistic
-    assert rho >= RANK_TOLERANCE, f"{name}: bf16 and fp32 rank the test images differently (Spearman {rho:.3f})"
+        scores[mode, seed] = detector.predict(test).scores
+    assert np.isfinite(scores["bf16", 0]).all()
+    rho_bf16 = spearmanr(scores["fp32", 0], scores["bf16", 0]).statistic
+    rho_seed = spearmanr(scores["fp32", 0], scores["fp32", 1]).statistic
+    assert rho_bf16 >= rho_seed - RANK_SLACK, (
+        f"{name}: bf16 training ranks the test images unlike fp32 (Spearman {rho_bf16:.3f}; "
+        f"another fp32 seed: {rho_seed:.3f})")
 
 
 def test_auto_keeps_fp32_below_the_threshold_and_is_then_identical_to_fp32():
@@ -52,6 +60,7 @@ def test_auto_keeps_fp32_below_the_threshold_and_is_then_identical_to_fp32():
         detector.fit(train, iterations=10, batch_size=8, precision=mode, progress=False)
         scores[mode] = detector.predict(test).scores
     assert detector.history.precision == "fp32" and 0 < detector.history.step_gflop < precision.BF16_MIN_GFLOP["cpu"]
+    # bit equality holds here: same process, same thread count, CPU kernels run in the same order
     np.testing.assert_array_equal(scores["auto"], scores["fp32"])
 
 

@@ -238,3 +238,38 @@ def test_a_second_build_in_the_same_folder_stops_naming_the_lock(tmp_path):
     assert second.returncode != 0
     assert f"another build holds {gen}/.build.lock" in second.stderr and "wait for it" in second.stderr
     assert dry_run().returncode == 0                                         # free again
+
+
+def test_a_dataset_given_by_path_is_summarised_under_the_name_it_was_asked_by(tmp_path):
+    """Zhu's chapter on the user's own ImageFolder tree: the summary is keyed by the requested
+    name (``imagefolder:pets``) and holds every method's mean of the records, never an empty table."""
+    from adlib.papers import zhu
+    from test_zhu import tiny_settings
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for k, cls in enumerate(("cat", "dog")):
+            for i in range(6 if split == "train" else 4):
+                _image(tmp_path / "pets" / split / cls / f"{i}.png", int(60 + 120 * k + rng.integers(0, 20)), size=12)
+    name = "imagefolder:pets"
+    loaded = zhu.load_datasets([name], str(tmp_path), classes=None)
+    ds, classes = loaded[name]
+    assert ds.name == name and classes == [0, 1]
+    methods = ["CAE", "PCA"]
+    runs = {name: zhu.run_one_class(ds, classes, [0], methods, tiny_settings(), "cpu", figure_images=1)}
+    summary = zhu.summarise(runs)
+    records = zhu.records(runs)
+    assert set(summary) == {name} and set(summary[name]) == set(methods)
+    for method in methods:
+        mean = 100 * records[records.method == method]["auroc"].mean()
+        assert summary[name][method]["mean"] == pytest.approx(mean, abs=1e-3)
+
+
+def test_records_under_another_name_than_their_key_fail_naming_both(tmp_path):
+    from adlib.papers import zhu
+    from test_zhu import tiny_set, tiny_settings
+
+    ds = tiny_set(classes=2, name="pets")
+    run = zhu.run_one_class(ds, [0], [0], ["PCA"], tiny_settings(), "cpu", figure_images=1)
+    with pytest.raises(ValueError, match=r"dataset 'imagefolder:pets'.*\['pets'\]"):
+        zhu.summarise({"imagefolder:pets": run})

@@ -342,6 +342,7 @@ def test_the_cnn_cache_does_not_change_the_initial_weights():
     test = _images(3, seed=2)
     first = _cpcae(seed=5).fit(_images(5), iterations=2, batch_size=4, progress=False).predict(test).scores
     again = _cpcae(seed=5).fit(_images(5), iterations=2, batch_size=4, progress=False).predict(test).scores
+    # bit equality holds here: same process, same thread count, CPU kernels run in the same order
     np.testing.assert_array_equal(first, again)
 
 

@@ -16,7 +16,7 @@ Sources (all return a :class:`ClassificationSet` of float32 images in [0, 1], (N
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +233,8 @@ def load(name: str, data_root: str | None = None, download: bool = True, train_f
         path = Path(name[len(IMAGEFOLDER_PREFIX):])
         if not path.is_absolute() and data_root:
             path = Path(data_root) / path
-        return image_folder(path, size)
+        # named as asked, not by the folder: a chapter keys its results by the name it asked
+        # for, and two trees whose folders share a name stay apart
+        return replace(image_folder(path, size), name=name)
     raise DataLayoutError(f"unknown dataset {name!r}: use one of {EMBEDDED + TORCHVISION_SETS} or "
                           f"'{IMAGEFOLDER_PREFIX}<path>' for a tree {IMAGEFOLDER_LAYOUT}")

@@ -486,6 +486,10 @@ def summarise(runs: dict[str, OneClassRun]) -> dict[str, dict[str, dict]]:
     per_seed = results.groupby(["dataset", "method", "seed"])["auroc"].mean().reset_index()
     summary = {}
     for name, run in runs.items():
+        if run.dataset != name or not (results.dataset == name).any():
+            # never an empty table for a dataset that ran: the records must carry the name it is keyed by
+            raise ValueError(f"dataset {name!r}: its run's records are named {sorted(set(results.dataset))} "
+                             f"(run.dataset={run.dataset!r}); load it with the name it is keyed by")
         summary[name] = {}
         for method in ALL_METHODS:
             seed_means = 100 * per_seed[(per_seed.dataset == name) & (per_seed.method == method)]["auroc"]
