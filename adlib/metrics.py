@@ -74,6 +74,20 @@ def best_iou_threshold(residuals, masks) -> ThresholdResult:
                            thresholds, ious)
 
 
+def auroc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """AUROC of every row of ``scores`` (R, N) against the matching row of ``labels`` (R, N), by
+    the Mann-Whitney rank statistic (ties get average ranks, as in roc_auc_score): thousands of
+    bootstrap resamples at once, where a roc_auc_score call each would take seconds."""
+    from scipy.stats import rankdata
+
+    labels = np.asarray(labels)
+    ranks = rankdata(scores, axis=1)
+    positives = labels.sum(axis=1)
+    negatives = labels.shape[1] - positives
+    rank_sum = (ranks * labels).sum(axis=1)
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
 def image_auroc_ap(scores_normal, scores_anomalous) -> tuple[float, float]:
     """Image-level AUROC and average precision, anomalous as the positive class."""
     normal, anomalous = np.asarray(scores_normal).ravel(), np.asarray(scores_anomalous).ravel()

@@ -327,6 +327,7 @@ def claim_rows(loaded: list[tuple[str, dict]]) -> list[dict]:
 # a status as a verb phrase, for one claim and for several: "1 partly holds, 2 are inconclusive"
 _STATUS_PHRASES = {"holds": ("holds", "hold"), "partly": ("partly holds", "partly hold"),
                    "does not hold": ("does not hold", "do not hold"),
+                   "not established": ("is not established", "are not established"),
                    "inconclusive": ("is inconclusive", "are inconclusive"), "untested": ("is untested", "are untested")}
 
 
@@ -336,6 +337,21 @@ def _status_counts(rows: list[dict]) -> str:
                      if (n := sum(r["status"] == status for r in rows)))
 
 
+def _claim_note(row: dict) -> str:
+    """What a reader needs beside a row: the data it was judged on (when not the paper's), the
+    interval's method or why there is none, the gates' reasons and the models' health."""
+    judged = row.get("judged_on")
+    parts = [row.get("note") or ""]
+    if judged and not row.get("same_data_as_paper") and judged not in parts[0]:
+        parts.append(f"judged on {judged}")
+    parts.append(f"interval: {row['interval_method']}" if row.get("interval") else
+                 f"no interval: {row['no_interval']}" if row.get("no_interval") else "")
+    unusable = [f"{m['model']} {m['health']}" for m in row.get("models") or [] if m["health"] not in health.USABLE]
+    if unusable and "not every model learnt" not in parts[0]:
+        parts.append("models not usable: " + ", ".join(unusable))
+    return "; ".join(p for p in parts if p)
+
+
 def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:
     """The verdict table: paper × claim × status × ours × published × Δ × evidence."""
     rows = claim_rows(loaded)
@@ -343,17 +359,22 @@ def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:
     if not rows:
         return parts + ["*No chapter of this build stored its claims.*"]
     parts.append(f"Each paper's main claims, as its chapter judged them from this build's runs ("
-                 + _status_counts(rows) + "). A claim is *inconclusive* "
-                 "when a model behind its evidence did not learn (the health checks of {mod}`adlib.health`), and "
-                 "*untested* when this build did not run the data it is about. Δ is ours − published.")
-    notes = list(dict.fromkeys(r["note"] for r in rows if r["note"]))   # below the table: rows stay short
-    parts.append(_table(["paper", "claim", "status", "ours", "published", "Δ", "evidence"], [
+                 + _status_counts(rows) + "), each decided the same way ({mod}`adlib.claims`): *holds* or "
+                 "*does not hold* only when the 95 % interval of our number clears the claim's margin, *not "
+                 "established* when it straddles it; *inconclusive* when a model behind the evidence did not "
+                 "learn ({mod}`adlib.health`) or every side failed its task; *untested* when this build did not "
+                 "run the paper's own data (the note says what would). Δ (ours − published) only where we ran "
+                 "the paper's own data.")
+    notes = list(dict.fromkeys(_claim_note(r) for r in rows if _claim_note(r)))   # below the table: rows stay short
+    parts.append(_table(["paper", "claim", "status", "ours [95 % interval]", "published", "Δ", "evidence"], [
         [f"{{cite:t}}`{PAPERS[r['chapter']]}`" if r["chapter"] in PAPERS else r["chapter"], r["claim"],
          f"**{r['status']}**", _claim_value(r["ours"], r["unit"]) + (f" {r['unit']}" if r["unit"] and
-                                                                   isinstance(r["ours"], (int, float)) else ""),
+                                                                   isinstance(r["ours"], (int, float)) else "")
+         + (f" [{_claim_value(r['interval'][0], r['unit'])}, {_claim_value(r['interval'][1], r['unit'])}]"
+            if r.get("interval") else ""),
          _claim_value(r["published"], r["unit"]),
-         "–" if r["delta"] is None else ("+" if r["delta"] >= 0 else "−") + _claim_value(abs(r["delta"]), r["unit"]),
-         f"{{doc}}`chapter <{r['chapter']}>`" + (f" (note {notes.index(r['note']) + 1})" if r["note"] else "")]
+         "–" if r.get("delta") is None else ("+" if r["delta"] >= 0 else "−") + _claim_value(abs(r["delta"]), r["unit"]),
+         f"{{doc}}`chapter <{r['chapter']}>`" + (f" (note {notes.index(_claim_note(r)) + 1})" if _claim_note(r) else "")]
         for r in rows]))
     if notes:
         parts.append("\n".join(f"{i}. {note}" for i, note in enumerate(notes, 1)))

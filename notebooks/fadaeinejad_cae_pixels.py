@@ -463,5 +463,5 @@ ch.run.results.update(
               "augmented_images": cae.training_images},
     published_table3=fad.published_table().to_dict(orient="records"),
     published_table3_other_methods=fad.published_other_methods().to_dict(orient="records"),
-    verdict=lines, claims=fad.claims(sweep, healths, latent), headline=fad.headline(per_defect))   # headline: F1 per defect type at the paper's τ
+    verdict=lines, claims=fad.claims(r_test, split, sweep, healths, latent), headline=fad.headline(per_defect))   # headline: F1 per defect type at the paper's τ
 print("results written to", ch.run.save())

@@ -495,5 +495,5 @@ ch.run.results.update({
     "auc_by_k": {name: {str(kk): v[0] for kk, v in by.items()} for name, by in auc_by_k.items()},
     "published_table4": S.published_table().to_dict(orient="records"),
     "train_seconds": {name: detector.history.seconds for name, detector in proposed.items()},
-    "data_notes": notes, "verdict": verdict, "claims": S.claims(metrics, healths), "headline": S.headline(metrics)})
+    "data_notes": notes, "verdict": verdict, "claims": S.claims(metrics, intervals, healths, source), "headline": S.headline(metrics)})
 print("results written to", ch.run.save())

@@ -398,7 +398,6 @@ ch.run.results.update(
     strengths=strengths, calibration=calibration.to_dict(orient="records"),
     textures={r.name: r.metrics for r in texture_runs}, real_data={r.name: r.metrics for r in real_runs},
     mvtec_metrics=S.mvtec_records(real_runs),
-    claims=S.claims(result.table, {r.name: r.metrics for r in texture_runs}, result.health,
-                    {r.name: r.health for r in texture_runs}),
+    claims=S.claims(result, sets, {r.name: r.metrics for r in texture_runs}, {r.name: r.health for r in texture_runs}),
     published_table1=S.PUBLISHED["table1"], verdict=lines, headline=S.headline(result.table))
 print("results written to", ch.run.save())

@@ -487,7 +487,7 @@ run.results.update({
     "published_table1": sou.published_table().to_dict(orient="records"),
     "verdict": (verdict := {**sou.tally(reliability, ce, [n for n in names if healths[n].usable], intervals, split),
                             "summary": lines[0], "lines": lines}),
-    "claims": sou.claims(verdict),
+    "claims": sou.claims(scores, healths, split, {**timing, "device": str(ch.device)}),
     "latent_ratio": {n: dict(zip(("ratio", "low", "high"), v)) for n, v in ratio_ci.items()},
     "table1_intervals": intervals.to_dict(orient="records"), "table1_split_driven": split,
     # the results overview's published-vs-ours rows: H(T,D) of each loss, our weaves beside their patterns

@@ -393,7 +393,7 @@ display(Markdown("\n".join(lines)))
 
 # %% tags=["remove-cell"]
 ch.run.results.update({
-    "auroc": summary, "verdict": lines, "claims": zhu.claims(summary, zhu.method_healths(runs)),
+    "auroc": summary, "verdict": lines, "claims": zhu.claims(runs, zhu.method_healths(runs)),
     "headline": zhu.headline(summary),
     "per_class_records": zhu.records(runs).to_dict(orient="records"),
     "published_table1": zhu.published_records(),

@@ -170,9 +170,12 @@ def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tm
     from adlib import claims as C
 
     _write(tmp_path, "zhu_two_stage_rotnet", {
-        "claims": [C.claim("beats the CAE", "partly", ours=2.0, published=4.7, unit="AUROC points"),
-                   C.claim("competitive", "inconclusive", ours=90.0, published=97.3, unit="AUROC %",
-                           note="inconclusive (CAE collapsed)")],
+        "claims": [C.judge("beats the CAE", C.Data("MNIST", "MNIST", True), status="partly", ours=2.0,
+                           interval=(0.5, 3.5), interval_method="bootstrap", published=4.7, unit="AUROC points"),
+                   C.judge("competitive", C.Data("MNIST", "MNIST", True), models={"CAE": "collapsed"}, ours=90.0,
+                           published=97.5, unit="AUROC %", no_interval="one seed"),
+                   C.judge("beats RotNet", C.Data("MNIST", "mnist_subset", False), status="holds", ours=1.0,
+                           interval=(0.2, 2.0), published=2.4, unit="AUROC points")],
         "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 600}})
     _write(tmp_path, "benchmark_cross_paper", {"records": [
         _bench_record("Deep-feature k-NN (baseline)", "deep_feature_knn", "a", 0.9, "not trained"),
@@ -183,14 +186,16 @@ def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tm
         "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 60}})
     page = report.results_page(tmp_path)
     assert page.index("(verdict-table)=") < page.index("(cross-paper-answer)=") < page.index("## The runs of this build")
-    assert "| {cite:t}`zhu2021` | beats the CAE | **partly** | 2.0 AUROC points | 4.7 | −2.7 |" in page
-    assert "(1 partly holds, 1 is inconclusive)" in page and "inconclusive (CAE collapsed)" in page
+    assert "| {cite:t}`zhu2021` | beats the CAE | **partly** | 2.0 AUROC points [0.5, 3.5] | 4.7 | −2.7 |" in page
+    assert "| beats RotNet | **untested** | 1.0 AUROC points [0.2, 2.0] | 2.4 | – |" in page   # no Δ: other data
+    assert "(1 partly holds, 1 is inconclusive, 1 is untested)" in page and "CAE collapsed" in page
+    assert "judged on mnist_subset, not the paper's MNIST" in page and "interval: bootstrap" in page
     assert "| Deep-feature k-NN (baseline) | pretrained CNN features (k-NN) | 0.850 | 2 of 2 | 2 |" in page
     assert "| CAE (Schneider) | reconstruction error of an autoencoder | 0.600 | 1 of 2 | 1 |" in page
     assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 |" in page
     assert "This build ran the `quick` profile on cpu in 11 minutes" in page and "1 of the 0" not in page
     answer = report.answer(tmp_path)
-    assert "of the papers' 2 main claims, 1 partly holds, 1 is inconclusive" in answer
+    assert "of the papers' 3 main claims, 1 partly holds, 1 is inconclusive, 1 is untested" in answer
     assert "Deep-feature k-NN (baseline), a method on pretrained CNN features (k-NN), with mean image AUROC 0.850" in answer
     assert "reconstruction-only autoencoder reaches 0.600 (CAE (Schneider))" in answer
     assert "{ref}`the verdict table <verdict-table>`" in answer

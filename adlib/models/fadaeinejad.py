@@ -180,7 +180,7 @@ class PixelScores:
     fn: int
 
 
-def _counts(residual, masks, taus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pixel_counts(residual, masks, taus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     scores = np.asarray(residual, dtype=np.float64).ravel()
     truth = np.asarray(masks, bool).ravel()
     if scores.shape != truth.shape:
@@ -194,7 +194,7 @@ def _counts(residual, masks, taus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tp, fp, fn
 
 
-def _prf(tp, fp, fn):
+def precision_recall_f1(tp, fp, fn):
     tp, fp, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, fn))
     precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
     recall = np.divide(tp, tp + fn, out=np.zeros_like(tp), where=(tp + fn) > 0)
@@ -204,14 +204,14 @@ def _prf(tp, fp, fn):
 
 def pixel_scores(residual, masks, tau: float) -> PixelScores:
     """Precision, recall and F1 (eqs. 1, 2, 4) of ``residual > τ`` pooled over all pixels."""
-    tp, fp, fn = _counts(residual, masks, [tau])
-    p, r, f = _prf(tp, fp, fn)
+    tp, fp, fn = pixel_counts(residual, masks, [tau])
+    p, r, f = precision_recall_f1(tp, fp, fn)
     return PixelScores(float(tau), float(p[0]), float(r[0]), float(f[0]), int(tp[0]), int(fp[0]), int(fn[0]))
 
 
 def f1_curve(residual, masks, taus) -> np.ndarray:
     """Pooled pixel F1 at every τ in ``taus`` (their Figs 13–14 as a curve)."""
-    return _prf(*_counts(residual, masks, taus))[2]
+    return precision_recall_f1(*pixel_counts(residual, masks, taus))[2]
 
 
 def per_image_f1(residual, masks, tau: float) -> np.ndarray:
