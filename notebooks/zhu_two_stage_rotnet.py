@@ -73,7 +73,7 @@ lam = 1.0                     # λ of the anomaly score
 precision = "auto"            # training: fp32, bf16 (autocast) or auto (bf16 where measured faster)
 side_by_side = 1              # normal classes run at once
 classes_dir = "book/generated/zhu_classes"   # finished classes kept here
-download = True               # torchvision sets: download when not found under data_root
+download = False              # torchvision sets: download when not found under data_root (never by default: no data at run time)
 figure_class = 8              # normal class of the reconstruction figure (the paper's Fig 1 uses 8)
 figure_images = 4             # normal and anomalous test images shown per class
 
@@ -108,7 +108,7 @@ ch.glue(n_seeds=n_seeds, width=encoder_width, stem=stem_stride, ngf=decoder_ngf,
 # to 28 pixels; OC-SVM and PCA work on the pixels as they are.
 # The parameter `data_root` (or the `ADLIB_DATA` environment variable) is where the
 # torchvision datasets are looked for — an existing copy in torchvision's layout is used as
-# is, otherwise they are downloaded there — and relative `imagefolder:` paths are taken
+# is (nothing is downloaded unless `download` is set) — and relative `imagefolder:` paths are taken
 # under it; the embedded subset needs neither.
 
 # %%
