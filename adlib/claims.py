@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
-from scipy import stats
 
 STATUSES = ("holds", "partly", "does not hold", "not established", "inconclusive", "untested")
 DECIDED = ("holds", "does not hold", "not established")
@@ -76,25 +75,6 @@ def combine(statuses: Iterable[str]) -> str:
     if all(s == "does not hold" for s in statuses):
         return "does not hold"
     return "partly"
-
-
-def mean_interval(values, confidence: float = CONFIDENCE, seed: int = 0) -> tuple[float, float] | None:
-    """Bootstrap (BCa, scipy) interval of the mean of ``values`` (e.g. paired differences over
-    classes and seeds); None with fewer than 3 values, where no interval means anything."""
-    values = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    if len(values) < 3:
-        return None
-    if np.ptp(values) == 0:
-        return float(values[0]), float(values[0])
-    result = stats.bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=BOOTSTRAP_RESAMPLES,
-                             method="BCa", random_state=np.random.default_rng(seed))
-    low, high = result.confidence_interval
-    if not (math.isfinite(low) and math.isfinite(high)):        # BCa degenerate on tiny sets: percentile
-        low, high = np.quantile(stats.bootstrap((values,), np.mean, confidence_level=confidence,
-                                                n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-                                                random_state=np.random.default_rng(seed)).bootstrap_distribution,
-                                [(1 - confidence) / 2, (1 + confidence) / 2])
-    return float(low), float(high)
 
 
 def resamples(n: int, strata: np.ndarray | None = None, count: int = BOOTSTRAP_RESAMPLES,

@@ -72,13 +72,12 @@ def test_a_decided_status_needs_an_interval_or_a_reason_and_statuses_are_checked
         C.judge("x", PAPER, status="mostly", interval=(0, 1))
 
 
-def test_intervals_cover_the_mean_and_none_without_enough_values():
-    rng = np.random.default_rng(0)
-    low, high = C.mean_interval(rng.normal(1.0, 0.1, 50))
-    assert low < 1.0 < high and high - low < 0.1
-    assert C.mean_interval([1.0, 2.0]) is None
+def test_a_paired_interval_covers_the_statistic_and_strata_keep_both_classes():
     low, high = C.paired_interval(lambda idx: float(np.arange(40)[idx].mean()), 40)
-    assert low < 19.5 < high
+    assert low < 19.5 < high and high - low < 10
+    labels = np.r_[np.zeros(5), np.ones(3)]
+    assert all(labels[idx].sum() == 3 for idx in C.resamples(8, strata=labels, count=50))
+    assert C.percentile_interval([np.nan]) is None
 
 
 # ------------------------------------------------------------------ each paper's claims
