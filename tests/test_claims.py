@@ -132,6 +132,10 @@ def test_saeedi_claims_follow_the_paired_intervals_and_show_a_delta_only_on_mvte
     assert simple["status"] == "not established" and "would have said holds" in simple["note"]   # one CPCAE
     (beats, _) = saeedi.claims(metrics, ci, {"bottle": COLLAPSED})
     assert beats["status"] == "inconclusive"
+    tile_metrics, tile_ci = _saeedi({b: (-0.3, -0.4, -0.2) for b in saeedi.CHALLENGED}, name="magnetic_tile")
+    beats, _ = saeedi.claims({**metrics, **tile_metrics}, {**ci, **tile_ci}, {"bottle": HEALTHY})
+    assert beats["same_data_as_paper"] and "magnetic_tile left out" in beats["note"]   # not one of their objects
+    assert beats["interval"] == pytest.approx([-1.0, 5.0])
     metrics, ci = _saeedi({b: (0.1, 0.05, 0.15) for b in saeedi.CHALLENGED + saeedi.SIMPLE}, name="mono")
     beats, _ = saeedi.claims(metrics, ci, source="ELPV (elpv-dataset)")
     assert beats["status"] == "untested" and beats["delta"] is None
