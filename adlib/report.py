@@ -337,6 +337,26 @@ def _status_counts(rows: list[dict]) -> str:
                      if (n := sum(r["status"] == status for r in rows)))
 
 
+CLAIM_COLUMNS = ["status", "ours [95 % interval]", "published", "Δ"]
+
+
+def _claim_cells(r: dict) -> list[str]:
+    """A claim's status, our number with its interval, the published one and Δ (only on the paper's data)."""
+    unit = r["unit"]
+    ours = _claim_value(r["ours"], unit) + (f" {unit}" if unit and isinstance(r["ours"], (int, float)) else "")
+    if r.get("interval"):
+        ours += f" [{_claim_value(r['interval'][0], unit)}, {_claim_value(r['interval'][1], unit)}]"
+    delta = "–" if r.get("delta") is None else ("+" if r["delta"] >= 0 else "−") + _claim_value(abs(r["delta"]), unit)
+    return [f"**{r['status']}**", ours, _claim_value(r["published"], unit), delta]
+
+
+def claims_markdown(rows: list[dict]) -> str:
+    """A chapter's claims as the overview's verdict table shows them (:mod:`adlib.claims`), each
+    with its note in the row: the chapter and the overview say the same thing."""
+    return _table(["claim", *CLAIM_COLUMNS, "why, and on what"],
+                  [[r["claim"], *_claim_cells(r), _claim_note(r) or "–"] for r in rows])
+
+
 def _claim_note(row: dict) -> str:
     """What a reader needs beside a row: the data it was judged on (when not the paper's), the
     interval's method or why there is none, the gates' reasons and the models' health."""
@@ -366,14 +386,8 @@ def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:
                  "run the paper's own data (the note says what would). Δ (ours − published) only where we ran "
                  "the paper's own data.")
     notes = list(dict.fromkeys(_claim_note(r) for r in rows if _claim_note(r)))   # below the table: rows stay short
-    parts.append(_table(["paper", "claim", "status", "ours [95 % interval]", "published", "Δ", "evidence"], [
-        [f"{{cite:t}}`{PAPERS[r['chapter']]}`" if r["chapter"] in PAPERS else r["chapter"], r["claim"],
-         f"**{r['status']}**", _claim_value(r["ours"], r["unit"]) + (f" {r['unit']}" if r["unit"] and
-                                                                   isinstance(r["ours"], (int, float)) else "")
-         + (f" [{_claim_value(r['interval'][0], r['unit'])}, {_claim_value(r['interval'][1], r['unit'])}]"
-            if r.get("interval") else ""),
-         _claim_value(r["published"], r["unit"]),
-         "–" if r.get("delta") is None else ("+" if r["delta"] >= 0 else "−") + _claim_value(abs(r["delta"]), r["unit"]),
+    parts.append(_table(["paper", "claim", *CLAIM_COLUMNS, "evidence"], [
+        [f"{{cite:t}}`{PAPERS[r['chapter']]}`" if r["chapter"] in PAPERS else r["chapter"], r["claim"], *_claim_cells(r),
          f"{{doc}}`chapter <{r['chapter']}>`" + (f" (note {notes.index(_claim_note(r)) + 1})" if _claim_note(r) else "")]
         for r in rows]))
     if notes:

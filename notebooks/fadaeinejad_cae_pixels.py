@@ -435,7 +435,14 @@ display(Markdown(report.kept_beside(ch.name, fad.headline(per_defect), profile))
 # *inconclusive*. Differences are judged against the tolerance each line states (one seed,
 # so small differences are not evidence); a difference within it is *no difference*.
 
+# **The main claims**, each decided by {mod}`adlib.claims` exactly as the overview's verdict
+# table decides them (a 95 % interval against the claim's margin; untested off the paper's
+# own data; inconclusive on a model that did not learn). The lines after the table are the
+# chapter's detailed reading of its tables.
+
 # %% tags=["hide-input"]
+claim_rows = fad.claims(r_test, split, sweep, healths, latent)
+display(Markdown(report.claims_markdown(claim_rows)))
 lines = fad.verdict(per_defect, sweep, latent_rows, healths=healths, main_latent=latent)
 display(Markdown("\n".join(lines)))
 
@@ -463,5 +470,5 @@ ch.run.results.update(
               "augmented_images": cae.training_images},
     published_table3=fad.published_table().to_dict(orient="records"),
     published_table3_other_methods=fad.published_other_methods().to_dict(orient="records"),
-    verdict=lines, claims=fad.claims(r_test, split, sweep, healths, latent), headline=fad.headline(per_defect))   # headline: F1 per defect type at the paper's τ
+    verdict=lines, claims=claim_rows, headline=fad.headline(per_defect))   # headline: F1 per defect type at the paper's τ
 print("results written to", ch.run.save())
