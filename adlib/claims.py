@@ -77,6 +77,18 @@ def combine(statuses: Iterable[str]) -> str:
     return "partly"
 
 
+def decide_parts(intervals: dict, margin: float, above: bool = True) -> tuple[str, Any]:
+    """(status, the part to show) for a claim made of parts, each with its interval: the status
+    by :func:`combine`, and of the parts that decide it (for *partly*, one that does not hold)
+    the one whose interval is centred nearest the margin, so the row's number agrees with it."""
+    statuses = {key: decide(iv, margin, above) for key, iv in intervals.items()}
+    status = combine(statuses.values())
+    wanted = "does not hold" if status == "partly" else status
+    candidates = [k for k, s in statuses.items() if s == wanted] or list(intervals)
+    shown = min(candidates, key=lambda k: abs(np.mean(intervals[k]) - margin) if intervals[k] else math.inf)
+    return status, shown
+
+
 def resamples(n: int, strata: np.ndarray | None = None, count: int = BOOTSTRAP_RESAMPLES,
               seed: int = 0) -> np.ndarray:
     """(count, n) bootstrap indices of ``n`` paired items (the same test images for both sides of

@@ -34,6 +34,12 @@ def test_parts_combine_into_one_status():
     assert C.combine([]) == "not established"
 
 
+def test_the_part_shown_is_one_that_decides_the_status():
+    assert C.decide_parts({"a": (0.5, 1.0), "b": (-0.2, 0.3), "c": (-2.0, -1.0)}, 0.0) == ("not established", "b")
+    assert C.decide_parts({"a": (0.5, 1.0), "c": (-2.0, -1.0), "d": (-0.8, -0.1)}, 0.0) == ("partly", "d")
+    assert C.decide_parts({"a": (0.5, 1.0), "e": (0.1, 0.3)}, 0.0) == ("holds", "e")
+
+
 def test_a_row_on_the_papers_data_carries_its_interval_models_and_delta():
     row = C.judge("x beats y", PAPER, status="holds", models={"x": HEALTHY}, ours=2.0, interval=(0.5, 3.5),
                   interval_method="bootstrap", published=4.7, unit="AUROC points")

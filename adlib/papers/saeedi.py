@@ -645,20 +645,20 @@ def _judged(names: list[str], source: str) -> tuple[list[str], str, C.Data]:
 
 def _gap_claim(text: str, baselines, metrics: dict, ci: dict, healths: dict | None, source: str) -> dict:
     """Proposed beats each of ``baselines`` on every category: one part per (category, baseline),
-    each decided by its paired bootstrap interval of the AUC gap; the row shows the weakest part."""
+    each decided by its paired bootstrap interval of the AUC gap; the row shows the deciding part."""
     names, left_out, data = _judged(valid(metrics), source)
     parts = {(n, b): ci[n][b] for n in names for b in baselines if b in ci.get(n, {})}
     models = {f"{CPCAE_MODEL} on {n}": healths[n] for n in names if healths and n in healths}
     if not parts:
         return C.judge(text, data, models=models, unit="AUC points", no_interval="no category with both classes",
                        note=left_out)
-    (name, weakest), (gap, low, high) = min(parts.items(), key=lambda item: item[1][1])
+    status, (name, weakest) = C.decide_parts({k: (100 * lo, 100 * hi) for k, (_, lo, hi) in parts.items()}, 0.0)
+    gap, low, high = parts[name, weakest]
     published = (PUBLISHED["Proposed"]["auc"][MVTEC_OBJECTS.index(name)] - PUBLISHED[weakest]["auc"][MVTEC_OBJECTS.index(name)]
                  if name in MVTEC_OBJECTS else None)
-    status = C.combine(C.decide((100 * lo, 100 * hi), 0.0) for _, lo, hi in parts.values())
     return C.judge(text, data, status=status, models=models, ours=100 * gap, interval=(100 * low, 100 * high),
-                   interval_method=f"95 % paired bootstrap over the test images; the weakest of {len(parts)} "
-                                   f"(category, baseline) gaps: proposed − {weakest} on {name}",
+                   interval_method=f"95 % paired bootstrap over the test images; of {len(parts)} (category, "
+                                   f"baseline) gaps, the one that decides: proposed − {weakest} on {name}",
                    published=published, unit="AUC points", note=left_out, seeds=1)   # one CPCAE per category
 
 

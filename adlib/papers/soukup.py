@@ -706,13 +706,13 @@ def claims(scores: dict, healths: dict, split: dict[str, bool], timing: dict | N
                         failed_task=None if any(not h.usable for h in healths.values()) else note)]
     else:
         intervals = {n: auroc_gap_interval(scores, n) for n in judged}
-        weakest = min(judged, key=lambda n: intervals[n][0] if intervals[n] else -np.inf)
+        status, weakest = C.decide_parts(intervals, 0.0)
         (labels, rec), (_, lat) = _labelled(scores, weakest, "reconstruction"), _labelled(scores, weakest, "latent")
         gap = float(auroc_rows(labels[None], rec[None])[0] - auroc_rows(labels[None], lat[None])[0])
-        rows = [C.judge(text, data, status=C.combine(C.decide(intervals[n], 0.0) for n in judged),
+        rows = [C.judge(text, data, status=status,
                         models={f"VAE on {n}": healths[n] for n in judged}, ours=gap, interval=intervals[weakest],
                         interval_method=f"95 % paired bootstrap over V and D patches, on {weakest}"
-                                        + (f" (the weakest of {len(judged)} patterns)" if len(judged) > 1 else ""),
+                                        + (f" (of {len(judged)} patterns, the one that decides)" if len(judged) > 1 else ""),
                         unit="AUROC gap (reconstruction − latent)", note=note,
                         seeds=1)]                            # one final model per pattern
     speed = f"Encoder-only (latent) scoring is more than {PUBLISHED['speedup']:g}× faster than the full model"
