@@ -137,10 +137,11 @@ def judge(text: str, data: Data, *, status: str | None = None, models: Mapping[s
     if data.available and not data.same_as_paper:
         final, why = "untested", (f"judged on {data.judged_on}, not the paper's {data.about}; "
                                   f"`{data.to_test}` tests it")
-    elif unusable:
-        final, why = "inconclusive", f"not every model learnt: {'; '.join(unusable)}"
-    elif failed_task:
-        final, why = "inconclusive", failed_task
+    elif unusable or failed_task:
+        final = "inconclusive"
+        why = f"not every model learnt: {'; '.join(unusable)}" if unusable else failed_task
+        if status is not None and interval is not None:      # what the numbers alone say, for the record
+            why += f" (the interval alone would have said {status})"
     else:
         final = status if status is not None else "not established"
         why = "" if final != "not established" or interval is not None else (no_interval or "no interval")

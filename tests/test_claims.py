@@ -61,6 +61,7 @@ def test_other_data_hide_the_delta_and_a_subset_of_available_data_is_untested():
 def test_an_unhealthy_model_or_a_failed_task_makes_it_inconclusive():
     row = C.judge("x beats y", PAPER, status="holds", models={"x": HEALTHY, "y": COLLAPSED}, interval=(1, 2))
     assert row["status"] == "inconclusive" and "y collapsed" in row["note"]
+    assert "the interval alone would have said holds" in row["note"]
     row = C.judge("x ties y", PAPER, status="holds", interval=(0, 0.01), failed_task="both IoUs below 0.3")
     assert row["status"] == "inconclusive" and "both IoUs below 0.3" in row["note"]
 
