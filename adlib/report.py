@@ -490,8 +490,11 @@ def answer(generated: Path) -> str:
                  + (f"reconstruction-only autoencoder reaches {recon['mean_auroc']:.3f} ({recon['method']}). "
                     if recon else "reconstruction-only autoencoder: none learnt within this build's budget. "))
     patchcore = references.ANOMALIB["PatchCore (Wide ResNet-50)"][references.MEAN][0]
-    text += (f"For scale, PatchCore, a pretrained-feature method, reaches {patchcore:.3f} on MVTec AD (anomalib). "
-             "Inconclusive claims rest on models that did not learn within this build's budget. "
+    text += (f"For scale only, on other data than this build's: PatchCore, a pretrained-feature method, reaches "
+             f"{patchcore:.3f} on MVTec AD (anomalib's runs). "
+             "Inconclusive claims rest on models that did not learn within this build's budget (or on a "
+             "comparison whose every side failed); untested ones were not run on the paper's own data; not "
+             "established ones have an interval that straddles the claim's margin. "
              "The evidence: {ref}`the verdict table <verdict-table>` and {ref}`the cross-paper answer <cross-paper-answer>`.")
     return text + "\n"
 
