@@ -1,5 +1,8 @@
-"""Verdicts as statistical decisions (adlib.claims) and each paper's claims on constructed results."""
+"""Verdicts as statistical decisions (adlib.claims) and each paper's claims on constructed results
+and on stored inputs of real-profile runs."""
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -224,3 +227,30 @@ def test_fadaeinejad_claims_per_defect_type_with_intervals_and_no_delta_off_haze
     assert pr["status"] in C.STATUSES and pr["delta"] is None and not pr["same_data_as_paper"]
     tau, _ = fadaeinejad.claims(r_test, split, sweep, {500: COLLAPSED}, 500)
     assert tau["status"] == "inconclusive"
+
+
+# ------------------------------------------------------------------ on stored real-profile inputs
+
+REAL = json.loads((Path(__file__).parent / "fixtures" / "real_claim_inputs.json").read_text())
+
+
+def test_zhu_claims_on_the_stored_mnist_run():
+    """MNIST, all 10 classes, 3 seeds (the real profile): every model taken as healthy, the
+    intervals decide; the run itself had two unhealthy RotNet stages, hence inconclusive there."""
+    run = zhu.OneClassRun("MNIST", [str(k) for k in range(10)], list(range(10)), np.zeros(1),
+                          records=REAL["zhu_records"])
+    beats_cae, beats_rotnet, ocgan = zhu.claims({"MNIST": run})
+    assert beats_cae["same_data_as_paper"] and beats_cae["judged_on"] == "MNIST, all 10 classes, 3 seed(s)"
+    assert beats_cae["status"] == "holds" and 0 < beats_cae["interval"][0] < beats_cae["ours"] < 4.7
+    assert beats_rotnet["status"] == "not established"
+    assert ocgan["status"] == "does not hold" and ocgan["interval"][1] < 96.5
+
+
+def test_saeedi_claims_on_the_stored_bottle_run():
+    ci = {}
+    for r in REAL["saeedi_intervals"]:
+        ci.setdefault(r["category"], {})[r["baseline"]] = (r["ΔAUC"] / 100, r["low"] / 100, r["high"] / 100)
+    beats, simple = saeedi.claims(REAL["saeedi_metrics"], ci, {n: HEALTHY for n in ci})
+    assert beats["same_data_as_paper"] and "magnetic_tile left out" in beats["note"]
+    assert beats["status"] == simple["status"] == "not established"       # AE (L2)'s gap straddles 0 on bottle
+    assert "AE (L2) on bottle" in beats["interval_method"] and beats["delta"] is not None
