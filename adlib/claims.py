@@ -116,11 +116,6 @@ def paired_interval(statistic: Callable[[np.ndarray], float], n: int, confidence
     return percentile_interval([statistic(idx) for idx in resamples(n, strata, count, seed)], confidence)
 
 
-def health_of(models: Mapping[str, Any]) -> dict[str, str]:
-    """{model: health status} from Health objects or status strings."""
-    return {name: getattr(h, "status", h) for name, h in models.items()}
-
-
 def judge(text: str, data: Data, *, status: str | None = None, models: Mapping[str, Any] | None = None,
           ours: Any = None, interval: tuple[float, float] | None = None, interval_method: str = "",
           no_interval: str = "", published: Any = None, unit: str = "", note: str = "",
@@ -132,11 +127,13 @@ def judge(text: str, data: Data, *, status: str | None = None, models: Mapping[s
     and nothing is established."""
     from adlib.health import USABLE
 
-    models = health_of(models or {})
+    models = {name: getattr(h, "status", h) for name, h in (models or {}).items()}   # Health or its status
     unusable = [f"{name} {s}" for name, s in models.items() if s not in USABLE]
     if data.available and not data.same_as_paper:
         final, why = "untested", (f"judged on {data.judged_on}, not the paper's {data.about}; "
                                   f"`{data.to_test}` tests it")
+        if unusable:
+            why += f"; models not usable: {', '.join(unusable)}"
     elif unusable or failed_task:
         final = "inconclusive"
         why = f"not every model learnt: {'; '.join(unusable)}" if unusable else failed_task
@@ -149,8 +146,8 @@ def judge(text: str, data: Data, *, status: str | None = None, models: Mapping[s
             final, why = "not established", (f"{seeds} training seed(s), fewer than {MIN_SEEDS}: run-to-run "
                                              f"spread unknown, not established at this budget (the interval "
                                              f"would have said {status})")
-        if not data.available:
-            why = "; ".join(filter(None, [why, f"judged on {data.judged_on}, a stand-in for {data.about}"]))
+    if not data.available:
+        why = "; ".join(filter(None, [why, f"judged on {data.judged_on}, a stand-in for {data.about}"]))
     if final not in STATUSES:
         raise ValueError(f"claim status {final!r} is not one of {STATUSES}")
     if interval is None and not no_interval and final in DECIDED:

@@ -67,16 +67,20 @@ def _defaults(notebook, name: str) -> dict:
     return defaults
 
 
-def merged_parameters(name: str, profile: str, notebooks: Path = ROOT / "notebooks",
-                      defaults: dict | None = None) -> dict:
+def merged_parameters(name: str, profile: str, notebooks: Path = ROOT / "notebooks") -> dict:
     """A profile's parameters on top of the chapter's defaults; unknown names are an error."""
-    defaults = notebook_defaults(name, notebooks) if defaults is None else defaults
+    defaults = notebook_defaults(name, notebooks)
+    return {**defaults, **_known_params(name, profile, notebooks, defaults)}
+
+
+def _known_params(name: str, profile: str, notebooks: Path, defaults: dict) -> dict:
+    """The profile's parameter file, refused when it sets a name the chapter does not have."""
     values = load_params(name, profile, notebooks)
     unknown = sorted(set(values) - set(defaults))
     if unknown:
         raise ValueError(f"notebooks/params/{profile}/{name}.yaml: unknown parameter(s) "
                          f"{', '.join(map(repr, unknown))}; valid parameters: {', '.join(sorted(defaults))}")
-    return {**defaults, **values}
+    return values
 
 
 HIDDEN_PARAMETERS = ("results_dir",)      # the run's temporary folder: no meaning to a reader
@@ -127,8 +131,7 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
         raise FileNotFoundError(f"no chapter source {source}; the chapters are: {chapters}")
     chapter = jupytext.read(source)
     defaults = _defaults(chapter, name)
-    merged_parameters(name, profile, notebooks, defaults)          # refuses a name the chapter does not have
-    params = {**load_params(name, profile, notebooks), **(extra or {})}
+    params = {**_known_params(name, profile, notebooks, defaults), **(extra or {})}
     params["profile"] = profile
     if os.environ.get("ADLIB_DATA") and "data_root" not in params:
         params["data_root"] = os.environ["ADLIB_DATA"]

@@ -358,18 +358,11 @@ def claims_markdown(rows: list[dict]) -> str:
 
 
 def _claim_note(row: dict) -> str:
-    """What a reader needs beside a row: the data it was judged on (when not the paper's), the
-    interval's method or why there is none, the gates' reasons and the models' health."""
-    judged = row.get("judged_on")
-    parts = [row.get("note") or ""]
-    if judged and not row.get("same_data_as_paper") and judged not in parts[0]:
-        parts.append(f"judged on {judged}")
-    parts.append(f"interval: {row['interval_method']}" if row.get("interval") else
-                 f"no interval: {row['no_interval']}" if row.get("no_interval") else "")
-    unusable = [f"{m['model']} {m['health']}" for m in row.get("models") or [] if m["health"] not in health.USABLE]
-    if unusable and "not every model learnt" not in parts[0]:
-        parts.append("models not usable: " + ", ".join(unusable))
-    return "; ".join(p for p in parts if p)
+    """What a reader needs beside a row: its note (the data it was judged on, the gates' reasons,
+    :func:`adlib.claims.judge`) and the interval's method or why there is none."""
+    interval = (f"interval: {row['interval_method']}" if row.get("interval") else
+                f"no interval: {row['no_interval']}" if row.get("no_interval") else "")
+    return "; ".join(p for p in (row.get("note"), interval) if p)
 
 
 def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:

@@ -854,11 +854,11 @@ def _class_mean_interval(values: pd.Series) -> tuple[float, float] | None:
                              len(v), strata=classes)
 
 
-def _claim_data(runs: dict[str, OneClassRun], name: str | None, paper: str) -> C.Data:
+def _claim_data(runs: dict[str, OneClassRun], name: str | None, cells: pd.DataFrame, paper: str) -> C.Data:
     about = f"{paper}, all 10 normal classes"
     if name is None:
         return C.Data(about, f"nothing: no {paper}-like dataset in this build", False)
-    run, cells = runs[name], _cells(runs, name)
+    run = runs[name]
     classes = sorted(set(cells.index.get_level_values("class")))
     n_seeds = int(cells.groupby(level="class").size().min()) if len(cells) else 0
     full = name == paper and len(classes) == len(run.class_names)
@@ -873,8 +873,8 @@ def claims(runs: dict[str, OneClassRun], healths: dict | None = None) -> list[di
     healths = healths or {}
     name = next((n for n in runs if n == "MNIST"), None) or next(
         (n for n in runs if PAPER_COLUMN.get(n) == "MNIST"), None)
-    data = _claim_data(runs, name, "MNIST")
     cells = _cells(runs, name) if name else pd.DataFrame()
+    data = _claim_data(runs, name, cells, "MNIST")
     method = "bootstrap of the seeds within each class (classes fixed), 95 %"
     few = f"fewer than {C.MIN_SEEDS} seeds per class: run-to-run spread unknown"
 
