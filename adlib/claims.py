@@ -119,13 +119,17 @@ def paired_interval(statistic: Callable[[np.ndarray], float], n: int, confidence
 def judge(text: str, data: Data, *, status: str | None = None, models: Mapping[str, Any] | None = None,
           ours: Any = None, interval: tuple[float, float] | None = None, interval_method: str = "",
           no_interval: str = "", published: Any = None, unit: str = "", note: str = "",
-          failed_task: str | None = None, seeds: int | None = None) -> dict[str, Any]:
+          failed_task: str | None = None, seeds: int | None = None, no_models: str = "") -> dict[str, Any]:
     """One verdict row. ``status`` is what the numbers decide (:func:`decide` / :func:`combine`);
     the data and health gates above it are applied here, the same for every paper. ``seeds``:
     how many training seeds a comparison of trained models rests on, when its interval covers
     only the test images: with fewer than :data:`MIN_SEEDS` the run-to-run spread is unknown
-    and nothing is established."""
+    and nothing is established. ``no_models``: why no model's health bears on the row (e.g. a
+    timing of the architecture), required when ``models`` is empty."""
     from adlib.health import USABLE
+
+    if not models and not no_models:
+        raise ValueError(f"claim {text!r}: name the models its evidence rests on, or say why none applies")
 
     models = {name: getattr(h, "status", h) for name, h in (models or {}).items()}   # Health or its status
     unusable = [f"{name} {s}" for name, s in models.items() if s not in USABLE]
@@ -161,4 +165,5 @@ def judge(text: str, data: Data, *, status: str | None = None, models: Mapping[s
             # a Δ between different data means nothing: only on the paper's own data
             "delta": float(ours) - float(published) if numbers and data.same_as_paper else None,
             "unit": unit, "note": "; ".join(filter(None, [why, note])),
-            "models": [{"model": name, "health": s} for name, s in models.items()], **data.record()}
+            "models": [{"model": name, "health": s} for name, s in models.items()],
+            "no_models": "" if models else no_models, **data.record()}

@@ -53,11 +53,11 @@ def test_a_row_on_the_papers_data_carries_its_interval_models_and_delta():
 
 def test_other_data_hide_the_delta_and_a_subset_of_available_data_is_untested():
     subset = C.Data("MNIST, all 10 classes", "mnist_subset, classes 0, 1, 2", False)
-    row = C.judge("x beats y", subset, status="holds", ours=2.0, interval=(0.5, 3.5), published=4.7)
+    row = C.judge("x beats y", subset, status="holds", models={"x": HEALTHY}, ours=2.0, interval=(0.5, 3.5), published=4.7)
     assert row["status"] == "untested" and row["delta"] is None
     assert "mnist_subset" in row["note"] and "PROFILE=real" in row["note"]
     stand_in = C.Data("their photographs (not public)", "synthetic webs", False, available=False)
-    row = C.judge("x beats y", stand_in, status="holds", ours=2.0, interval=(0.5, 3.5), published=4.7)
+    row = C.judge("x beats y", stand_in, status="holds", models={"x": HEALTHY}, ours=2.0, interval=(0.5, 3.5), published=4.7)
     assert row["status"] == "holds" and row["delta"] is None and "stand-in" in row["note"]
 
 
@@ -65,21 +65,29 @@ def test_an_unhealthy_model_or_a_failed_task_makes_it_inconclusive():
     row = C.judge("x beats y", PAPER, status="holds", models={"x": HEALTHY, "y": COLLAPSED}, interval=(1, 2))
     assert row["status"] == "inconclusive" and "y collapsed" in row["note"]
     assert "the interval alone would have said holds" in row["note"]
-    row = C.judge("x ties y", PAPER, status="holds", interval=(0, 0.01), failed_task="both IoUs below 0.3")
+    row = C.judge("x ties y", PAPER, status="holds", models={"x": HEALTHY}, interval=(0, 0.01), failed_task="both IoUs below 0.3")
     assert row["status"] == "inconclusive" and "both IoUs below 0.3" in row["note"]
 
 
 def test_a_comparison_on_fewer_than_three_training_seeds_is_not_established():
-    row = C.judge("x beats y", PAPER, status="holds", interval=(0.5, 3.5), seeds=1)
+    row = C.judge("x beats y", PAPER, status="holds", models={"x": HEALTHY}, interval=(0.5, 3.5), seeds=1)
     assert row["status"] == "not established" and "1 training seed(s)" in row["note"]
-    assert C.judge("x beats y", PAPER, status="holds", interval=(0.5, 3.5), seeds=3)["status"] == "holds"
+    assert C.judge("x beats y", PAPER, status="holds", models={"x": HEALTHY}, interval=(0.5, 3.5),
+                   seeds=3)["status"] == "holds"
 
 
 def test_a_decided_status_needs_an_interval_or_a_reason_and_statuses_are_checked():
     with pytest.raises(ValueError, match="needs an interval or a reason"):
-        C.judge("x", PAPER, status="holds")
+        C.judge("x", PAPER, status="holds", models={"x": HEALTHY})
     with pytest.raises(ValueError, match="not one of"):
-        C.judge("x", PAPER, status="mostly", interval=(0, 1))
+        C.judge("x", PAPER, status="mostly", models={"x": HEALTHY}, interval=(0, 1))
+
+
+def test_a_row_names_its_models_or_says_why_none_applies():
+    with pytest.raises(ValueError, match="name the models"):
+        C.judge("x is fast", PAPER, status="holds", interval=(3, 4))
+    row = C.judge("x is fast", PAPER, status="holds", interval=(3, 4), no_models="a timing of the architecture")
+    assert row["models"] == [] and row["no_models"] == "a timing of the architecture"
 
 
 def test_a_paired_interval_covers_the_statistic_and_strata_keep_both_classes():
@@ -104,9 +112,14 @@ def _zhu_runs(name, gap, n_classes=10, n_seeds=3, noise=0.3):
     return {name: run}
 
 
+def _all_healthy(runs):
+    return {name: {m: {f"{m} (every class and seed)": HEALTHY} for m in ("Two-stage", "CAE", "RotNet")} for name in runs}
+
+
 @pytest.mark.parametrize("gap, status", [(3.0, "holds"), (0.05, "not established"), (-3.0, "does not hold")])
 def test_zhu_margin_over_the_cae_on_all_of_mnist(gap, status):
-    beats_cae, beats_rotnet, ocgan = zhu.claims(_zhu_runs("MNIST", gap))
+    runs = _zhu_runs("MNIST", gap)
+    beats_cae, beats_rotnet, ocgan = zhu.claims(runs, _all_healthy(runs))
     assert beats_cae["status"] == status and beats_cae["ours"] == pytest.approx(gap, abs=0.2)
     low, high = beats_cae["interval"]
     assert low <= beats_cae["ours"] <= high and beats_cae["same_data_as_paper"]
@@ -115,10 +128,12 @@ def test_zhu_margin_over_the_cae_on_all_of_mnist(gap, status):
 
 
 def test_zhu_on_a_subset_is_untested_and_one_seed_is_not_established():
-    rows = zhu.claims(_zhu_runs("mnist_subset", 3.0, n_classes=3))
+    runs = _zhu_runs("mnist_subset", 3.0, n_classes=3)
+    rows = zhu.claims(runs, _all_healthy(runs))
     assert {r["status"] for r in rows} == {"untested"} and all(r["delta"] is None for r in rows)
     assert "classes 0, 1, 2" in rows[0]["judged_on"]
-    rows = zhu.claims(_zhu_runs("MNIST", 3.0, n_seeds=1))
+    runs = _zhu_runs("MNIST", 3.0, n_seeds=1)
+    rows = zhu.claims(runs, _all_healthy(runs))
     assert rows[0]["status"] == "not established" and "fewer than 3 seeds" in rows[0]["no_interval"]
 
 
@@ -147,7 +162,7 @@ def test_saeedi_claims_follow_the_paired_intervals_and_show_a_delta_only_on_mvte
     assert beats["same_data_as_paper"] and "magnetic_tile left out" in beats["note"]   # not one of their objects
     assert beats["interval"] == pytest.approx([-1.0, 5.0])
     metrics, ci = _saeedi({b: (0.1, 0.05, 0.15) for b in saeedi.CHALLENGED + saeedi.SIMPLE}, name="mono")
-    beats, _ = saeedi.claims(metrics, ci, source="ELPV (elpv-dataset)")
+    beats, _ = saeedi.claims(metrics, ci, {"mono": HEALTHY}, source="ELPV (elpv-dataset)")
     assert beats["status"] == "untested" and beats["delta"] is None
 
 
@@ -239,7 +254,7 @@ def test_zhu_claims_on_the_stored_mnist_run():
     intervals decide; the run itself had two unhealthy RotNet stages, hence inconclusive there."""
     run = zhu.OneClassRun("MNIST", [str(k) for k in range(10)], list(range(10)), np.zeros(1),
                           records=REAL["zhu_records"])
-    beats_cae, beats_rotnet, ocgan = zhu.claims({"MNIST": run})
+    beats_cae, beats_rotnet, ocgan = zhu.claims({"MNIST": run}, _all_healthy({"MNIST": run}))
     assert beats_cae["same_data_as_paper"] and beats_cae["judged_on"] == "MNIST, all 10 classes, 3 seed(s)"
     assert beats_cae["status"] == "holds" and 0 < beats_cae["interval"][0] < beats_cae["ours"] < 4.7
     assert beats_rotnet["status"] == "not established"

@@ -171,11 +171,11 @@ def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tm
 
     _write(tmp_path, "zhu_two_stage_rotnet", {
         "claims": [C.judge("beats the CAE", C.Data("MNIST", "MNIST", True), status="partly", ours=2.0,
-                           interval=(0.5, 3.5), interval_method="bootstrap", published=4.7, unit="AUROC points"),
+                           models={"Two-stage": "healthy"}, interval=(0.5, 3.5), interval_method="bootstrap", published=4.7, unit="AUROC points"),
                    C.judge("competitive", C.Data("MNIST", "MNIST", True), models={"CAE": "collapsed"}, ours=90.0,
                            published=97.5, unit="AUROC %", no_interval="one seed"),
                    C.judge("beats RotNet", C.Data("MNIST", "mnist_subset", False), status="holds", ours=1.0,
-                           interval=(0.2, 2.0), published=2.4, unit="AUROC points")],
+                           models={"Two-stage": "healthy"}, interval=(0.2, 2.0), published=2.4, unit="AUROC points")],
         "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 600}})
     _write(tmp_path, "benchmark_cross_paper", {"records": [
         _bench_record("Deep-feature k-NN (baseline)", "deep_feature_knn", "a", 0.9, "not trained"),

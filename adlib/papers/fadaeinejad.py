@@ -604,8 +604,7 @@ def claim_data(split: Split) -> C.Data:
     return C.Data("MVTec AD hazelnut", split.source, same, available=same)
 
 
-def claims(r_test: np.ndarray, split: Split, sweep: dict, healths: dict | None = None,
-           main_latent: int | None = None) -> list[dict]:
+def claims(r_test: np.ndarray, split: Split, sweep: dict, healths: dict, main_latent: int) -> list[dict]:
     """The verdict table's rows (:mod:`adlib.claims`), on the model of ``main_latent``, each per
     defect type with a bootstrap interval over that type's test images:
 
@@ -613,7 +612,6 @@ def claims(r_test: np.ndarray, split: Split, sweep: dict, healths: dict | None =
       validation images exceeds the F1 at τ = 0.1 and at :data:`TAU_MAX` by :data:`TAU_MARGIN`
       (a side where no pixel passes τ, F1 = 0, counts as shown but is named: it is trivial);
     - precision exceeds recall at the paper's τ (their Table 3: on every type)."""
-    healths = healths or {}
     models = {model_label(main_latent): healths[main_latent]} if main_latent in healths else {}
     data = claim_data(split)
     method = "95 % bootstrap over each defect type's test images (pooled pixels recomputed); the type shown decides"

@@ -662,7 +662,7 @@ def _gap_claim(text: str, baselines, metrics: dict, ci: dict, healths: dict | No
                    published=published, unit="AUC points", note=left_out, seeds=1)   # one CPCAE per category
 
 
-def claims(metrics: dict, ci: dict, healths: dict | None = None, source: str = "MVTec-layout folders") -> list[dict]:
+def claims(metrics: dict, ci: dict, healths: dict, source: str = "MVTec-layout folders") -> list[dict]:
     """The verdict table's rows (:mod:`adlib.claims`): the proposed method beats AE (L2) and plain
     deep features (their Table 4), and the simple baselines (NN, variation model) are unreliable,
     i.e. below it; each on every category, by the paired bootstrap intervals ``ci`` (:func:`intervals`)."""

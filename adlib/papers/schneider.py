@@ -508,18 +508,24 @@ def _names(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _texture_blocked(texture_healths: dict) -> str | None:
-    """None, or the inconclusive text for the texture claim: brick's CAE must be usable;
-    gravel's may fail to beat the mean image (that is the claim) but its training must have
-    converged without blowing up."""
-    bad = []
-    if "brick" in texture_healths and not texture_healths["brick"].usable:
-        bad.append(f"CAE on brick {texture_healths['brick'].status}")
+def _texture_models(texture_healths: dict) -> dict[str, str]:
+    """The texture claim's models with the health that counts for it: brick's CAE must be usable;
+    gravel's may fail to beat the mean image (that is the claim), so only its loss checks count:
+    its training must have converged without blowing up."""
+    models = {}
+    if "brick" in texture_healths:
+        models["CAE on brick"] = texture_healths["brick"].status
     if "gravel" in texture_healths:
-        loss_only = health.assess({k: v for k, v in texture_healths["gravel"].checks.items()
-                                   if k in ("steps", "drop", "tail_drop", "spike", "end_gap")})
-        if not loss_only.usable:
-            bad.append(f"CAE on gravel {loss_only.status}")
+        models["CAE on gravel (loss checks)"] = health.assess(
+            {k: v for k, v in texture_healths["gravel"].checks.items()
+             if k in ("steps", "drop", "tail_drop", "spike", "end_gap")}).status
+    return models
+
+
+def _texture_blocked(texture_healths: dict) -> str | None:
+    """None, or the inconclusive text for the texture claim (:func:`_texture_models`)."""
+    bad = [f"{name} {status}" for name, status in _texture_models(texture_healths).items()
+           if status not in health.USABLE]
     return f"inconclusive ({'; '.join(bad)})" if bad else None
 
 
@@ -695,7 +701,7 @@ def claims(run: Table1Run, sets: dict, textures: dict | None = None, texture_hea
                             note="; ".join(f"{why}: left out" for why in failed.values()) if judged else ""))
     else:
         rows.append(C.judge(nearly, C.Data(SYNTHETIC_DATA, "not run", False, available=False),
-                            no_interval="needs the CAE, VAE and AAE"))
+                            no_interval="needs the CAE, VAE and AAE", no_models="not run"))
     stochastic = "All three fail on stochastic textures (collapse to the mean, weaker detection)"
     about_textures = C.Data("their industrial materials (photometric-stereo images, not published)",
                             "brick and gravel crops (embedded photographs)", False, available=False)
@@ -703,12 +709,12 @@ def claims(run: Table1Run, sets: dict, textures: dict | None = None, texture_hea
         regular, gravel = textures["brick"], textures["gravel"]
         collapsed, weaker = _texture_outcome(regular, gravel)
         rows.append(C.judge(stochastic, about_textures, status="not established",
-                            failed_task=_texture_blocked(texture_healths or {}),
+                            models=_texture_models(texture_healths or {}),
                             ours=f"{'collapses' if collapsed else 'keeps its contrast'}, patch AUROC "
                                  f"{metrics.auroc_text(gravel['patch_auroc'])} on gravel vs "
                                  f"{metrics.auroc_text(regular['patch_auroc'])} on brick",
                             no_interval="one CAE on one pair of textures: a pattern, not a tested difference",
                             note="CAE on brick (regular) and gravel (stochastic)"))
     else:
-        rows.append(C.judge(stochastic, about_textures, no_interval="needs brick and gravel"))
+        rows.append(C.judge(stochastic, about_textures, no_interval="needs brick and gravel", no_models="not run"))
     return rows

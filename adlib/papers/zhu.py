@@ -866,11 +866,11 @@ def _claim_data(runs: dict[str, OneClassRun], name: str | None, cells: pd.DataFr
     return C.Data(about, f"{name}, {shown}, {n_seeds} seed(s)", full)
 
 
-def claims(runs: dict[str, OneClassRun], healths: dict | None = None) -> list[dict]:
+def claims(runs: dict[str, OneClassRun], healths: dict) -> list[dict]:
     """The verdict table's rows (:mod:`adlib.claims`): on MNIST (all ten classes, else untested),
     the two-stage model beats a plain CAE and RotNet alone (paired gaps per class and seed) and is
-    competitive with OCGAN (its mean within one point of OCGAN's 97.5 or above)."""
-    healths = healths or {}
+    competitive with OCGAN (its mean within one point of OCGAN's 97.5 or above). ``healths``:
+    :func:`method_healths`."""
     name = next((n for n in runs if n == "MNIST"), None) or next(
         (n for n in runs if PAPER_COLUMN.get(n) == "MNIST"), None)
     cells = _cells(runs, name) if name else pd.DataFrame()
@@ -893,7 +893,8 @@ def claims(runs: dict[str, OneClassRun], healths: dict | None = None) -> list[di
                                 interval_method=method, no_interval=few, published=paper_gap, unit="AUROC points"))
         else:
             rows.append(C.judge(text, data, published=paper_gap, unit="AUROC points",
-                                no_interval=f"needs the two-stage model and {baseline} in the run"))
+                                no_interval=f"needs the two-stage model and {baseline} in the run",
+                                no_models="not run"))
     ocgan = PUBLISHED["OCGAN"]["MNIST"]
     text = f"The two-stage model is competitive with OCGAN ({ocgan:.1f} on MNIST): within one point or above"
     if "Two-stage" in cells.columns:
@@ -902,7 +903,8 @@ def claims(runs: dict[str, OneClassRun], healths: dict | None = None) -> list[di
                             ours=float(cells["Two-stage"].groupby(level="class").mean().mean()), interval=interval,
                             interval_method=method, no_interval=few, published=ocgan, unit="AUROC %"))
     else:
-        rows.append(C.judge(text, data, published=ocgan, unit="AUROC %", no_interval="needs the two-stage model"))
+        rows.append(C.judge(text, data, published=ocgan, unit="AUROC %", no_interval="needs the two-stage model",
+                            no_models="not run"))
     return rows
 
 
