@@ -428,17 +428,18 @@ display(Markdown(report.kept_beside(ch.name, fad.headline(per_defect), profile))
 # %% [markdown]
 # ## Verdict
 #
-# Computed from this run's numbers (not typed) by {func}`adlib.papers.fadaeinejad.verdict`:
-# each of the paper's conclusions, checked against our tables. The τ claims and our side of
-# Table 3 rest on the latent-{glue:text}`fad_latent` CAE, the latent-size claims on every
-# CAE of the sweep; where such a model is not healthy (see the health table) the claim reads
-# *inconclusive*. Differences are judged against the tolerance each line states (one seed,
-# so small differences are not evidence); a difference within it is *no difference*.
-
-# **The main claims**, each decided by {mod}`adlib.claims` exactly as the overview's verdict
-# table decides them (a 95 % interval against the claim's margin; untested off the paper's
-# own data; inconclusive on a model that did not learn). The lines after the table are the
-# chapter's detailed reading of its tables.
+# **The main claims**, each decided by {func}`adlib.papers.fadaeinejad.claims` with
+# {mod}`adlib.claims` exactly as the overview's verdict table decides them (a 95 % interval
+# over the test images against the claim's margin; inconclusive on a model that did not
+# learn; no Δ off MVTec AD hazelnut, the paper's data). They rest on the
+# latent-{glue:text}`fad_latent` CAE.
+#
+# The lines after the table are the chapter's detailed reading of its tables, computed from
+# this run's numbers ({func}`adlib.papers.fadaeinejad.verdict`): observations, not tested
+# claims. The latent-size lines rest on every CAE of the sweep; where such a model is not
+# healthy (see the health table) a line reads *inconclusive*. Differences there are read
+# against the tolerance each line states (one seed, so small differences are not evidence);
+# a difference within it is *no difference*.
 
 # %% tags=["hide-input"]
 claim_rows = fad.claims(r_test, split, sweep, healths, latent)

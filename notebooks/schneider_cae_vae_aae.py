@@ -366,14 +366,12 @@ display(Markdown(report.kept_beside(ch.name, S.headline(result.table), profile))
 # %% [markdown]
 # ## Verdict
 #
-# The verdict below is computed from this run's numbers (not typed) by
-# {func}`adlib.papers.schneider.verdict`: it restates each claim of the paper and checks it
-# against our tables.
-
-# **The main claims**, each decided by {mod}`adlib.claims` exactly as the overview's verdict
-# table decides them (a 95 % interval against the claim's margin; untested off the paper's
-# own data; inconclusive on a model that did not learn). The lines after the table are the
-# chapter's detailed reading of its tables.
+# **The main claims**, each decided by {func}`adlib.papers.schneider.claims` with
+# {mod}`adlib.claims` exactly as the overview's verdict table decides them (a 95 % interval
+# against the claim's margin; inconclusive on a model that did not learn or when no model
+# localises). The lines after the table are the chapter's detailed reading of its tables
+# ({func}`adlib.papers.schneider.verdict`), computed from this run's numbers: observations,
+# not tested claims.
 
 # %% tags=["hide-input"]
 claim_rows = S.claims(result, sets, {r.name: r.metrics for r in texture_runs}, {r.name: r.health for r in texture_runs})

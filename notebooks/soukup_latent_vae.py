@@ -434,20 +434,21 @@ display(Markdown(report.kept_beside(ch.name, sou.headline(table1), profile)))
 # %% [markdown]
 # ## Verdict
 #
-# Computed from this run's numbers (not typed): the paper's claim is that latent-loss
-# decisions are less reliable than reconstruction-loss decisions. We call a difference
-# *clear* when the bootstrap intervals of the two AUROCs do not overlap; an AUROC below 0.5
-# is *inverted* (the score ranks defects *below* valid patches), shown with 1 − AUROC. The
-# paper's "defects have a larger latent loss on average" is judged by the ratio of the mean
-# latent losses of D and V with its 95 % bootstrap interval: it holds only when the whole
-# interval lies above 1. A pattern whose final model is not healthy is left out of every
-# claim (inconclusive), and the λ line is inconclusive unless every search candidate is
-# healthy. The speed claim times the network's arithmetic and holds whatever it learnt.
-
-# **The main claims**, each decided by {mod}`adlib.claims` exactly as the overview's verdict
-# table decides them (a 95 % interval against the claim's margin; untested off the paper's
-# own data; inconclusive on a model that did not learn). The lines after the table are the
-# chapter's detailed reading of its tables.
+# **The main claims** (latent-loss decisions are less reliable than reconstruction-loss
+# ones; encoder-only scoring is more than twice as fast), each decided by
+# {func}`adlib.papers.soukup.claims` with {mod}`adlib.claims` exactly as the overview's
+# verdict table decides them: a 95 % interval against the claim's margin, inconclusive on a
+# model that did not learn, not established on one training seed. The speed-up times the
+# network's arithmetic, whatever it learnt.
+#
+# The lines after the table are the chapter's detailed reading of its tables, computed from
+# this run's numbers ({func}`adlib.papers.soukup.verdict`): observations, not tested claims.
+# There a difference is *clear* when the bootstrap intervals of the two AUROCs do not
+# overlap; an AUROC below 0.5 is *inverted* (the score ranks defects *below* valid patches),
+# shown with 1 − AUROC; the paper's "defects have a larger latent loss on average" is read
+# from the ratio of the mean latent losses of D and V with its 95 % bootstrap interval. A
+# pattern whose final model is not healthy is left out (inconclusive), and the λ line is
+# inconclusive unless every search candidate is healthy.
 
 # %% tags=["hide-input"]
 claim_rows = sou.claims(scores, healths, split, {**timing, "device": str(ch.device)})

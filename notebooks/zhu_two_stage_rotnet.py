@@ -359,15 +359,13 @@ display(Markdown(report.kept_beside(ch.name, zhu.headline(summary), profile)))
 # %% [markdown]
 # ## Verdict
 #
-# Computed from this run's numbers (not typed) by {func}`adlib.papers.zhu.verdict`: the
-# claim, then what our table says. The claims are about MNIST, all ten normal classes: the
-# `real` profile judges them there (torchvision's MNIST from `ADLIB_DATA`, three seeds); on the
-# quick profile's subset they are untested, whatever the subset gives.
-
-# **The main claims**, each decided by {mod}`adlib.claims` exactly as the overview's verdict
-# table decides them (a 95 % interval against the claim's margin; untested off the paper's
-# own data; inconclusive on a model that did not learn). The lines after the table are the
-# chapter's detailed reading of its tables.
+# **The main claims**, each decided by {func}`adlib.papers.zhu.claims` with {mod}`adlib.claims`
+# exactly as the overview's verdict table decides them (a 95 % interval against the claim's
+# margin; untested off the paper's own data; inconclusive on a model that did not learn). They
+# are about MNIST, all ten normal classes: the `real` profile judges them there (torchvision's
+# MNIST from `ADLIB_DATA`, three seeds); on the quick profile's subset they are untested,
+# whatever the subset gives. The lines after the table are the chapter's detailed reading of
+# its tables ({func}`adlib.papers.zhu.verdict`): observations, not tested claims.
 
 # %% tags=["hide-input"]
 claim_rows = zhu.claims(runs, zhu.method_healths(runs))

@@ -393,32 +393,32 @@ SIGNIFICANT = {"AE (L2)": (0.2, 0.1, 0.3), "Deep Feature": (0.1, 0.02, 0.2)}
 NOISY = {"AE (L2)": (0.2, 0.1, 0.3), "Deep Feature": (0.02, -0.05, 0.08)}
 
 
-def test_verdict_holds_when_the_proposed_method_beats_both():
+def test_verdict_when_the_proposed_method_beats_both():
     metrics = {"a": _named(Proposed=(90, 92), AE_L2=(70, 75), Deep_Feature=(80, 85), NN=(60, 70), Variation=(55, 60))}
     lines = S.verdict(metrics, {"a": SIGNIFICANT})
     assert "beats both on AUC and AP" in lines[0] and "not significant" not in lines[0]
     assert "+20.0 (+10.0 to +30.0) points" in lines[0]
-    assert "The claim **holds**" in lines[1] and "best mean AUC: Proposed" in lines[1]
+    assert "higher AUC and AP than both; the claims table" in lines[1] and "best mean AUC: Proposed" in lines[1]
     assert "both below the proposed method, as in the paper" in lines[2]
 
 
-def test_verdict_holds_partly_when_one_baseline_is_not_beaten():
+def test_verdict_when_one_baseline_is_not_beaten():
     metrics = {"a": _named(Proposed=(80, 82), AE_L2=(60, 65), Deep_Feature=(85, 80), NN=(90, 91), Variation=(50, 55))}
     lines = S.verdict(metrics, {"a": NOISY})
     assert "beats AE (L2) on AUC and AP only" in lines[0]
     assert "to Deep Feature +2.0 (-5.0 to +8.0) points, not significant" in lines[0]
-    assert "holds only **partly**" in lines[1] and "than AE (L2), not than Deep Feature" in lines[1]
+    assert "higher AUC and AP than AE (L2) only" in lines[1]
     assert "best mean AUC: NN" in lines[1]
     assert "only Variation below the proposed method here" in lines[2]
 
 
-def test_verdict_does_not_hold_when_neither_is_beaten():
+def test_verdict_when_neither_is_beaten():
     metrics = {"a": _named(Proposed=(60, 62), AE_L2=(70, 75), Deep_Feature=(80, 85), NN=(65, 70), Variation=(61, 60)),
                "b": _named(Proposed=(62, 61), AE_L2=(60, 65), Deep_Feature=(80, 85), NN=(65, 70), Variation=(70, 60))}
     lines = S.verdict(metrics, {})
     assert "beats neither on both AUC and AP" in lines[0] and "bootstrap" not in lines[0]
     assert "beats neither" in lines[1]                          # b: a higher AUC than AE (L2) but a lower AP
-    assert "does **not** hold" in lines[2]
+    assert "higher AUC and AP than neither" in lines[2]
     assert "neither below the proposed method here, unlike the paper" in lines[3]
 
 
@@ -434,10 +434,10 @@ def test_verdict_is_inconclusive_where_the_cpcae_is_not_healthy():
     assert "beats both on AUC and AP" in lines[0] and "inconclusive" not in lines[0]
     assert "**inconclusive (CPCAE b under-trained)**" in lines[1] and "beats" not in lines[1]
     assert "bootstrap" not in lines[1]                            # no significance read from a bad model
-    assert "The claim is **inconclusive (CPCAE b under-trained)**" in lines[2] and "holds" not in lines[2]
+    assert "The comparison is **inconclusive (CPCAE b under-trained)**" in lines[2] and "higher" not in lines[2]
     assert "is **inconclusive (CPCAE b under-trained)**" in lines[3] and "as in the paper" not in lines[3]
     healthy = S.verdict(metrics, {"a": SIGNIFICANT, "b": SIGNIFICANT}, {"a": ok, "b": health.NOT_TRAINED})
-    assert "The claim **holds**" in healthy[2] and not any("inconclusive" in line for line in healthy)
+    assert "than both" in healthy[2] and not any("inconclusive" in line for line in healthy)
 
 
 def test_verdict_checks_fig6_and_the_design_choices_with_health():

@@ -581,15 +581,11 @@ def verdict(metrics: dict, ci: dict, healths: dict | None = None, *, separation:
     best = max(METHODS, key=lambda m: auc[m])
     blocked = _unusable(healths, names)
     if blocked:
-        claim = f"The claim is **{blocked}**."
-    elif len(beaten) == len(CHALLENGED):
-        claim = "The claim **holds** on this data (higher mean AUC and AP than both)."
-    elif beaten:
-        missed = [b for b in CHALLENGED if b not in beaten]
-        claim = (f"The claim holds only **partly** on this data: higher mean AUC and AP than {beaten[0]}, "
-                 f"not than {missed[0]}.")
-    else:
-        claim = "The claim does **not** hold on this data (not higher than either in both mean AUC and AP)."
+        claim = f"The comparison is **{blocked}**."
+    else:      # point means: the claims table above decides, with intervals
+        than = ("both" if len(beaten) == len(CHALLENGED) else f"{beaten[0]} only" if beaten else "neither")
+        claim = (f"In point means the proposed method has a higher AUC and AP than {than}; the claims table "
+                 f"above decides, with intervals.")
     lines.append(f"- **Mean over categories**: proposed AUC {auc_text(100 * auc['Proposed'])} % vs AE (L2) "
                  f"{auc_text(100 * auc['AE (L2)'])} % and Deep Feature {auc_text(100 * auc['Deep Feature'])} %; "
                  f"best mean AUC: {best}. {claim}")
