@@ -182,23 +182,26 @@ SETTINGS: dict[str, dict] = {
 }
 METHODS = tuple(SETTINGS)
 
-# The kind of method behind each reported score, for the cross-paper answer of the results
-# overview: which family works on which data. Keyed by detector; a few extra scores of a
-# detector are another kind (the latent loss of Soukup's VAE, the L2 score of Saeedi's CPCAE,
-# the RotNet stage of Zhu's model).
-RECONSTRUCTION = "reconstruction error of an autoencoder"
-FAMILIES = {"schneider_cae": RECONSTRUCTION, "schneider_vae": RECONSTRUCTION, "schneider_aae": RECONSTRUCTION,
-            "soukup_vae": RECONSTRUCTION, "fadaeinejad_cae": RECONSTRUCTION, "zhu_two_stage": RECONSTRUCTION,
-            "saeedi_cpcae": "autoencoder residual + pretrained CNN features",
-            "deep_feature_knn": "pretrained CNN features (k-NN)", "pca": "linear (PCA residual)"}
-EXTRA_FAMILIES = {"VAE latent (Soukup)": "latent code of an autoencoder",
-                  "CPCAE, L2 score (Saeedi's AE baseline)": RECONSTRUCTION,
-                  "RotNet (Zhu, stage 1 of the two-stage model)": "self-supervised features (rotation)"}
-
-
 def family(detector: str, method: str) -> str:
-    """The family of one reported score (:data:`FAMILIES`), e.g. for a benchmark record."""
-    return EXTRA_FAMILIES.get(method) or FAMILIES.get(detector, "other")
+    """The family of one reported score (:data:`adlib.detectors.base.FAMILIES`): its detector's, or,
+    for an extra score of the detector (``method`` one of its ``reported_extras`` labels), that
+    score's own (the latent loss of Soukup's VAE is not a reconstruction error)."""
+    cls = detectors.REGISTRY.get(detector)
+    if cls is None:              # a record of a detector this version of adlib does not have
+        return "unknown"
+    extra = next((key for key, label in cls.reported_extras.items() if label == method), None)
+    return cls.extra_families.get(extra, cls.family) if extra else cls.family
+
+
+def method_families(methods=None) -> dict[str, str]:
+    """{reported method label: family} of the benchmark's ``methods`` (default: :data:`METHODS`),
+    extra scores included."""
+    out = {}
+    for name in methods or METHODS:
+        cls = detectors.REGISTRY[name]
+        out[cls.label] = cls.family
+        out.update({label: family(name, label) for label in cls.reported_extras.values()})
+    return out
 
 
 def build(name: str, *, image_size: int, seed: int, channels: int = 1) -> detectors.Detector:

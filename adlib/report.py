@@ -20,6 +20,7 @@ import numpy as np
 from adlib import benchmark, health, references
 from adlib.claims import STATUSES
 from adlib.data.registry import DATASETS
+from adlib.detectors import base
 from adlib.runtime import atomic_write_bytes
 
 
@@ -434,9 +435,9 @@ def cross_paper_section(bench: dict | None) -> list[str]:
     parts.append(_table(["model", "mean image AUROC (MVTec AD)", "mean pixel AUROC"], [
         [model, f"{by[references.MEAN][0]:.3f}", "–" if by[references.MEAN][1] is None else f"{by[references.MEAN][1]:.3f}"]
         for model, by in references.ANOMALIB.items() if references.MEAN in by]))
-    best, recon, pca = _best(rows), _best(rows, benchmark.RECONSTRUCTION), _best(rows, benchmark.FAMILIES["pca"])
+    best, recon, pca = _best(rows), _best(rows, base.PIXEL_AE), _best(rows, base.LINEAR)
     parts.append(f"**On this build's data**, the best method whose models learnt is {_method_text(best)} "
-                 f"({best['family'] if best else '–'}); the best reconstruction-only autoencoder that learnt: "
+                 f"({best['family'] if best else '–'}); the best pixel-space autoencoder that learnt: "
                  f"{_method_text(recon)}; the PCA residual: {_method_text(pca)}.")
     return parts
 
@@ -473,15 +474,15 @@ def answer(generated: Path) -> str:
     counts = _status_counts(rows)
     bench = dict(loaded).get("benchmark_cross_paper")
     summary = method_summary(bench["records"]) if bench and bench.get("records") else []
-    best, recon = _best(summary), _best(summary, benchmark.RECONSTRUCTION)
+    best, recon = _best(summary), _best(summary, base.PIXEL_AE)
     profile = ", ".join(_profiles(loaded))
     text = (f"**The short answer, from this build** (`{profile}` profile): of the papers' {len(rows)} main claims, "
             f"{counts or 'none was stored'}. ")
     if best:
         text += (f"Across the papers, on the same data, the strongest method whose models learnt is "
-                 f"{best['method']}, a method on {best['family']}, with mean image AUROC {best['mean_auroc']:.3f}; the best "
-                 + (f"reconstruction-only autoencoder reaches {recon['mean_auroc']:.3f} ({recon['method']}). "
-                    if recon else "reconstruction-only autoencoder: none learnt within this build's budget. "))
+                 f"{best['method']} (family: {best['family']}), with mean image AUROC {best['mean_auroc']:.3f}; the best "
+                 + (f"pixel-space autoencoder reaches {recon['mean_auroc']:.3f} ({recon['method']}). "
+                    if recon else "pixel-space autoencoder: none learnt within this build's budget. "))
     patchcore = references.ANOMALIB["PatchCore (Wide ResNet-50)"][references.MEAN][0]
     text += (f"For scale only, on other data than this build's: PatchCore, a pretrained-feature method, reaches "
              f"{patchcore:.3f} on MVTec AD (anomalib's runs). "

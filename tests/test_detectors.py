@@ -87,3 +87,16 @@ def test_the_readme_lists_every_detector():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     missing = [name for name in NAMES if f"`{name}`" not in readme]
     assert not missing, f"README.md does not list {missing}"
+
+
+def test_every_detector_and_extra_score_has_a_family_of_the_study():
+    """The benchmark, the overview and the verdicts group by family: never by words in a label."""
+    from adlib import benchmark
+    from adlib.detectors.base import FAMILIES
+    for name, cls in detectors.REGISTRY.items():
+        assert cls.family in FAMILIES, name
+        assert set(cls.extra_families) <= set(cls.reported_extras), name
+        for label in cls.reported_extras.values():
+            assert benchmark.family(name, label) in FAMILIES
+    assert benchmark.family("soukup_vae", "VAE latent (Soukup)") != benchmark.family("soukup_vae", "VAE (Soukup)")
+    assert benchmark.family("zhu_two_stage", "RotNet (Zhu, stage 1 of the two-stage model)") == "self-supervised"

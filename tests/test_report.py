@@ -190,13 +190,13 @@ def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tm
     assert "| beats RotNet | **untested** | 1.0 AUROC points [0.2, 2.0] | 2.4 | – |" in page   # no Δ: other data
     assert "(1 partly holds, 1 is inconclusive, 1 is untested)" in page and "CAE collapsed" in page
     assert "judged on mnist_subset, not the paper's MNIST" in page and "interval: bootstrap" in page
-    assert "| Deep-feature k-NN (baseline) | pretrained CNN features (k-NN) | 0.850 | 2 of 2 | 2 |" in page
-    assert "| CAE (Schneider) | reconstruction error of an autoencoder | 0.600 | 1 of 2 | 1 |" in page
+    assert "| Deep-feature k-NN (baseline) | memory bank / k-NN | 0.850 | 2 of 2 | 2 |" in page
+    assert "| CAE (Schneider) | pixel-space autoencoder | 0.600 | 1 of 2 | 1 |" in page
     assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 |" in page
     assert "This build ran the `quick` profile on cpu in 11 minutes" in page and "1 of the 0" not in page
     answer = report.answer(tmp_path)
     assert "of the papers' 3 main claims, 1 partly holds, 1 is inconclusive, 1 is untested" in answer
-    assert "Deep-feature k-NN (baseline), a method on pretrained CNN features (k-NN), with mean image AUROC 0.850" in answer
-    assert "reconstruction-only autoencoder reaches 0.600 (CAE (Schneider))" in answer
+    assert "Deep-feature k-NN (baseline) (family: memory bank / k-NN), with mean image AUROC 0.850" in answer
+    assert "pixel-space autoencoder reaches 0.600 (CAE (Schneider))" in answer
     assert "{ref}`the verdict table <verdict-table>`" in answer
     assert "No chapter has been executed" in report.answer(tmp_path / "none")

@@ -75,6 +75,22 @@ def smoothed_max(maps: np.ndarray | torch.Tensor, window: int = 5) -> np.ndarray
     return smoothed.flatten(1).amax(dim=1).numpy().astype(np.float64)
 
 
+# The kinds of method the study compares (Detector.family): the benchmark, the overview and the
+# verdicts group by these, never by words in a method's label.
+PIXEL_AE = "pixel-space autoencoder"             # reconstructs the image; scores the pixel residual
+FEATURE_AE = "feature-space autoencoder"         # reconstructs pretrained CNN features (DFR, RD4AD)
+HYBRID_AE = "autoencoder + pretrained features"  # a pixel autoencoder's residual scored in CNN features
+AE_LATENT = "autoencoder latent code"            # scores the code, not the reconstruction
+MEMORY_BANK = "memory bank / k-NN"               # distance to stored normal features (PatchCore, k-NN)
+DENSITY = "density"                              # a fitted distribution of normal features (PaDiM)
+ONE_CLASS = "one-class boundary"                 # a learnt boundary or hypersphere (OC-SVM, Deep SVDD)
+SELF_SUPERVISED = "self-supervised"              # a pretext task's confidence (RotNet)
+LINEAR = "linear"                                # PCA residual
+PIXEL_BASELINE = "pixel baseline"                # per-pixel statistics or pixel-space nearest neighbour
+FAMILIES = (PIXEL_AE, FEATURE_AE, HYBRID_AE, AE_LATENT, MEMORY_BANK, DENSITY, ONE_CLASS, SELF_SUPERVISED, LINEAR,
+            PIXEL_BASELINE)
+
+
 class Detector:
     """Base class. A subclass sets the class attributes below and implements ``_fit`` and
     ``_predict``; ``defaults`` lists every hyperparameter it accepts, with its default.
@@ -88,12 +104,15 @@ class Detector:
     label: ClassVar[str] = ""            # name in tables and figures, e.g. "CAE (Schneider)"
     description: ClassVar[str] = ""      # one line for detectors.names()
     paper: ClassVar[str] = ""            # bibliography key; "" for baselines of our own
+    family: ClassVar[str] = ""           # the kind of method, one of FAMILIES: the benchmark groups by it
     score_rule: ClassVar[str] = ""       # one line: what ``Prediction.scores`` is
     trained: ClassVar[bool] = True       # False: no optimiser steps (iterations are ignored)
     localises: ClassVar[bool] = True     # False: ``Prediction.maps`` is None
     defaults: ClassVar[dict[str, Any]] = {}
-    # extra scores the benchmark reports as methods of their own: {extra key: label}
+    # extra scores the benchmark reports as methods of their own: {extra key: label}, and the
+    # family of each (an extra score may be another kind of method than its detector's)
     reported_extras: ClassVar[dict[str, str]] = {}
+    extra_families: ClassVar[dict[str, str]] = {}
     iterations: ClassVar[int] = 1000     # default optimiser steps of ``fit``
     batch_size: ClassVar[int] = 32
     # hyperparameters under which ``fit`` on a handful of small images takes about a second

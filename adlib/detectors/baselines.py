@@ -17,7 +17,7 @@ from sklearn.decomposition import PCA
 from sklearn.svm import OneClassSVM
 
 from adlib.detectors import register
-from adlib.detectors.base import Detector, Prediction
+from adlib.detectors.base import LINEAR, ONE_CLASS, Detector, Prediction
 from adlib.patches import resize
 
 
@@ -44,6 +44,7 @@ class _PixelBaseline(Detector):
 class PCAResidual(_PixelBaseline):
     name = "pca"
     label = "PCA residual (baseline)"
+    family = LINEAR
     description = "PCA residual: squared error after projection on the training images' principal subspace"
     score_rule = "mean squared residual of the image"
     localises = True
@@ -77,6 +78,7 @@ class PCAResidual(_PixelBaseline):
 class OneClassSVMDetector(_PixelBaseline):
     name = "ocsvm"
     label = "OC-SVM (baseline)"
+    family = ONE_CLASS
     description = "One-class SVM (RBF kernel) on raw pixels"
     paper = "scholkopf2001ocsvm"
     score_rule = "minus the SVM's decision function"

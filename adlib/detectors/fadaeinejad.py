@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from adlib.detectors import register
-from adlib.detectors.base import Detector, Prediction, as_images, smoothed_max
+from adlib.detectors.base import PIXEL_AE, Detector, Prediction, as_images, smoothed_max
 from adlib.models import fadaeinejad as model
 from adlib.patches import resize
 
@@ -23,6 +23,7 @@ from adlib.patches import resize
 class FadaeinejadCAE(Detector):
     name = "fadaeinejad_cae"
     label = "CAE (Fadaeinejad)"
+    family = PIXEL_AE
     description = ("Fadaeinejad's whole-image convolutional autoencoder (Tables 1–2); map: channel-max "
                    "|x − x̂| (Algorithm 1)")
     paper = "fadaeinejad2021"

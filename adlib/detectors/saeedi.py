@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from adlib.detectors import register
-from adlib.detectors.base import Detector, Prediction, as_images
+from adlib.detectors.base import HYBRID_AE, MEMORY_BANK, PIXEL_AE, PIXEL_BASELINE, Detector, Prediction, as_images
 from adlib.models.saeedi import (DEFAULT_BACKBONE, CPCAE, KNNScorer, MapResult, Standardiser, VariationModel,
                                  anomaly_maps, random_conditioned_patches, shared_extractor)
 from adlib.patches import resize
@@ -118,6 +118,7 @@ class _CPCAEDetector(Detector):
 class SaeediAEL2(_CPCAEDetector):
     name = "saeedi_ae_l2"
     label = "CPCAE alone, L2 score (Saeedi)"
+    family = PIXEL_AE
     description = "Conditional patch autoencoder (Saeedi & Giusti) scored by its mean squared residual"
     score_rule = "mean squared residual at the working size (their AE (L2) baseline)"
 
@@ -133,11 +134,13 @@ class SaeediAEL2(_CPCAEDetector):
 class SaeediCPCAE(_CPCAEDetector):
     name = "saeedi_cpcae"
     label = "CPCAE + deep-feature k-NN (Saeedi)"
+    family = HYBRID_AE
     description = ("Conditional patch AE anomaly map, embedded by a pretrained CNN (parallel + cascade "
                    "pooling), k-NN distance to the training maps' embeddings")
     score_rule = ("k-NN distance (eq. 4: mean squared distance to the k nearest training embeddings) of the "
                   "anomaly map's parallel + cascade pooled CNN embedding")
     reported_extras = {"ae_l2": "CPCAE, L2 score (Saeedi's AE baseline)"}
+    extra_families = {"ae_l2": PIXEL_AE}
     defaults = {**_CPCAEDetector.defaults, "k": 15, "backbone": DEFAULT_BACKBONE, "weights_path": None,
                 "feature_size": 160, "map_split": "none", "holdout_fraction": 0.3}
     quick_check = {**_CPCAEDetector.quick_check, "feature_size": 32}
@@ -204,6 +207,7 @@ class SaeediCPCAE(_CPCAEDetector):
 class DeepFeatureKNN(Detector):
     name = "deep_feature_knn"
     label = "Deep-feature k-NN (baseline)"
+    family = MEMORY_BANK
     description = "Pretrained CNN features of the image (global max pooling), standardised, k-NN distance"
     paper = "perera2019learning"
     score_rule = "k-NN distance (mean squared distance to the k nearest training embeddings)"
@@ -259,6 +263,7 @@ class _WorkSizeBaseline(Detector):
 class Variation(_WorkSizeBaseline):
     name = "variation"
     label = "Variation model (baseline)"
+    family = PIXEL_BASELINE
     description = "Variation model: per-pixel mean and standard deviation of the training images"
     score_rule = "sum of squared per-pixel z-scores (images downsized to work_size)"
     defaults = {"work_size": 128, "eps": 1e-3}
@@ -277,6 +282,7 @@ class Variation(_WorkSizeBaseline):
 class NearestNeighbour(_WorkSizeBaseline):
     name = "nearest_neighbour"
     label = "Nearest neighbour (baseline)"
+    family = PIXEL_BASELINE
     description = "L2 distance to the nearest training image"
     score_rule = "squared L2 distance to the nearest training image (images downsized to work_size)"
 

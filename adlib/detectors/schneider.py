@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from adlib.detectors import register
-from adlib.detectors.base import Detector, Prediction, as_images, smoothed_max
+from adlib.detectors.base import PIXEL_AE, Detector, Prediction, as_images, smoothed_max
 from adlib.models import schneider
 from adlib.patches import grid_patches, image_anomaly_maps, pad_to_grid, random_crops, reconstruct_images
 
@@ -146,6 +146,7 @@ class SchneiderPatchAE(Detector):
 class SchneiderCAE(SchneiderPatchAE):
     name = "schneider_cae"
     label = "CAE (Schneider)"
+    family = PIXEL_AE
     description = "Schneider et al.'s convolutional autoencoder (MSE) on patches; map (x − x̂)² over overlapping tiles"
     kind = "CAE"
 
@@ -154,6 +155,7 @@ class SchneiderCAE(SchneiderPatchAE):
 class SchneiderVAE(SchneiderPatchAE):
     name = "schneider_vae"
     label = "VAE (Schneider)"
+    family = PIXEL_AE
     description = "Schneider et al.'s variational autoencoder on patches (decoder fed μ when scoring)"
     kind = "VAE"
     defaults = {**SchneiderPatchAE.defaults, "kl_weight": 1.0}
@@ -175,6 +177,7 @@ class SchneiderVAE(SchneiderPatchAE):
 class SchneiderAAE(SchneiderPatchAE):
     name = "schneider_aae"
     label = "AAE (Schneider)"
+    family = PIXEL_AE
     description = "Schneider et al.'s adversarial autoencoder (Wasserstein critic on the code) on patches"
     kind = "AAE"
     # n_critic critic updates per step, weights clipped to ±clip; adversarial_weight scales the

@@ -21,7 +21,7 @@ import torch
 
 from adlib import patches
 from adlib.detectors import register
-from adlib.detectors.base import Detector, Prediction, as_images
+from adlib.detectors.base import AE_LATENT, PIXEL_AE, Detector, Prediction, as_images
 from adlib.models import soukup
 
 # tiles scored per chunk of images in ``predict`` (bounds the memory of large images)
@@ -32,11 +32,13 @@ _TILES_PER_CHUNK = 4096
 class SoukupVAEDetector(Detector):
     name = "soukup_vae"
     label = "VAE (Soukup)"
+    family = PIXEL_AE
     description = ("Soukup & Pinetz's convolutional VAE on patches: reconstruction loss, or the "
                    "encoder-only latent (KL) loss, of the worst patch")
     paper = "soukup2018"
     score_rule = "largest per-patch reconstruction loss Σ(x − f(x))² over the image's grid patches"
     reported_extras = {"latent": "VAE latent (Soukup)"}
+    extra_families = {"latent": AE_LATENT}
     defaults = {"patch": 64, "stride": None, "depth": 4, "base_channels": 16, "latent_dim": 64,
                 "kl_weight": 1e-5, "lr": 1e-3}
     iterations = 1000

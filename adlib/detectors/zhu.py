@@ -27,7 +27,7 @@ import torch
 
 from adlib import health
 from adlib.detectors import register
-from adlib.detectors.base import Detector, Prediction, as_images
+from adlib.detectors.base import ONE_CLASS, PIXEL_AE, SELF_SUPERVISED, Detector, Prediction, as_images
 from adlib.models import oneclass_baselines, zhu
 from adlib.runtime import seed_everything
 
@@ -95,6 +95,7 @@ class _ZhuDetector(Detector):
 class ZhuTwoStage(_ZhuDetector):
     name = "zhu_two_stage"
     label = "Two-stage RotNet AE (Zhu)"
+    family = PIXEL_AE
     description = ("Zhu et al.'s frozen RotNet encoder (ResNet-18) with an MSE and a −SSIM decoder; "
                    "map (x − x̂₁)²")
     score_rule = ("MSE(x, x̂₁) − λ·SSIM(x, x̂₂) on the 32-px input (their eq. 10); extra: 'mse', "
@@ -106,6 +107,7 @@ class ZhuTwoStage(_ZhuDetector):
                                 "rot_iterations": None, "rot_batch_size": None}
     quick_check: ClassVar[dict] = {**QUICK, "ngf": 4}
     reported_extras: ClassVar[dict] = {"rotnet": "RotNet (Zhu, stage 1 of the two-stage model)"}
+    extra_families: ClassVar[dict] = {"rotnet": SELF_SUPERVISED}
 
     def _check_hyperparameters(self) -> None:
         super()._check_hyperparameters()
@@ -159,6 +161,7 @@ class ZhuTwoStage(_ZhuDetector):
 class ZhuCAE(_ZhuDetector):
     name = "zhu_cae"
     label = "CAE (Zhu)"
+    family = PIXEL_AE
     description = ("Zhu et al.'s CAE baseline: their encoder and decoder trained end to end with the MSE; "
                    "map (x − x̂)²")
     score_rule = "MSE(x, x̂) on the 32-px input"
@@ -192,6 +195,7 @@ class ZhuCAE(_ZhuDetector):
 class ZhuRotNet(_ZhuDetector):
     name = "zhu_rotnet"
     label = "RotNet (Zhu)"
+    family = SELF_SUPERVISED
     description = "RotNet: a ResNet-18 trained to predict the rotation (0/90/180/270°) of normal images"
     score_rule = ("minus the summed softmax probability of the true rotation over the four rotations "
                   "(Hendrycks et al.)")
@@ -215,6 +219,7 @@ class ZhuRotNet(_ZhuDetector):
 class DeepSVDD(_ZhuDetector):
     name = "deep_svdd"
     label = "Deep SVDD"
+    family = ONE_CLASS
     description = ("One-class Deep SVDD: a bias-free LeNet whose outputs are pulled to a centre "
                    "(no autoencoder pre-training)")
     paper = "ruff2018deepsvdd"

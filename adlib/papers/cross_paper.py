@@ -13,9 +13,11 @@ import pandas as pd
 import seaborn as sns
 
 from adlib import benchmark, detectors, grid, health, plots, references, tables, training
+from adlib.detectors import base
 from adlib.metrics import auroc_text
 
-BASELINES = {"Deep-feature k-NN (baseline)", "PCA residual (baseline)"}
+# The families that reconstruct (detectors.base.FAMILIES): "autoencoders" in the answer below.
+AUTOENCODER_FAMILIES = (base.PIXEL_AE, base.FEATURE_AE, base.HYBRID_AE, base.AE_LATENT)
 
 
 def dataset_table(sets) -> pd.DataFrame:
@@ -258,25 +260,27 @@ def verdict(auroc: Summary, cost: pd.DataFrame, n_seeds: int, device, results: p
     best = mean_auroc.idxmax()
     lines.append(f"- **Best overall**: {best}, mean image AUROC {mean_auroc[best]:.3f} over {len(datasets)} "
                  f"datasets (mean rank {ranks[best]:.1f}).{_inconclusive(results, [best])}")
-    autoencoders = [v for v in auroc.mean.index if v not in BASELINES]
+    families = (dict(zip(results.method, map(benchmark.family, results.detector, results.method)))
+                if "detector" in results else benchmark.method_families())
+    autoencoders = [v for v in auroc.mean.index if families.get(v) in AUTOENCODER_FAMILIES]
+    baselines = [v for v in auroc.mean.index if v not in autoencoders]
     if not autoencoders:
         return lines
     best_ae = mean_auroc[autoencoders].idxmax()
     lines.append(f"- **Best autoencoder**: {best_ae}, mean image AUROC {mean_auroc[best_ae]:.3f}; it is the best "
                  f"autoencoder on {int((auroc.mean.loc[autoencoders].idxmax() == best_ae).sum())} of "
                  f"{len(datasets)} datasets.{_inconclusive(results, autoencoders)}")
-    present = [b for b in sorted(BASELINES) if b in mean_auroc]
-    if present:
-        base = mean_auroc[present].idxmax()
-        gap = mean_auroc[best_ae] - mean_auroc[base]
-        wins = int((auroc.mean.loc[best_ae] > auroc.mean.loc[base]).sum())
-        lines.append(f"- **Autoencoders against a baseline without one**: the best autoencoder is {abs(gap):.3f} "
-                     f"{'above' if gap > 0 else 'below'} {base} ({mean_auroc[base]:.3f}) and beats it on "
+    if baselines:
+        other = mean_auroc[baselines].idxmax()
+        gap = mean_auroc[best_ae] - mean_auroc[other]
+        wins = int((auroc.mean.loc[best_ae] > auroc.mean.loc[other]).sum())
+        lines.append(f"- **Autoencoders against the best method without one**: the best autoencoder is {abs(gap):.3f} "
+                     f"{'above' if gap > 0 else 'below'} {other} ({mean_auroc[other]:.3f}, {families.get(other, 'no family')}) and beats it on "
                      f"{wins} of {len(datasets)} datasets.{_inconclusive(results, autoencoders)}")
-    reconstruction_only = [v for v in autoencoders if "k-NN" not in v]     # no pretrained CNN involved
+    reconstruction_only = [v for v in autoencoders if families.get(v) == base.PIXEL_AE]     # no pretrained CNN involved
     if reconstruction_only:
         best_rec = mean_auroc[reconstruction_only].idxmax()
-        line = (f"- **Reconstruction error alone** (no pretrained CNN): the best is {best_rec}, mean image "
+        line = (f"- **Pixel reconstruction error alone** (no pretrained CNN): the best is {best_rec}, mean image "
                 f"AUROC {mean_auroc[best_rec]:.3f}")
         if "PCA residual (baseline)" in mean_auroc:
             pca = mean_auroc["PCA residual (baseline)"]
