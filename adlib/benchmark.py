@@ -179,6 +179,11 @@ SETTINGS: dict[str, dict] = {
                      "feature_size": 96},
     "deep_feature_knn": {"k": 15, "feature_size": 96},
     "pca": {"variance": 0.9},
+    # the field's feature-space methods (adlib.detectors.feature_space) at their defaults
+    "patchcore": {},
+    "padim": {},
+    "feature_ae": {},
+    "reverse_distillation": {},
 }
 METHODS = tuple(SETTINGS)
 

@@ -40,7 +40,8 @@ data_root = None           # MVTec-layout categories found here are added to the
 results_dir = "book/generated"
 datasets = ["brick", "gravel", "objects", "elpv_mono"]
 methods = ["schneider_cae", "schneider_vae", "schneider_aae", "soukup_vae", "fadaeinejad_cae",
-           "zhu_two_stage", "saeedi_cpcae", "deep_feature_knn", "pca"]
+           "zhu_two_stage", "saeedi_cpcae", "deep_feature_knn", "pca", "patchcore", "padim", "feature_ae",
+           "reverse_distillation"]
 n_seeds = 3
 image_size = 64            # every image is grey, image_size × image_size
 n_train = 200              # defect-free training images per dataset
