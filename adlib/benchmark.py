@@ -161,30 +161,10 @@ def folder_sets(root: str | Path, size: int, n_train: int, n_test_per_type: int)
 
 # ----------------------------------------------------------------------------- methods
 
-# What each detector is given on the benchmark's small grey images, beyond its defaults;
-# "{size}" is replaced by the run's image size. Nothing here is tuned on test labels. The
-# learning rates of Fadaeinejad's CAE and Zhu's decoders are their chapters' quick-profile
-# choices, made on held-out normal images only (adlib.health), and on the benchmark's sets
-# they were checked the same way: at their defaults (10⁻³ and 2·10⁻⁴) neither model was
-# healthy on any quick dataset, at these the CAE is on objects and ELPV and the two-stage
-# model's decoders on brick and ELPV.
-SETTINGS: dict[str, dict] = {
-    "schneider_cae": {"patch": 32},
-    "schneider_vae": {"patch": 32},
-    "schneider_aae": {"patch": 32},
-    "soukup_vae": {"patch": 32, "depth": 3, "kl_weight": 1e-5},
-    "fadaeinejad_cae": {"work_size": "{size}", "lr": 5e-3},
-    "zhu_two_stage": {"width": 8, "stem_stride": 2, "ngf": 16, "lr": 2e-3},
-    "saeedi_cpcae": {"work_size": "{size}", "patch": 16, "stride": 8, "latent": 64, "k": 15,
-                     "feature_size": 96},
-    "deep_feature_knn": {"k": 15, "feature_size": 96},
-    "pca": {"variance": 0.9},
-    # the field's feature-space methods (adlib.detectors.feature_space) at their defaults
-    "patchcore": {},
-    "padim": {},
-    "feature_ae": {},
-    "reverse_distillation": {},
-}
+# The benchmark's methods: every registered detector that says what it is given here
+# (Detector.benchmark_settings), in registry order. Nothing in those settings is tuned on test labels.
+SETTINGS: dict[str, dict] = {name: dict(cls.benchmark_settings) for name, cls in detectors.REGISTRY.items()
+                             if cls.benchmark_settings is not None}
 METHODS = tuple(SETTINGS)
 
 def family(detector: str, method: str) -> str:

@@ -98,9 +98,9 @@ def choice(*choices: Any, doc: str = "") -> Spec:
     return Spec(object, choices=tuple(choices), doc=doc)
 
 
-def choices_list(*choices: Any, doc: str = "", nonempty: bool = False) -> Spec:
-    """A list whose items each come from ``choices``."""
-    return Spec((list, tuple), choices=tuple(choices), doc=doc, nonempty=nonempty)
+def choices_list(*choices: Any, doc: str = "", nonempty: bool = False, optional: bool = False) -> Spec:
+    """A list whose items each come from ``choices`` (``optional``: or None)."""
+    return Spec((list, tuple), choices=tuple(choices), doc=doc, nonempty=nonempty, optional=optional)
 
 
 def text(optional: bool = False, doc: str = "") -> Spec:

@@ -39,9 +39,7 @@ deterministic = False      # reproducible kernels (slower on a GPU); on in the p
 data_root = None           # MVTec-layout categories found here are added to the embedded sets
 results_dir = "book/generated"
 datasets = ["brick", "gravel", "objects", "elpv_mono"]
-methods = ["schneider_cae", "schneider_vae", "schneider_aae", "soukup_vae", "fadaeinejad_cae",
-           "zhu_two_stage", "saeedi_cpcae", "deep_feature_knn", "pca", "patchcore", "padim", "feature_ae",
-           "reverse_distillation"]
+methods = None             # None: every benchmark method (adlib.benchmark.METHODS); or a list of them
 n_seeds = 3
 image_size = 64            # every image is grey, image_size × image_size
 n_train = 200              # defect-free training images per dataset
@@ -65,7 +63,7 @@ from adlib.papers import cross_paper as X
 
 ch = chapter.setup("benchmark_cross_paper", globals(), _names_before, {
     "datasets": P.choices_list(*B.EMBEDDED),
-    "methods": P.choices_list(*B.METHODS),
+    "methods": P.choices_list(*B.METHODS, optional=True),
     "n_seeds": P.integer(1, 100),
     "image_size": P.integer(32, 512),
     "n_train": P.integer(2, 100_000),
@@ -77,6 +75,7 @@ ch = chapter.setup("benchmark_cross_paper", globals(), _names_before, {
     "executor": P.text(doc="serial, processes, local or a Dask scheduler address"),
     "jobs_dir": P.text(),
 })
+methods = list(B.METHODS) if methods is None else methods
 if not methods:
     raise P.ParameterError("methods is empty: name at least one of " + ", ".join(B.METHODS))
 seeds = list(range(seed, seed + n_seeds))

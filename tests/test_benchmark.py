@@ -6,6 +6,7 @@ import torch
 
 from adlib import benchmark as B
 from adlib import metrics
+from conftest import ROOT
 
 CPU = torch.device("cpu")
 
@@ -77,11 +78,19 @@ def test_inconsistent_sets_are_refused(change, message):
         B.BenchmarkSet(**{**base, **change})
 
 
-def test_every_benchmark_method_is_a_registered_detector():
+def test_the_benchmark_methods_are_the_detectors_that_declare_benchmark_settings():
+    """One list: a detector joins the benchmark by its own ``benchmark_settings``; the notebook's
+    default (None) means all of them, and every family of the study's question is there."""
     from adlib import detectors
+    from adlib.detectors import base
 
-    assert set(B.METHODS) <= set(detectors.REGISTRY)
+    declared = [name for name, cls in detectors.REGISTRY.items() if cls.benchmark_settings is not None]
+    assert list(B.METHODS) == declared and set(B.SETTINGS) == set(declared)
     assert B.build("fadaeinejad_cae", image_size=64, seed=0).work_size == 64
+    notebook = (ROOT / "notebooks" / "benchmark_cross_paper.py").read_text()
+    assert "\nmethods = None " in notebook
+    families = {detectors.REGISTRY[name].family for name in B.METHODS}
+    assert {base.PIXEL_AE, base.FEATURE_AE, base.MEMORY_BANK, base.DENSITY, base.LINEAR} <= families
 
 
 def test_run_one_records_every_metric(small_sets):

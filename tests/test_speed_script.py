@@ -35,7 +35,20 @@ def test_speed_script_runs_and_flags_slow_chapters(tmp_path):
         assert row["mode"] in ("fp32", "bf16") and row["device"] == "cpu"
         assert row["chosen_ms"] == (row["fp32_ms"] if row["mode"] == "fp32" else row["bf16_ms"])
     assert any(row["detector"] == "saeedi_cpcae" for row in speed["score"])
+    assert {row["detector"] for row in speed["features"]} == {"patchcore", "padim", "feature_ae",
+                                                              "reverse_distillation"}
     chapters = {row["chapter"]: row for row in speed["chapters"]}
     assert chapters["fast_chapter"]["wall_seconds"] == 10.0 and chapters["fast_chapter"]["training_seconds"] == 6.0
     assert chapters["fast_chapter"]["training_largest"] and not chapters["slow_chapter"]["training_largest"]
     assert chapters["slow_chapter"]["largest_other"] == "figures and widgets"
+
+
+def test_speed_times_every_trained_detector_and_every_benchmark_method():
+    """The speed tables derive from the registry: a new trained detector without a timing config fails here."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("speed", ROOT / "bench" / "speed.py")
+    speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed)
+    assert speed.untimed_detectors() == []
+    assert set(speed.TRAIN_CONFIGS) <= set(speed.detectors.REGISTRY)

@@ -113,6 +113,10 @@ class Detector:
     # family of each (an extra score may be another kind of method than its detector's)
     reported_extras: ClassVar[dict[str, str]] = {}
     extra_families: ClassVar[dict[str, str]] = {}
+    # what the cross-paper benchmark gives this detector beyond its defaults, on its small grey
+    # images ("{size}" is replaced by the run's image size); None: not one of the benchmark's
+    # methods (say why beside it). adlib.benchmark.METHODS is every detector that sets it.
+    benchmark_settings: ClassVar[dict[str, Any] | None] = None
     iterations: ClassVar[int] = 1000     # default optimiser steps of ``fit``
     batch_size: ClassVar[int] = 32
     # hyperparameters under which ``fit`` on a handful of small images takes about a second

@@ -45,6 +45,7 @@ class PCAResidual(_PixelBaseline):
     name = "pca"
     label = "PCA residual (baseline)"
     family = LINEAR
+    benchmark_settings = {"variance": 0.9}
     description = "PCA residual: squared error after projection on the training images' principal subspace"
     score_rule = "mean squared residual of the image"
     localises = True
@@ -79,6 +80,7 @@ class OneClassSVMDetector(_PixelBaseline):
     name = "ocsvm"
     label = "OC-SVM (baseline)"
     family = ONE_CLASS
+    benchmark_settings = None  # not benchmarked: Zhu's digit baseline; pca is the benchmark's pixel-space linear one
     description = "One-class SVM (RBF kernel) on raw pixels"
     paper = "scholkopf2001ocsvm"
     score_rule = "minus the SVM's decision function"

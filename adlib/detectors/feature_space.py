@@ -78,6 +78,7 @@ class PatchCore(_FeatureDetector):
     name = "patchcore"
     label = "PatchCore"
     family = MEMORY_BANK
+    benchmark_settings = {}
     description = ("PatchCore: locally aware pretrained patch features, greedy coreset memory bank, "
                    "nearest-neighbour distance map")
     paper = "roth2022patchcore"
@@ -124,6 +125,7 @@ class PaDiM(_FeatureDetector):
     name = "padim"
     label = "PaDiM"
     family = DENSITY
+    benchmark_settings = {}
     description = ("PaDiM: a Gaussian per position of pretrained multi-layer features (random channel "
                    "subset), Mahalanobis distance map")
     paper = "defard2021padim"
@@ -167,6 +169,7 @@ class FeatureAE(_FeatureDetector):
     name = "feature_ae"
     label = "Feature-space AE (DFR)"
     family = FEATURE_AE
+    benchmark_settings = {}
     description = ("DFR: an autoencoder of 1×1 convolutions reconstructing standardised pretrained "
                    "multi-layer feature maps; map: squared feature residual")
     paper = "shi2021dfr"
@@ -228,6 +231,7 @@ class ReverseDistillationDetector(_FeatureDetector):
     name = "reverse_distillation"
     label = "Reverse distillation (RD4AD, light)"
     family = FEATURE_AE
+    benchmark_settings = {}
     description = ("Light RD4AD: a student decoder restores the frozen teacher's multi-scale features "
                    "from a one-class bottleneck; map: 1 − cosine similarity, summed over scales")
     paper = "deng2022rd4ad"

@@ -119,6 +119,7 @@ class SaeediAEL2(_CPCAEDetector):
     name = "saeedi_ae_l2"
     label = "CPCAE alone, L2 score (Saeedi)"
     family = PIXEL_AE
+    benchmark_settings = None  # benchmarked as saeedi_cpcae's extra score (same network)
     description = "Conditional patch autoencoder (Saeedi & Giusti) scored by its mean squared residual"
     score_rule = "mean squared residual at the working size (their AE (L2) baseline)"
 
@@ -135,6 +136,7 @@ class SaeediCPCAE(_CPCAEDetector):
     name = "saeedi_cpcae"
     label = "CPCAE + deep-feature k-NN (Saeedi)"
     family = HYBRID_AE
+    benchmark_settings = {"work_size": "{size}", "patch": 16, "stride": 8, "latent": 64, "k": 15, "feature_size": 96}
     description = ("Conditional patch AE anomaly map, embedded by a pretrained CNN (parallel + cascade "
                    "pooling), k-NN distance to the training maps' embeddings")
     score_rule = ("k-NN distance (eq. 4: mean squared distance to the k nearest training embeddings) of the "
@@ -208,6 +210,7 @@ class DeepFeatureKNN(Detector):
     name = "deep_feature_knn"
     label = "Deep-feature k-NN (baseline)"
     family = MEMORY_BANK
+    benchmark_settings = {"k": 15, "feature_size": 96}
     description = "Pretrained CNN features of the image (global max pooling), standardised, k-NN distance"
     paper = "perera2019learning"
     score_rule = "k-NN distance (mean squared distance to the k nearest training embeddings)"
@@ -264,6 +267,7 @@ class Variation(_WorkSizeBaseline):
     name = "variation"
     label = "Variation model (baseline)"
     family = PIXEL_BASELINE
+    benchmark_settings = None  # not benchmarked: Saeedi's per-pixel baseline; pca stands for pixel methods
     description = "Variation model: per-pixel mean and standard deviation of the training images"
     score_rule = "sum of squared per-pixel z-scores (images downsized to work_size)"
     defaults = {"work_size": 128, "eps": 1e-3}
@@ -283,6 +287,7 @@ class NearestNeighbour(_WorkSizeBaseline):
     name = "nearest_neighbour"
     label = "Nearest neighbour (baseline)"
     family = PIXEL_BASELINE
+    benchmark_settings = None  # not benchmarked: Saeedi's pixel baseline; pca stands for pixel methods
     description = "L2 distance to the nearest training image"
     score_rule = "squared L2 distance to the nearest training image (images downsized to work_size)"
 

@@ -147,6 +147,7 @@ class SchneiderCAE(SchneiderPatchAE):
     name = "schneider_cae"
     label = "CAE (Schneider)"
     family = PIXEL_AE
+    benchmark_settings = {"patch": 32}
     description = "Schneider et al.'s convolutional autoencoder (MSE) on patches; map (x − x̂)² over overlapping tiles"
     kind = "CAE"
 
@@ -156,6 +157,7 @@ class SchneiderVAE(SchneiderPatchAE):
     name = "schneider_vae"
     label = "VAE (Schneider)"
     family = PIXEL_AE
+    benchmark_settings = {"patch": 32}
     description = "Schneider et al.'s variational autoencoder on patches (decoder fed μ when scoring)"
     kind = "VAE"
     defaults = {**SchneiderPatchAE.defaults, "kl_weight": 1.0}
@@ -178,6 +180,7 @@ class SchneiderAAE(SchneiderPatchAE):
     name = "schneider_aae"
     label = "AAE (Schneider)"
     family = PIXEL_AE
+    benchmark_settings = {"patch": 32}
     description = "Schneider et al.'s adversarial autoencoder (Wasserstein critic on the code) on patches"
     kind = "AAE"
     # n_critic critic updates per step, weights clipped to ±clip; adversarial_weight scales the

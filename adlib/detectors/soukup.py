@@ -33,6 +33,7 @@ class SoukupVAEDetector(Detector):
     name = "soukup_vae"
     label = "VAE (Soukup)"
     family = PIXEL_AE
+    benchmark_settings = {"patch": 32, "depth": 3, "kl_weight": 1e-5}
     description = ("Soukup & Pinetz's convolutional VAE on patches: reconstruction loss, or the "
                    "encoder-only latent (KL) loss, of the worst patch")
     paper = "soukup2018"
