@@ -1,13 +1,14 @@
-"""The cross-paper benchmark's grid as jobs: one job per (method, dataset, seed), run by a
-serial loop, a local process pool or a Dask distributed cluster, each finished job stored as
-one JSON file keyed by its spec.
+"""Stored jobs: each finished job one JSON file keyed by its spec, run by a serial loop, a local
+process pool or a Dask distributed cluster. The cross-paper benchmark's grid (one :class:`Job`
+per method, dataset and seed) and Zhu's one-class classes (:class:`adlib.papers.zhu.ClassJob`)
+both run here: one runner, one store format, one resume rule.
 
-- :class:`Job` is the spec: method and its settings, the dataset and how it is built, seed,
-  budget and the version of adlib's code (a hash of its sources). Its :meth:`Job.key` names
-  the stored file, so an interrupted grid resumes where it stopped, a re-render reads instead
-  of re-running, and a changed spec or changed code re-runs only the jobs it changes.
-- :func:`run_job` is pure: spec in, records out (it builds its dataset itself, so it runs on
-  any worker that sees the data folder).
+- A job has a :meth:`~Job.spec` (JSON-ready: everything that decides its result, adlib's code
+  version included — a hash of its sources), a :meth:`~Job.key` (a hash of the spec) naming
+  its stored file, a :meth:`~Job.describe` for messages, a ``device`` and a pure
+  :meth:`~Job.run` returning JSON-ready data (NumPy arrays and scalars allowed: the store
+  writes them as lists). So an interrupted grid resumes where it stopped, a re-render reads
+  instead of re-running, and a changed spec or changed code re-runs only the jobs it changes.
 - :func:`run_grid` runs the jobs not yet stored on an ``executor``: ``"serial"`` (CI, a
   laptop), ``"processes"`` (a local pool; one worker per GPU when there are GPUs) or a Dask
   scheduler address (``tcp://host:8786``; ``"local"`` starts a ``LocalCluster``), where a CUDA
@@ -33,7 +34,7 @@ from typing import Any, Iterable
 from tqdm.auto import tqdm
 
 import adlib
-from adlib.runtime import atomic_write_json
+from adlib.runtime import atomic_write_json, timed
 
 EXECUTORS = ("serial", "processes", "local")      # or a Dask scheduler address, tcp://host:port
 TIMING_FIELDS = ("fit_seconds", "score_ms_per_image", "seconds", "host")   # may differ between executors
@@ -49,8 +50,15 @@ def code_version() -> str:
     return f"{adlib.__version__}+{digest.hexdigest()[:12]}"
 
 
+def hashed(spec: dict) -> str:
+    """A job's key: a short hash of its spec."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
 @dataclass(frozen=True)
 class Job:
+    """One benchmark job: a method on a dataset with a seed."""
+
     method: str
     dataset: str                       # an embedded set's key, or "folder:<category folder>"
     seed: int
@@ -62,12 +70,40 @@ class Job:
     device: str = "cpu"                # where it runs ("cuda:1"); only its type is part of the key
     code: str = field(default_factory=code_version)
 
+    def spec(self) -> dict:
+        return {**asdict(self), "device": self.device.split(":")[0]}
+
     def key(self) -> str:
-        spec = {**asdict(self), "device": self.device.split(":")[0]}
-        return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        return hashed(self.spec())
 
     def describe(self) -> str:
         return f"{self.method} on {self.dataset}, seed {self.seed}"
+
+    def run(self) -> dict:
+        """Fit, health-check and score the job (it builds its dataset itself, so it runs on any
+        worker that sees the data folder): ``{"records", "health", "example_maps", "seconds"}``,
+        JSON-ready (NaN as None)."""
+        import time
+
+        import numpy as np
+        import torch
+
+        from adlib import benchmark, detectors
+
+        start = time.perf_counter()
+        data = dataset(self.dataset, self.data)
+        records, predictions, model_health = benchmark.run_one(self.method, data, seed=self.seed,
+                                                               iterations=self.iterations,
+                                                               batch_size=self.batch_size,
+                                                               device=torch.device(self.device))
+        example = int(np.flatnonzero(data.labels == 1)[0])
+        maps = {label: p.maps[example].round(5).tolist() for label, p in predictions.items()
+                if self.keep_example and p.maps is not None}
+        trained = detectors.REGISTRY[self.method].trained
+        return {"records": [{k: _plain(v) for k, v in r.items()} for r in records],
+                "health": model_health.record(dataset=data.name, model=records[0]["method"], seed=self.seed)
+                if trained else None,
+                "example_maps": maps, "seconds": round(time.perf_counter() - start, 3)}
 
 
 def jobs_for(sets: Iterable[str], methods: Iterable[str], seeds: list[int], *, data: dict[str, tuple],
@@ -110,38 +146,11 @@ def _plain(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def run_job(job: Job) -> dict:
-    """Fit, health-check and score one job: ``{"key", "spec", "records", "health", "example_maps",
-    "seconds"}``, all JSON-ready (NaN as None)."""
-    import time
-
-    import numpy as np
-    import torch
-
-    from adlib import benchmark, detectors
-
-    start = time.perf_counter()
-    data = dataset(job.dataset, job.data)
-    records, predictions, model_health = benchmark.run_one(job.method, data, seed=job.seed,
-                                                           iterations=job.iterations,
-                                                           batch_size=job.batch_size,
-                                                           device=torch.device(job.device))
-    example = int(np.flatnonzero(data.labels == 1)[0])
-    maps = {label: p.maps[example].round(5).tolist() for label, p in predictions.items()
-            if job.keep_example and p.maps is not None}
-    trained = detectors.REGISTRY[job.method].trained
-    return {"key": job.key(), "spec": asdict(job),
-            "records": [{k: _plain(v) for k, v in r.items()} for r in records],
-            "health": model_health.record(dataset=data.name, model=records[0]["method"], seed=job.seed)
-            if trained else None,
-            "example_maps": maps, "seconds": round(time.perf_counter() - start, 3)}
-
-
 @dataclass
 class GridResult:
-    done: list[dict]                   # every stored job of the grid, in the grid's order
-    failed: list[tuple[Job, str]]      # (job, traceback) of each job that raised
-    ran: int                           # jobs run now (the others were read from the store)
+    done: list[dict]                   # every stored job's {"key", "spec", **its run()}, in the jobs' order
+    failed: list[tuple[Any, str]]      # (job, traceback) of each job that raised
+    ran: list[str]                     # keys of the jobs run now (the others were read from the store)
 
 
 def _worker_init(threads: int) -> None:
@@ -150,25 +159,30 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _pool(executor: str, n_jobs: int):
+def _run(job) -> dict:
+    return job.run()
+
+
+def _pool(executor: str, n_jobs: int, workers: int | None):
     """``(submit, close, as_completed)`` for a process pool or a Dask client."""
     if executor == "processes":
         import torch
 
-        gpus = torch.cuda.device_count()
-        workers = max(1, min(n_jobs, gpus or os.cpu_count() or 1))
+        workers = max(1, min(n_jobs, workers or torch.cuda.device_count() or os.cpu_count() or 1))
         pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
                                    initargs=(max(1, (os.cpu_count() or 1) // workers),))
-        return (lambda job: pool.submit(run_job, job)), pool.shutdown, as_completed
+        return (lambda job: pool.submit(_run, job)), pool.shutdown, as_completed
     from distributed import Client, LocalCluster
     from distributed import as_completed as dask_completed
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True) if executor == "local" else None
+    # "local" without workers: two, the fewest that show the jobs running side by side
+    cluster = (LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True)
+               if executor == "local" else None)
     client = Client(cluster if cluster is not None else executor)
 
-    def submit(job: Job):
+    def submit(job):
         gpu = {"GPU": 1} if job.device.startswith("cuda") else None
-        return client.submit(run_job, job, resources=gpu, pure=False)
+        return client.submit(_run, job, resources=gpu, pure=False)
 
     def close(*_: Any) -> None:
         client.close()
@@ -177,48 +191,48 @@ def _pool(executor: str, n_jobs: int):
     return submit, close, dask_completed
 
 
-def run_grid(jobs: list[Job], store: str | os.PathLike, executor: str = "serial",
-             progress: bool = True) -> GridResult:
+def run_grid(jobs: list, store: str | os.PathLike, executor: str = "serial", progress: bool = True,
+             workers: int | None = None) -> GridResult:
     """Run the ``jobs`` whose result is not yet in ``store`` on ``executor``, storing each as it
-    finishes (atomically, ``<store>/<key>.json``); a job that raises is reported on stderr at
-    once with its spec and traceback, and the grid goes on."""
+    finishes (atomically, ``<store>/<key>.json``: ``{"key", "spec", **job.run()}``); a job that
+    raises is reported on stderr at once with its spec and traceback, and the grid goes on.
+    ``workers``: jobs at once under ``processes`` (default one per GPU, else one per CPU core;
+    more than one per GPU fills a GPU that one small model leaves idle) or ``local``."""
     store = Path(store)
     if executor not in EXECUTORS and not executor.startswith(("tcp://", "tls://", "ucx://")):
         raise ValueError(f"executor={executor!r}: choose one of {EXECUTORS} or a Dask scheduler address "
                          "(tcp://host:8786)")
-    todo = [j for j in dict.fromkeys(jobs) if not (store / f"{j.key()}.json").exists()]
-    failed: list[tuple[Job, str]] = []
+    unique: dict[str, Any] = {}
+    for job in jobs:
+        unique.setdefault(job.key(), job)
+    todo = {key: job for key, job in unique.items() if not (store / f"{key}.json").exists()}
+    failed: list[tuple[Any, str]] = []
 
-    def finished(job: Job, payload: dict | None, error: str | None) -> None:
-        if error is None:
-            atomic_write_json(store / f"{job.key()}.json", payload)
-        else:
-            failed.append((job, error))
-            print(f"grid: job failed ({job.describe()}): {json.dumps(asdict(job), default=str)}\n{error}",
+    def finished(key: str, job, result) -> None:
+        """Store ``result()`` under ``key``, or report why it (or storing it) failed."""
+        try:
+            atomic_write_json(store / f"{key}.json", {"key": key, "spec": job.spec(), **result()})
+        except Exception:               # noqa: BLE001 — reported with its spec, the grid goes on
+            failed.append((job, traceback.format_exc()))
+            print(f"grid: job failed ({job.describe()}): {json.dumps(job.spec(), default=str)}\n{failed[-1][1]}",
                   file=sys.stderr, flush=True)
 
-    bar = tqdm(total=len(todo), desc=f"benchmark jobs ({executor})", disable=not progress or not todo)
+    bar = tqdm(total=len(todo), desc=f"jobs ({executor})", disable=not progress or not todo)
     if executor == "serial":
-        for job in todo:
-            try:
-                finished(job, run_job(job), None)
-            except Exception:           # noqa: BLE001 — reported with its spec, the grid goes on
-                finished(job, None, traceback.format_exc())
+        for key, job in todo.items():
+            finished(key, job, job.run)
             bar.update()
     elif todo:
-        submit, close, completed = _pool(executor, len(todo))
+        submit, close, completed = _pool(executor, len(todo), workers)
         try:
-            futures = {submit(job): job for job in todo}
-            for future in completed(list(futures)):
-                job = futures[future]
-                try:
-                    finished(job, future.result(), None)
-                except Exception:       # noqa: BLE001
-                    finished(job, None, traceback.format_exc())
-                bar.update()
+            # the jobs' own timing stays in the workers: here their wall time counts as training
+            with timed("training"):
+                futures = {submit(job): key for key, job in todo.items()}
+                for future in completed(list(futures)):
+                    finished(futures[future], todo[futures[future]], future.result)
+                    bar.update()
         finally:
             close()
     bar.close()
-    done = [json.loads((store / f"{j.key()}.json").read_text()) for j in jobs
-            if (store / f"{j.key()}.json").exists()]
-    return GridResult(done, failed, len(todo))
+    done = [json.loads((store / f"{key}.json").read_text()) for key in unique if (store / f"{key}.json").exists()]
+    return GridResult(done, failed, list(todo))

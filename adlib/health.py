@@ -82,6 +82,12 @@ class Health:
         return {**keys, "status": self.status, "checks": _plain(self.checks), "reasons": list(self.reasons)}
 
     @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Health":
+        """The health a :meth:`record` was made from (a check JSON stored as None is NaN again)."""
+        checks = {k: float("nan") if v is None else v for k, v in record["checks"].items()}
+        return cls(record["status"], checks, list(record["reasons"]))
+
+    @classmethod
     def combine(cls, *parts: "Health", prefixes: Iterable[str] | None = None) -> "Health":
         """One health for a model made of several networks: the worst status, all checks
         (keys prefixed by part), all reasons."""

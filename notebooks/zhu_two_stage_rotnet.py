@@ -71,8 +71,9 @@ ocsvm_nu = 0.1                # OC-SVM ν
 pca_variance = 0.9            # share of the training variance kept by PCA
 lam = 1.0                     # λ of the anomaly score
 precision = "auto"            # training: fp32, bf16 (autocast) or auto (bf16 where measured faster)
-side_by_side = 1              # normal classes run at once
-classes_dir = "book/generated/zhu_classes"   # finished classes kept here
+executor = "serial"           # normal classes as adlib.grid jobs: serial, processes, local (Dask) or tcp://host:8786
+workers = None                # processes: classes at once (None: one per GPU, else one per CPU core)
+classes_dir = "book/generated/zhu_classes"   # finished classes kept here (adlib.grid's store)
 download = False              # torchvision sets: download when not found under data_root (never by default: no data at run time)
 figure_class = 8              # normal class of the reconstruction figure (the paper's Fig 1 uses 8)
 figure_images = 4             # normal and anomalous test images shown per class
@@ -179,8 +180,8 @@ display(zhu.settings_table(settings, methods).style.hide(axis="index"))
 
 # %%
 runs = {name: zhu.run_one_class(ds, class_list, seeds, methods, settings, ch.device, max_train=max_train_per_class,
-                                figure_images=figure_images, step=ch.run.step, side_by_side=side_by_side,
-                                store=classes_dir)
+                                figure_images=figure_images, store=classes_dir, executor=executor,
+                                workers=workers, run=ch.run)
         for name, (ds, class_list) in loaded.items()}
 zhu.record_health(runs, ch.run)
 
@@ -333,14 +334,16 @@ for name in datasets:
 # asks for; `auto` trains under bfloat16 autocast only where a training step is large enough to
 # gain from it on a device with native bfloat16 (`adlib.precision`; `make speed` lists each
 # detector's choice at the quick and the paper sizes), and every score is computed in float32.
-# `side_by_side` ({glue:text}`zhu_side_by_side` here) runs that many normal classes at once,
-# each in its own process on the same device, so that small one-class models fill a GPU;
-# each finished class is kept under `classes_dir`, keyed by its data, settings and adlib's
-# code, so an interrupted run resumes and a re-run with nothing changed trains nothing
-# ("read from store" counts those classes; their compute seconds are from the run that made them):
+# Each normal class is one job of {mod}`adlib.grid`, the runner and store of the cross-paper
+# benchmark, on the executor `executor` ({glue:text}`zhu_executor` here): `processes` with
+# `workers` > 1 runs that many classes at once, each in its own process on the same device, so
+# that small one-class models fill a GPU. Each finished class is kept under `classes_dir`
+# (one JSON file, keyed by its data, settings and adlib's code), so an interrupted run resumes
+# and a re-run with nothing changed trains nothing ("read from store" counts those classes;
+# their compute seconds are from the run that made them):
 
 # %% tags=["hide-input"]
-ch.glue(side_by_side=side_by_side)
+ch.glue(executor=executor if executor != "processes" else f"processes, {workers or 'one per device'} at once")
 display(zhu.timing(runs, n_seeds).style.format({"wall seconds": "{:.1f}", "compute seconds": "{:.1f}"})
         .hide(axis="index"))
 steps = pd.DataFrame(list(ch.run.step_seconds.items()), columns=["step", "seconds"])

@@ -1,7 +1,9 @@
 """adlib.grid: the benchmark grid as stored jobs on a serial loop, a process pool or Dask."""
 
 import json
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 from adlib import grid
@@ -51,10 +53,10 @@ def test_the_key_follows_the_spec_and_the_code():
 def test_an_interrupted_grid_runs_only_the_missing_jobs(tmp_path):
     every = jobs()
     first = grid.run_grid(every[:1], tmp_path, progress=False)          # as if killed after one job
-    assert first.ran == 1 and len(list(tmp_path.glob("*.json"))) == 1
+    assert first.ran == [every[0].key()] and len(list(tmp_path.glob("*.json"))) == 1
     again = grid.run_grid(every, tmp_path, progress=False)
-    assert again.ran == len(every) - 1 and len(again.done) == len(every) and not again.failed
-    assert grid.run_grid(every, tmp_path, progress=False).ran == 0        # a re-render reads
+    assert len(again.ran) == len(every) - 1 and len(again.done) == len(every) and not again.failed
+    assert grid.run_grid(every, tmp_path, progress=False).ran == []       # a re-render reads
     record = again.done[0]["records"][0]
     assert record["pixel_auroc"] is not None and 0 <= record["image_auroc"] <= 1
     assert json.loads((tmp_path / f"{every[0].key()}.json").read_text())["spec"]["method"] == "pca"
@@ -66,6 +68,36 @@ def test_a_failing_job_is_reported_with_its_spec_and_the_rest_completes(tmp_path
     assert len(result.done) == 2 and [job for job, _ in result.failed] == [broken]
     err = capsys.readouterr().err
     assert "grid: job failed (pca on folder:/no/such/folder, seed 0)" in err and "Traceback" in err
+
+
+@dataclass
+class Square:
+    """Any job type runs on the grid: spec, key, describe, device and a pure run()."""
+
+    n: int
+    device: str = "cpu"
+
+    def spec(self):
+        return {"n": self.n, "code": grid.code_version()}
+
+    def key(self):
+        return grid.hashed(self.spec())
+
+    def describe(self):
+        return f"square of {self.n}"
+
+    def run(self):
+        if self.n < 0:
+            raise ValueError("negative")
+        return {"square": np.arange(self.n) ** 2}          # arrays are stored as lists
+
+
+def test_any_job_type_runs_and_its_arrays_are_stored_as_lists(tmp_path, capsys):
+    result = grid.run_grid([Square(3), Square(-1), Square(3), Square(2)], tmp_path, progress=False)
+    assert [p["square"] for p in result.done] == [[0, 1, 4], [0, 1]]         # a repeated job runs once
+    assert [job for job, _ in result.failed] == [Square(-1)] and len(result.ran) == 3
+    assert "grid: job failed (square of -1): {" in capsys.readouterr().err
+    assert grid.run_grid([Square(3), Square(2)], tmp_path, progress=False).ran == []
 
 
 def test_an_unknown_executor_is_refused(tmp_path):

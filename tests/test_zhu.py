@@ -3,6 +3,7 @@ detectors (adlib.detectors.zhu) and the chapter's experiment, tables, figures an
 (adlib.papers.zhu)."""
 
 import functools
+import json
 import os
 from pathlib import Path
 
@@ -544,29 +545,32 @@ def _same(a: paper.OneClassRun, b: paper.OneClassRun) -> None:
             np.testing.assert_allclose(image, b.panels[k][name], atol=1e-5)
 
 
-def test_classes_side_by_side_in_processes_give_the_serial_numbers(tiny_run):
-    """side_by_side runs each normal class in its own (spawned) process: same numbers, same order."""
+def test_classes_as_grid_jobs_in_processes_give_the_serial_numbers(tiny_run):
+    """executor="processes" runs each normal class in its own (spawned) process: same numbers, same order."""
     ds, serial = tiny_run
     parallel = paper.run_one_class(ds, [0, 2], [0, 1], paper.ALL_METHODS, tiny_settings(), "cpu", figure_images=2,
-                                   side_by_side=2)
+                                   executor="processes", workers=2)
     _same(serial, parallel)
     assert [r["class"] for r in parallel.records] == [r["class"] for r in serial.records]
 
 
-def test_finished_classes_are_stored_and_a_rerun_resumes(tiny_run, tmp_path, monkeypatch):
+def test_finished_classes_are_stored_as_grid_jobs_and_a_rerun_resumes(tiny_run, tmp_path, monkeypatch):
     ds, serial = tiny_run
     store = tmp_path / "classes"
     run = functools.partial(paper.run_one_class, ds, [0, 2], [0, 1], paper.ALL_METHODS, tiny_settings(), "cpu",
                             figure_images=2, store=store)
     first = run()
     _same(serial, first)
-    assert len(list(store.glob("*.pkl"))) == 2 and first.reused_classes == []
-    (sorted(store.glob("*.pkl"), key=lambda p: p.stat().st_mtime)[-1]).unlink()      # as if killed before class 2
+    stored = {json.loads(p.read_text())["spec"]["k"]: p for p in store.glob("*.json")}      # adlib.grid's store
+    assert set(stored) == {0, 2} and first.reused_classes == []
+    stored[2].unlink()                                                        # as if killed before class 2
     ran = []
     real = paper.run_class
-    monkeypatch.setattr(paper, "run_class", lambda job, step=None: ran.append(job.k) or real(job, step))
-    second = run()
+    monkeypatch.setattr(paper, "run_class", lambda job: ran.append(job.k) or real(job))
+    steps = type("Run", (), {"step_seconds": {}})()
+    second = run(run=steps)
     assert ran == [2] and second.reused_classes == [0]
+    assert set(steps.step_seconds) == {f"{ds.name}: {m}" for m in paper.ALL_METHODS if m != "RotNet"}
     _same(serial, second)
     ran.clear()
     assert run().reused_classes == [0, 2] and ran == []                       # nothing trained again
@@ -574,3 +578,24 @@ def test_finished_classes_are_stored_and_a_rerun_resumes(tiny_run, tmp_path, mon
     other = paper.run_one_class(ds, [0], [0], ["PCA"], tiny_settings(pca_variance=0.5), "cpu", figure_images=2,
                                 store=store)
     assert other.reused_classes == [] and ran == [0]
+
+
+def test_a_failing_class_is_reported_and_the_others_are_kept(tmp_path, monkeypatch, capsys):
+    ds = tiny_set(classes=3)
+    real = paper.run_class
+
+    def broken(job):
+        if job.k == 1:
+            raise FloatingPointError("class 1 diverged")
+        return real(job)
+
+    monkeypatch.setattr(paper, "run_class", broken)
+    run = functools.partial(paper.run_one_class, ds, [0, 1, 2], [0], ["PCA"], tiny_settings(), "cpu",
+                            figure_images=1, store=tmp_path)
+    with pytest.raises(RuntimeError, match="normal class c1 failed .*FloatingPointError: class 1 diverged"):
+        run()
+    err = capsys.readouterr().err
+    assert f"grid: job failed ({ds.name}, normal class c1)" in err and "Traceback" in err
+    assert len(list(tmp_path.glob("*.json"))) == 2                          # classes 0 and 2 are stored
+    monkeypatch.setattr(paper, "run_class", real)
+    assert run().reused_classes == [0, 2]

@@ -20,17 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import json
 import math
 import os
-import pickle
+import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -89,7 +84,8 @@ PARAMETERS = {
     "pca_variance": P.number(0.01, 0.9999),
     "lam": P.number(0.0, 1000.0),
     "precision": P.choice("auto", "fp32", "bf16"),
-    "side_by_side": P.integer(1, 64),
+    "executor": P.text(doc="serial, processes, local or a Dask scheduler address (adlib.grid)"),
+    "workers": P.Spec(int, 1, 64, optional=True),
     "classes_dir": P.text(),
     "download": P.flag(),
     "figure_class": P.integer(0, 1000),
@@ -224,41 +220,50 @@ class OneClassRun:
 
 @dataclass
 class ClassJob:
-    """Everything one normal class's runs (all its seeds and methods) need: picklable, so it
-    runs in another process, and hashable (:meth:`key`) so its finished result can be stored."""
+    """One normal class of :func:`run_one_class` (all its seeds and methods) as a job of
+    :func:`adlib.grid.run_grid`: it carries its images, so it runs on any worker, and its spec
+    names them by checksum."""
 
     dataset: str
     class_names: list[str]
-    channels: int
     k: int
     normal: np.ndarray               # the class's training images (before the health hold-out)
     test: np.ndarray
-    anomalous: np.ndarray
     test_y: np.ndarray
-    shown: list[int]
     seeds: list[int]
     methods: list[str]
     settings: dict[str, MethodSetting]
     device: str
     health_fraction: float
+    figure_images: int
 
-    def key(self) -> str:
-        """A hash of what decides this class's numbers: data, class, seeds, methods, settings,
-        device type and adlib's code (:func:`adlib.grid.code_version`)."""
-        spec = {"dataset": self.dataset, "k": self.k, "seeds": self.seeds, "methods": self.methods,
+    @functools.cached_property
+    def _checksum(self) -> str:
+        return runtime.array_checksum(self.normal, self.test, self.test_y)
+
+    def spec(self) -> dict:
+        """What decides this class's numbers: data, class, seeds, methods, settings, device type
+        and adlib's code (:func:`adlib.grid.code_version`)."""
+        return {"dataset": self.dataset, "k": self.k, "seeds": self.seeds, "methods": self.methods,
                 "settings": {m: asdict(s) for m, s in sorted(self.settings.items())},
                 "device": self.device.split(":")[0], "health_fraction": self.health_fraction,
-                "shown": self.shown, "code": grid.code_version(),
-                "data": runtime.array_checksum(np.asarray(self.normal), np.asarray(self.test),
-                                               np.asarray(self.anomalous))}
-        return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:20]
+                "figure_images": self.figure_images, "code": grid.code_version(), "data": self._checksum}
+
+    def key(self) -> str:
+        return grid.hashed(self.spec())
+
+    def describe(self) -> str:
+        return f"{self.dataset}, normal class {self.class_names[self.k]}"
+
+    def run(self) -> dict:
+        return run_class(self)
 
 
 def run_one_class(dataset: oneclass.ClassificationSet, classes, seeds, methods,
                   settings: dict[str, MethodSetting], device, *, max_train: int | None = None,
                   health_fraction: float = HEALTH_FRACTION, figure_images: int = 4,
-                  step: Callable[[str], Any] | None = None, side_by_side: int = 1,
-                  store: str | os.PathLike | None = None) -> OneClassRun:
+                  store: str | os.PathLike | None = None, executor: str = "serial", workers: int | None = None,
+                  run: runtime.Run | None = None) -> OneClassRun:
     """Every method, normal class and seed on one dataset, each method through its detector.
 
     Before anything is fitted, ``health_fraction`` of the normal class's training images is
@@ -267,120 +272,110 @@ def run_one_class(dataset: oneclass.ClassificationSet, classes, seeds, methods,
     images (``run.health``, ``run.health_rows``). The RotNet score of a build that also runs
     the two-stage model is its stage 1 (the ``rotnet`` extra of the same fitted encoder, and
     the stage-1 part of its health); untrained methods (OC-SVM, PCA) are fitted once per class
-    and their scores reused for every seed. ``step(label)`` is a context manager timing each
-    fit and prediction (e.g. ``Run.step``).
+    and their scores reused for every seed. With a ``run``, each method's fit and prediction
+    time is added to its ``step_seconds``.
 
-    ``side_by_side`` > 1 runs that many normal classes at once, each in its own process on the
-    same device: one small one-class model leaves most of a GPU idle, several fill it (on a
-    2-core CPU keep 1). ``store`` is a folder keeping each finished class (``<key>.pkl``, see
-    :meth:`ClassJob.key`), so an interrupted run, e.g. a GPU command with a time limit, resumes
-    at the first class not yet done and a re-run with the same inputs and code trains nothing.
+    Each normal class is one :class:`ClassJob` of :func:`adlib.grid.run_grid` on ``executor``
+    (``"processes"`` with ``workers`` > 1 runs that many classes side by side: one small
+    one-class model leaves most of a GPU idle), stored in ``store`` (a temporary folder when
+    None), so an interrupted run resumes at the first class not yet done and a re-run with the
+    same inputs and code trains nothing. A class that fails is reported by the grid and, once
+    the others are stored, raised here.
     """
-    step = step or (lambda label, kind=None: contextlib.nullcontext())
     methods = [m for m in ALL_METHODS if m in methods]
     out = OneClassRun(dataset.name, list(dataset.classes), list(classes), dataset.test_y)
     started = time.perf_counter()
-    jobs = []
-    for k in classes:
-        normal, test, anomalous = dataset.one_class(k, max_train)
-        jobs.append(ClassJob(dataset.name, list(dataset.classes), dataset.channels, k, normal, test, anomalous,
-                             dataset.test_y, display_indices(dataset.test_y, k, figure_images), list(seeds),
-                             methods, settings, str(device), health_fraction))
-    store = Path(store) if store is not None else None
-    done = {job.k: _load_class(store, job) for job in jobs} if store is not None else {}
-    todo = [job for job in jobs if done.get(job.k) is None]
-    out.reused_classes = [job.k for job in jobs if done.get(job.k) is not None]
-
-    def finished(job: ClassJob, result: OneClassRun) -> None:
-        done[job.k] = result
-        if store is not None:
-            runtime.atomic_write_bytes(store / f"{job.key()}.pkl", pickle.dumps(result))
-
-    if side_by_side > 1 and len(todo) > 1:
-        workers = min(side_by_side, len(todo))
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with step(f"{dataset.name}: {len(todo)} classes, {workers} side by side", kind="training"), \
-                ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_run_class_in_worker, job, threads): job for job in todo}
-            for future in as_completed(futures):
-                finished(futures[future], future.result())
-    else:
-        for job in todo:
-            finished(job, run_class(job, step))
-    for job in jobs:
-        _merge(out, done[job.k])
+    jobs = [ClassJob(dataset.name, list(dataset.classes), k, dataset.one_class(k, max_train)[0], dataset.test_x,
+                     dataset.test_y, list(seeds), methods, settings, str(device), health_fraction, figure_images)
+            for k in classes]
+    with contextlib.nullcontext(store) if store is not None else tempfile.TemporaryDirectory() as folder:
+        result = grid.run_grid(jobs, folder, executor, progress=False, workers=workers)
+    if result.failed:
+        raise RuntimeError(f"{dataset.name}: normal class(es) {', '.join(job.describe() for job, _ in result.failed)} "
+                           f"failed (tracebacks above); the other classes are stored: "
+                           + result.failed[-1][1].strip().splitlines()[-1])
+    for payload in result.done:
+        _merge(out, payload)
+        if payload["key"] not in result.ran:
+            out.reused_classes.append(payload["spec"]["k"])
+        elif run is not None:
+            for method, seconds in payload["method_seconds"].items():
+                label = f"{dataset.name}: {method}"
+                run.step_seconds[label] = round(run.step_seconds.get(label, 0.0) + seconds, 3)
     out.seconds = time.perf_counter() - started
     return out
 
 
-def _load_class(store: Path, job: ClassJob) -> OneClassRun | None:
-    path = store / f"{job.key()}.pkl"
-    # written by this module (finished() above) into the build's own folder, hence trusted
-    return pickle.loads(path.read_bytes()) if path.exists() else None
+def _merge(out: OneClassRun, payload: dict) -> None:
+    """Add one stored class (:func:`run_class`'s payload as the store gives it back) to ``out``."""
+    k, seeds = payload["spec"]["k"], payload["spec"]["seeds"]
+    out.records += payload["records"]
+    out.ablation += payload["ablation"]
+    out.class_seconds += payload["class_seconds"]
+    for record in payload["health"]:
+        out.health[record["method"], k, record["seed"]] = health.Health.from_record(record)
+    for s in seeds:
+        out.health_rows += _health_rows(out.health, payload["spec"]["methods"], k, s, out.class_names[k])
+    for kept in payload["scores"]:
+        if "mse" in kept:
+            out.terms[k, kept["seed"]] = {"mse": np.asarray(kept["mse"]), "ssim": np.asarray(kept["ssim"]),
+                                          "anomalous": out.test_y != k}
+        if "cae" in kept:
+            out.cae_errors[k, kept["seed"]] = np.asarray(kept["cae"])
+    out.curves[k] = {m: tuple(np.asarray(c) for c in curve) for m, curve in payload["curves"].items()}
+    out.panels[k] = {name: np.asarray(v, np.float32 if name != "labels" else np.int64)
+                     for name, v in payload["panel"].items()}
 
 
-def _run_class_in_worker(job: ClassJob, threads: int) -> OneClassRun:
-    import torch
-
-    torch.set_num_threads(threads)
-    return run_class(job)
-
-
-def _merge(out: OneClassRun, part: OneClassRun) -> None:
-    for name in ("records", "ablation", "class_seconds", "health_rows"):
-        getattr(out, name).extend(getattr(part, name))
-    for name in ("terms", "cae_errors", "curves", "panels", "health"):
-        getattr(out, name).update(getattr(part, name))
-
-
-def run_class(job: ClassJob, step: Callable[[str], Any] | None = None) -> OneClassRun:
-    """One normal class of :func:`run_one_class`: every seed and method, in this process."""
-    step = step or (lambda label, kind=None: contextlib.nullcontext())
-    k, methods, anomalous = job.k, job.methods, job.anomalous
-    out = OneClassRun(job.dataset, job.class_names, [k], job.test_y)
+def run_class(job: ClassJob) -> dict:
+    """One normal class of :func:`run_one_class`, every seed and method, in this process: the
+    class's records, health records (per method and seed), scores kept for the tables (two-stage
+    terms, CAE errors), the first seed's ROC curves and reconstructions, and its seconds."""
+    k, methods, anomalous = job.k, job.methods, job.test_y != job.k
     train, held_out = health.hold_out(job.normal, job.health_fraction, seed=0)
+    shown = display_indices(job.test_y, k, job.figure_images)
+    out: dict[str, Any] = {"records": [], "ablation": [], "health": [], "scores": [], "class_seconds": [],
+                           "method_seconds": {}}
     untrained: dict[str, np.ndarray] = {}
     for s in job.seeds:
-        t0, scores, fitted, extra = time.perf_counter(), {}, {}, {}
+        t0, scores, fitted, extra, healths = time.perf_counter(), {}, {}, {}, {}
         for method in methods:
             setting = job.settings[method]
             if method in untrained:
-                scores[method] = untrained[method]
-                out.health[method, k, s] = health.NOT_TRAINED
+                scores[method], healths[method] = untrained[method], health.NOT_TRAINED
                 continue
             if method == "RotNet" and "rotnet" in extra:
-                scores[method] = extra["rotnet"]
-                out.health[method, k, s] = stage_health(out.health["Two-stage", k, s], "rotnet_")
+                scores[method], healths[method] = extra["rotnet"], stage_health(healths["Two-stage"], "rotnet_")
                 continue
-            detector = detectors.get(setting.detector, channels=job.channels,
+            detector = detectors.get(setting.detector, channels=job.normal.shape[1],
                                      image_size=int(max(train.shape[-2:])), seed=s, **setting.hyperparameters)
-            with step(f"{job.dataset}: {method}"):
-                detector.fit(train, iterations=setting.iterations, batch_size=setting.batch_size,
-                             device=job.device, precision=setting.precision, progress=False)
-                prediction = detector.predict(job.test)
+            start = time.perf_counter()
+            detector.fit(train, iterations=setting.iterations, batch_size=setting.batch_size,
+                         device=job.device, precision=setting.precision, progress=False)
+            prediction = detector.predict(job.test)
+            out["method_seconds"][method] = out["method_seconds"].get(method, 0.0) + time.perf_counter() - start
             scores[method], fitted[method] = prediction.scores, detector
-            out.health[method, k, s] = detector.health(held_out)
+            healths[method] = detector.health(held_out)
             if method == "Two-stage":
                 extra = prediction.extra
             if not detector.trained:
                 untrained[method] = prediction.scores
-        out.health_rows += _health_rows(out.health, methods, k, s, job.class_names[k])
-        for method, values in scores.items():
-            out.records.append({"dataset": job.dataset, "method": method, "class": k, "seed": s,
-                                "auroc": auroc_of(values, anomalous)})
+        out["health"] += [h.record(method=m, seed=s) for m, h in healths.items()]
+        out["records"] += [{"dataset": job.dataset, "method": m, "class": k, "seed": s, "auroc": auroc_of(v, anomalous)}
+                           for m, v in scores.items()]
+        kept = {"seed": s, "cae": scores.get("CAE")}
         if "Two-stage" in scores:
-            out.terms[k, s] = {"mse": extra["mse"], "ssim": extra["ssim"], "anomalous": anomalous}
-            out.ablation.append({"dataset": job.dataset, "class": k, "seed": s,
-                                 "MSE term only": auroc_of(extra["mse"], anomalous),
-                                 "SSIM term only": auroc_of(extra["ssim"], anomalous),
-                                 "MSE − λ·SSIM": auroc_of(scores["Two-stage"], anomalous)})
-        if "CAE" in scores:
-            out.cae_errors[k, s] = scores["CAE"]
+            kept.update(mse=extra["mse"], ssim=extra["ssim"])
+            out["ablation"].append({"dataset": job.dataset, "class": k, "seed": s,
+                                    "MSE term only": auroc_of(extra["mse"], anomalous),
+                                    "SSIM term only": auroc_of(extra["ssim"], anomalous),
+                                    "MSE − λ·SSIM": auroc_of(scores["Two-stage"], anomalous)})
+        out["scores"].append({name: v for name, v in kept.items() if v is not None})
         if s == job.seeds[0]:
-            out.curves[k] = {m: roc_curve(anomalous, v)[:2] for m, v in scores.items()}
-            out.panels[k] = _panel(job.test[job.shown], job.test_y[job.shown], fitted)
-        out.class_seconds.append({"dataset": job.dataset, "class": k, "seed": s,
-                                  "seconds": time.perf_counter() - t0})
+            out["curves"] = {m: roc_curve(anomalous, v)[:2] for m, v in scores.items()}
+            out["panel"] = _panel(job.test[shown], job.test_y[shown], fitted)
+        out["class_seconds"].append({"dataset": job.dataset, "class": k, "seed": s,
+                                     "seconds": time.perf_counter() - t0})
     return out
 
 
