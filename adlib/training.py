@@ -25,9 +25,12 @@ from tqdm.auto import tqdm
 from adlib import precision as precisions
 from adlib.runtime import seed_everything
 
-# Training data is either a tensor of ready samples (minibatches drawn at random) or a
-# function drawing one minibatch, e.g. random crops from a few large images.
-BatchSource = Union[torch.Tensor, Callable[[torch.Generator, int], torch.Tensor]]
+# Training data is ready samples, minibatches drawn at random with one index for every part: a
+# tensor, a tuple of tensors (input, target, condition...) or a dict of them, all of one length;
+# or a function drawing one minibatch in any of those forms, e.g. random crops from a few large
+# images. A model's ``train_step`` gets the minibatch in the form it was given.
+Batch = Union[torch.Tensor, tuple, dict]
+BatchSource = Union[Batch, Callable[[torch.Generator, int], Batch]]
 READ_EVERY = 50        # steps between read-backs of the losses (and NaN checks)
 
 
@@ -83,17 +86,15 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
     seed_everything(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     model.to(device)
-    if isinstance(data, torch.Tensor):
-        if len(data) == 0:
-            raise ValueError("no training samples: the training set is empty")
-        samples = data.to(device)
-
-        def draw(gen: torch.Generator, n: int) -> torch.Tensor:
-            index = torch.randint(len(samples), (n,), generator=gen)
-            return samples[index.to(device)]
+    if callable(data):
+        def draw(gen: torch.Generator, n: int) -> Batch:
+            return _on(data(gen, n), device, layout)
     else:
-        def draw(gen: torch.Generator, n: int) -> torch.Tensor:
-            return data(gen, n).to(device)
+        samples, size = _on(data, device, torch.contiguous_format), _length(data)
+
+        def draw(gen: torch.Generator, n: int) -> Batch:
+            index = torch.randint(size, (n,), generator=gen).to(device)
+            return _on(_map(lambda part: part[index], samples), device, layout)
 
     optimizers = model.configure_optimizers(lr)
     history = History()
@@ -140,8 +141,6 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
     try:
         for step in bar:
             batch = draw(generator, batch_size)
-            if batch.ndim == 4:
-                batch = batch.contiguous(memory_format=layout)
             if precision == "auto":
                 # the first step runs in float32 and is counted; its cost decides the rest
                 with FlopCounterMode(display=False) as counter:
@@ -164,6 +163,36 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
     history.iterations = iterations
     model.eval()
     return history
+
+
+def _map(fn: Callable[[torch.Tensor], torch.Tensor], batch: Batch) -> Batch:
+    """``fn`` applied to every tensor of a batch, its form (tensor, tuple, dict) kept."""
+    if isinstance(batch, torch.Tensor):
+        return fn(batch)
+    if isinstance(batch, dict):
+        return {key: fn(part) for key, part in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return tuple(fn(part) for part in batch)
+    raise TypeError(f"a training batch must be a tensor, a tuple or a dict of tensors, got {type(batch).__name__}")
+
+
+def _length(data: Batch) -> int:
+    parts = [data] if isinstance(data, torch.Tensor) else list(data.values() if isinstance(data, dict) else data)
+    if not parts or not all(isinstance(part, torch.Tensor) for part in parts):
+        raise TypeError("training data must be a tensor, a tuple or dict of tensors, or a function drawing a batch")
+    lengths = {len(part) for part in parts}
+    if len(lengths) != 1:
+        raise ValueError(f"the parts of the training data differ in length ({sorted(lengths)}); each part "
+                         "needs one row per sample")
+    if 0 in lengths:
+        raise ValueError("no training samples: the training set is empty")
+    return lengths.pop()
+
+
+def _on(batch: Batch, device: torch.device, layout: torch.memory_format) -> Batch:
+    """The batch on ``device``, its images (4-D tensors) in the training precision's memory layout."""
+    return _map(lambda part: part.to(device).contiguous(memory_format=layout) if part.ndim == 4
+                else part.to(device), batch)
 
 
 def _to_host(rows: list[dict]) -> list[dict]:

@@ -58,6 +58,53 @@ def test_nan_loss_stops_with_advice():
         Broken(input_size=32).fit(torch.rand(4, 1, 32, 32), iterations=3, batch_size=2, progress=False)
 
 
+class _Regression(torch.nn.Module):
+    """A target-and-condition model: it learns y = w·x + c from (x, y, c) samples."""
+
+    precision = "fp32"
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.seen = []
+
+    def configure_optimizers(self, lr):
+        return [torch.optim.SGD(self.parameters(), lr=lr)]
+
+    def train_step(self, batch, optimizers):
+        x, y, c = (batch["x"], batch["y"], batch["c"]) if isinstance(batch, dict) else batch
+        self.seen.append(type(batch))
+        assert torch.equal(y, 3 * x + c)          # the parts of one sample stay together
+        (optimizer,) = optimizers
+        optimizer.zero_grad()
+        loss = ((self.w * x + c - y) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.detach()}
+
+
+@pytest.mark.parametrize("form", ["tuple", "dict", "function"])
+def test_fit_takes_batches_of_several_parts(form):
+    x = torch.linspace(-1, 1, 50)
+    c = torch.arange(50.0)
+    parts = (x, 3 * x + c, c)
+
+    def draw(generator, n):
+        index = torch.randint(50, (n,), generator=generator)
+        return tuple(part[index] for part in parts)
+
+    data = {"tuple": parts, "dict": dict(zip("xyc", parts)), "function": draw}[form]
+    model = _Regression()
+    history = training.fit(model, data, iterations=200, batch_size=10, lr=0.1, progress=False)
+    assert abs(model.w.item() - 3) < 1e-3 and history.series()[-1] < 1e-5
+    assert set(model.seen) == {dict if form == "dict" else tuple}
+
+
+def test_fit_refuses_parts_of_different_lengths():
+    with pytest.raises(ValueError, match="differ in length"):
+        training.fit(_Regression(), (torch.zeros(5), torch.zeros(4), torch.zeros(5)), iterations=1, progress=False)
+
+
 def test_callback_snapshots():
     seen = []
     schneider.CAE(input_size=32).fit(torch.rand(4, 1, 32, 32), iterations=6, batch_size=2, progress=False,

@@ -55,35 +55,32 @@ def test_knn_rejects_bad_input_clearly():
 
 def test_conditioned_patches_carry_their_index():
     images = torch.rand(2, 1, 32, 32)
-    packed = saeedi.conditioned_patches(images, 16, 8)           # 3 × 3 = 9 patches per image
-    assert packed.shape == (18, 2, 16, 16)
-    cond = packed[:, 1, 0, 0]
-    np.testing.assert_allclose(cond[:9].numpy(), (np.arange(9) + 1) / 9, rtol=1e-6)
-    assert torch.equal(cond[:9], cond[9:]) and torch.all(packed[:, 1] == cond.view(-1, 1, 1))
-    assert torch.equal(packed[4, 0], images[0, 0, 8:24, 8:24])  # row-major: patch 5 is the centre
+    patches, cond = saeedi.conditioned_patches(images, 16, 8)   # 3 × 3 = 9 patches per image
+    assert patches.shape == (18, 1, 16, 16) and cond.shape == (18, 1)
+    np.testing.assert_allclose(cond[:9, 0].numpy(), (np.arange(9) + 1) / 9, rtol=1e-6)
+    assert torch.equal(cond[:9], cond[9:])
+    assert torch.equal(patches[4, 0], images[0, 0, 8:24, 8:24])  # row-major: patch 5 is the centre
 
 
 def test_random_conditioned_patches_come_from_the_grid():
     images = torch.rand(3, 1, 32, 32)
-    grid = saeedi.conditioned_patches(images, 16, 8)
-    batch = saeedi.random_conditioned_patches(images, 16, 8)(torch.Generator().manual_seed(1), 10)
-    assert batch.shape == (10, 2, 16, 16)
-    for b in batch:
-        assert any(torch.equal(b, g) for g in grid)
+    grid, grid_cond = saeedi.conditioned_patches(images, 16, 8)
+    patches, cond = saeedi.random_conditioned_patches(images, 16, 8)(torch.Generator().manual_seed(1), 10)
+    assert patches.shape == (10, 1, 16, 16) and cond.shape == (10, 1)
+    for p, c in zip(patches, cond):
+        assert any(torch.equal(p, g) and torch.equal(c, gc) for g, gc in zip(grid, grid_cond))
 
 
 def test_cpcae_shapes_condition_and_sparse_loss():
     model = saeedi.CPCAE(in_channels=1, patch=16, latent=8, width=4, l1=0.5)
-    packed = saeedi.conditioned_patches(torch.rand(2, 1, 32, 32), 16, 8)
-    assert model(packed).shape == (18, 1, 16, 16)
-    assert model.encode(packed).shape == (18, 8) and (model.encode(packed) >= 0).all()
-    loss, logs = model.loss(packed)
+    patches, cond = saeedi.conditioned_patches(torch.rand(2, 1, 32, 32), 16, 8)
+    assert model(patches, cond).shape == (18, 1, 16, 16)
+    assert model.encode(patches, cond).shape == (18, 8) and (model.encode(patches, cond) >= 0).all()
+    loss, logs = model.loss(patches, cond)
     assert {"mse", "l1"} <= set(logs) and abs(logs["loss"] - logs["mse"] - 0.5 * logs["l1"]) < 1e-5
-    other = packed.clone()
-    other[:, 1] = 0.0                                              # another condition → another output
-    assert not torch.allclose(model(packed), model(other))
+    assert not torch.allclose(model(patches, cond), model(patches, torch.zeros_like(cond)))   # the condition counts
     with pytest.raises(ValueError, match="condition"):
-        model(torch.rand(2, 1, 16, 16))
+        model(torch.rand(2, 1, 16, 16), torch.rand(2))
     with pytest.raises(ValueError, match="multiple of 8"):
         saeedi.CPCAE(patch=20)
 

@@ -31,11 +31,16 @@ class Autoencoder(nn.Module):
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         return [torch.optim.Adam(self.parameters(), lr=lr)]
 
-    def train_step(self, x: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: training.Batch, optimizers: list[torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
+        """One optimiser step on ``loss(batch)``; a tuple batch is passed as ``loss(*batch)``, a
+        dict as ``loss(**batch)`` (input, target, condition...)."""
         (optimizer,) = optimizers
         optimizer.zero_grad(set_to_none=True)
-        with precisions.autocast(x.device, self.precision):
-            loss, logs = self.loss(x)
+        args, kwargs = ((), batch) if isinstance(batch, dict) else (
+            (batch,) if isinstance(batch, torch.Tensor) else tuple(batch), {})
+        device = next(iter(kwargs.values()) if kwargs else iter(args)).device
+        with precisions.autocast(device, self.precision):
+            loss, logs = self.loss(*args, **kwargs)
         loss.backward()
         optimizer.step()
         return logs

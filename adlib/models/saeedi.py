@@ -4,8 +4,7 @@
   of a downsized image, the patch index (number / total) concatenated as a condition in the
   encoder *and* the decoder, strided convolutions → dense bottleneck → transposed
   convolutions, and an L1 activity penalty on the hidden (bottleneck) layer (their eq. 3).
-  The condition travels with each patch as one extra constant channel, so the model fits
-  the shared training loop (:func:`adlib.training.fit`) unchanged.
+  The shared training loop (:func:`adlib.training.fit`) draws (patches, conditions) pairs.
 - :func:`anomaly_maps` — whole-image residual maps: downsize, patches, reconstruct, average
   the overlaps (:func:`adlib.patches.assemble`), upsize.
 - :class:`FeatureExtractor` / :func:`load_backbone` — a pretrained ImageNet CNN cut before
@@ -41,31 +40,29 @@ from adlib.patches import assemble, grid_patches, patch_grid_shape, resize  # no
 
 # ----------------------------------------------------------------------------- CPCAE
 
-def conditioned_patches(images: torch.Tensor, patch: int, stride: int) -> torch.Tensor:
-    """Overlapping patches with their condition: (N, C, H, W) → (N·P, C + 1, patch, patch).
+def conditioned_patches(images: torch.Tensor, patch: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Overlapping patches and their condition: (N, C, H, W) → ((N·P, C, patch, patch), (N·P, 1)).
 
-    The last channel is constant: the patch's number divided by the total number of patches
-    per image, (i + 1) / P, in row-major order (the paper's "index of the patches").
+    The condition is the patch's number divided by the number of patches per image,
+    (i + 1) / P, in row-major order (the paper's "index of the patches").
     """
     n, _, height, width = images.shape
     rows, cols = patch_grid_shape(height, width, patch, stride)
     per_image = rows * cols
-    patches = grid_patches(images, patch, stride)
     cond = (torch.arange(per_image, dtype=images.dtype) + 1) / per_image
-    cond = cond.repeat(n).view(-1, 1, 1, 1).expand(-1, 1, patch, patch)
-    return torch.cat([patches, cond], dim=1)
+    return grid_patches(images, patch, stride), cond.repeat(n).view(-1, 1)
 
 
 def random_conditioned_patches(images: torch.Tensor, patch: int, stride: int):
     """A batch source for :func:`adlib.training.fit`: random (image, patch index) pairs from
-    the overlapping grid, with their condition channel (no full patch tensor in memory)."""
+    the overlapping grid, as (patches, conditions) (no full patch tensor in memory)."""
     n, c, height, width = images.shape
     rows, cols = patch_grid_shape(height, width, patch, stride)
     per_image = rows * cols
 
     offsets, channels = torch.arange(patch), torch.arange(c)
 
-    def draw(generator: torch.Generator, batch: int) -> torch.Tensor:
+    def draw(generator: torch.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         which = torch.randint(n, (batch,), generator=generator)
         index = torch.randint(per_image, (batch,), generator=generator)
         # one gather for the whole batch (as patches.random_crops)
@@ -73,18 +70,17 @@ def random_conditioned_patches(images: torch.Tensor, patch: int, stride: int):
         xs = ((index % cols) * stride)[:, None] + offsets
         crops = images[which[:, None, None, None], channels[None, :, None, None],
                        ys[:, None, :, None], xs[:, None, None, :]]
-        cond = ((index + 1) / per_image).to(images.dtype).view(-1, 1, 1, 1).expand(-1, 1, patch, patch)
-        return torch.cat([crops, cond], dim=1)
+        return crops, ((index + 1) / per_image).to(images.dtype).view(-1, 1)
     return draw
 
 
 class CPCAE(Autoencoder):
     """Conditional patch-based convolutional autoencoder (their Fig 2).
 
-    Input: (B, C + 1, p, p), the last channel holding the patch condition. Encoder: three
-    stride-2 convolutions (4×4) with LeakyReLU, flattened, the condition concatenated, a
-    dense layer to ``latent`` ReLU units (the hidden layer h). Decoder: h and the condition
-    concatenated, a dense layer, three stride-2 transposed convolutions, a sigmoid.
+    Input: patches x (B, C, p, p) and their conditions (B, 1). Encoder: three stride-2
+    convolutions (4×4) with LeakyReLU, flattened, the condition concatenated, a dense layer
+    to ``latent`` ReLU units (the hidden layer h). Decoder: h and the condition concatenated,
+    a dense layer, three stride-2 transposed convolutions, a sigmoid.
     Loss: mean squared error + ``l1`` · mean |h| (their eq. 3, both terms averaged).
     """
 
@@ -110,44 +106,50 @@ class CPCAE(Autoencoder):
             nn.ConvTranspose2d(2 * width, width, 4, 2, 1), act(),
             nn.ConvTranspose2d(width, in_channels, 4, 2, 1), nn.Sigmoid())
 
-    def _split(self, packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if packed.ndim != 4 or packed.shape[1] != self.in_channels + 1 or packed.shape[-1] != self.patch:
-            raise ValueError(f"CPCAE expects (B, {self.in_channels + 1}, {self.patch}, {self.patch}) "
-                             f"patches with the condition as last channel (see conditioned_patches); "
-                             f"got {tuple(packed.shape)}")
-        return packed[:, :self.in_channels], packed[:, self.in_channels, 0, 0].unsqueeze(1)
+    def _check(self, x: torch.Tensor, cond: torch.Tensor) -> None:
+        expected = (self.in_channels, self.patch, self.patch)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected or cond.shape != (len(x), 1):
+            raise ValueError(f"CPCAE expects patches (B, {', '.join(map(str, expected))}) and their condition "
+                             f"(B, 1) (see conditioned_patches); got {tuple(x.shape)} and {tuple(cond.shape)}")
 
-    def encode(self, packed: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """The hidden layer h (B, latent)."""
-        x, cond = self._split(packed)
-        return self.to_hidden(torch.cat([self.encoder(x), cond], dim=1))
+        self._check(x, cond)
+        return self.to_hidden(torch.cat([self.encoder(x), cond.to(x.dtype)], dim=1))
 
     def decode(self, hidden: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        top = self.from_hidden(torch.cat([hidden, cond], dim=1))
+        top = self.from_hidden(torch.cat([hidden, cond.to(hidden.dtype)], dim=1))
         return self.decoder(top.view(-1, self._top, self._side, self._side))
 
-    def forward(self, packed: torch.Tensor) -> torch.Tensor:
-        x, cond = self._split(packed)
-        return self.decode(self.to_hidden(torch.cat([self.encoder(x), cond], dim=1)), cond)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x, cond), cond)
 
-    def loss(self, packed: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x, cond = self._split(packed)
-        hidden = self.to_hidden(torch.cat([self.encoder(x), cond], dim=1))
+    def loss(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        hidden = self.encode(x, cond)
         mse = torch.mean((self.decode(hidden, cond).float() - x) ** 2)
         sparsity = hidden.float().abs().mean()
         loss = mse + self.l1 * sparsity
         return loss, {"loss": loss.detach(), "mse": mse.detach(), "l1": sparsity.detach()}
 
     @torch.no_grad()
-    def anomaly_map(self, packed: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """(B, p, p) squared residual of the image channels, averaged over channels."""
-        return ((packed[:, :self.in_channels] - self.reconstruct(packed, batch_size)) ** 2).mean(dim=1)
+    def reconstruct(self, x: torch.Tensor, cond: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Reconstructions of patches ``x`` with their conditions, in eval mode, batched, on the CPU."""
+        self.eval()
+        out = [self(a.to(self.device), b.to(self.device)).float().cpu()
+               for a, b in zip(torch.split(x, batch_size), torch.split(cond, batch_size))]
+        return torch.cat(out) if out else x.new_zeros((0, *x.shape[1:]))
 
     @torch.no_grad()
-    def hidden_codes(self, packed: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    def anomaly_map(self, x: torch.Tensor, cond: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """(B, p, p) squared residual, averaged over channels."""
+        return ((x - self.reconstruct(x, cond, batch_size)) ** 2).mean(dim=1)
+
+    @torch.no_grad()
+    def hidden_codes(self, x: torch.Tensor, cond: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         self.eval()
-        out = [self.encode(chunk.to(self.device)).cpu() for chunk in torch.split(packed, batch_size)]
-        return torch.cat(out) if out else packed.new_zeros((0, self.latent))
+        out = [self.encode(a.to(self.device), b.to(self.device)).cpu()
+               for a, b in zip(torch.split(x, batch_size), torch.split(cond, batch_size))]
+        return torch.cat(out) if out else x.new_zeros((0, self.latent))
 
 
 class MapResult:
@@ -176,10 +178,10 @@ def anomaly_maps(model: CPCAE, images: torch.Tensor, work_size: int, stride: int
     maps, recons, l2, codes = [], [], [], []
     for part in torch.split(images, chunk):
         small = resize(part.float(), work_size)
-        packed = conditioned_patches(small, patch, stride)
-        recon_patches = model.reconstruct(packed, batch_size)                   # (n·P, C, p, p)
+        patches, cond = conditioned_patches(small, patch, stride)
+        recon_patches = model.reconstruct(patches, cond, batch_size)            # (n·P, C, p, p)
         c = recon_patches.shape[1]
-        per_image = packed.shape[0] // len(part)
+        per_image = patches.shape[0] // len(part)
         # average the overlapping reconstructions channel by channel
         recon = torch.stack([assemble(recon_patches[:, k], (work_size, work_size), patch, stride)
                              for k in range(c)], dim=1)
@@ -187,7 +189,7 @@ def anomaly_maps(model: CPCAE, images: torch.Tensor, work_size: int, stride: int
         maps.append(resize(diff, (height, width))[:, 0].clamp_min(0))
         recons.append(recon)
         l2.append(((small - recon) ** 2).flatten(1).mean(dim=1))
-        codes.append(model.hidden_codes(packed, batch_size).reshape(len(part), per_image * model.latent))
+        codes.append(model.hidden_codes(patches, cond, batch_size).reshape(len(part), per_image * model.latent))
     return MapResult(torch.cat(maps), torch.cat(recons), torch.cat(l2), torch.cat(codes))
 
 

@@ -248,25 +248,18 @@ class TwoStage(Autoencoder):
 
     def fit(self, data: torch.Tensor, *, device: torch.device | str = "cpu", **kwargs) -> training.History:
         """Train both decoders. The encoder is frozen, so the features z of every training
-        image are computed once; each step draws indices into that cache."""
+        image are computed once; the loop draws (image, z) pairs."""
         if not isinstance(data, torch.Tensor) or len(data) == 0:
             raise ValueError("TwoStage.fit needs a non-empty tensor of training images")
         self.to(device)
-        self._cache_x = data.to(device)
-        self._cache_z = torch.cat([self._z(chunk) for chunk in torch.split(self._cache_x, 1024)])
-        n = len(data)
-        try:
-            return training.fit(self, lambda gen, size: torch.randint(n, (size,), generator=gen),
-                                device=device, **kwargs)
-        finally:
-            del self._cache_x, self._cache_z
+        x = data.to(device)
+        z = torch.cat([self._z(chunk) for chunk in torch.split(x, 1024)])
+        return training.fit(self, (x, z), device=device, **kwargs)
 
-    def train_step(self, x: torch.Tensor, optimizers) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], optimizers) -> dict[str, torch.Tensor]:
+        """One step of both decoders on images x and their frozen stage-1 features z."""
         (optimizer,) = optimizers
-        if x.dtype == torch.int64:             # indices into the cache built by fit()
-            x, z = self._cache_x[x], self._cache_z[x]
-        else:
-            z = self._z(x)
+        x, z = batch
         optimizer.zero_grad(set_to_none=True)
         with precisions.autocast(x.device, self.precision):
             x1, x2 = self.decoder_mse(z), self.decoder_ssim(z)
