@@ -32,9 +32,13 @@ COLUMN_NAMES = {"image_auroc": "image AUROC", "image_ap": "image AP", "f1_max": 
                 "pixel_auroc": "pixel AUROC", "aupro": "AUPRO"}
 
 
+QUOTED = "quoted: " + SOURCE      # the source column of anomalib's rows: not measured on our data
+MEASURED = "measured here"       # the source of a row of the field's methods run on this run's data
+
+
 def outside_rows(category: str) -> list[dict]:
     """anomalib's rows for ``category`` (empty when it has none), in the field-record layout."""
-    return [{"method": model, "source": SOURCE, "image_auroc": by[category][0], "pixel_auroc": by[category][1]}
+    return [{"method": model, "source": QUOTED, "image_auroc": by[category][0], "pixel_auroc": by[category][1]}
             for model, by in ANOMALIB.items() if category in by]
 
 
@@ -45,33 +49,43 @@ def _number(value) -> float | None:
 def comparison_table(records: list[dict], category: str, source: str = "this run") -> pd.DataFrame:
     """Our MVTec records of ``category`` (dicts with ``method``, the :data:`FIELD_COLUMNS` and,
     where the paper printed one, ``published``: its image AUROC on this category, 0–1), then
-    anomalib's reference rows for it.
+    anomalib's quoted rows for it. A record's own ``source`` (e.g. :data:`MEASURED` for the
+    field's methods run here) overrides ``source``.
 
-    Our rows get ``Δ vs paper`` (ours − paper); reference rows get ``our best − this``: the
-    best image AUROC among our rows whose model is usable (healthy or untrained; a model that
-    did not learn backs no comparison) minus theirs (negative: the reference is better)."""
+    Our rows get ``Δ vs paper`` (ours − paper); quoted rows get ``our best − this``: the best
+    image AUROC among the rows of ``source`` whose model is usable (healthy or untrained; a
+    model that did not learn backs no comparison) minus theirs (negative: the reference is
+    better), and ``measured − quoted``: our measured row of the same method (PatchCore, PaDiM)
+    minus the quoted one, what our backbone, resolution and split change."""
     ours = [r for r in records if r.get("category") == category]
-    usable = [_number(r.get("image_auroc")) for r in ours if r.get("health", "not recorded") in health.USABLE]
+    usable = [_number(r.get("image_auroc")) for r in ours
+              if r.get("source", source) == source and r.get("health", "not recorded") in health.USABLE]
     best = max((v for v in usable if v is not None), default=None)
     rows = []
     for r in ours:
         paper = _number(r.get("published"))
         value = _number(r.get("image_auroc"))
-        rows.append({"method": r["method"], "source": source, "health": r.get("health", "–"),
+        rows.append({"method": r["method"], "source": r.get("source", source), "health": r.get("health", "–"),
                      **{c: _number(r.get(c)) for c in FIELD_COLUMNS},
                      "paper": paper, "Δ vs paper": None if paper is None or value is None else value - paper,
-                     "our best − this": None})
+                     "our best − this": None, "measured − quoted": None})
     for r in outside_rows(category):
+        same = next((_number(o.get("image_auroc")) for o in ours if o.get("source") == MEASURED
+                     and o["method"].split()[0] == r["method"].split()[0]
+                     and o.get("health", "not recorded") in health.USABLE), None)
         rows.append({"method": r["method"], "source": r["source"], "health": "–",
                      **{c: _number(r.get(c)) for c in FIELD_COLUMNS}, "paper": None, "Δ vs paper": None,
-                     "our best − this": None if best is None else best - r["image_auroc"]})
-    columns = ["method", "source", "health", *FIELD_COLUMNS, "paper", "Δ vs paper", "our best − this"]
-    return pd.DataFrame(rows, columns=columns).rename(columns=COLUMN_NAMES)
+                     "our best − this": None if best is None else best - r["image_auroc"],
+                     "measured − quoted": None if same is None else same - r["image_auroc"]})
+    columns = ["method", "source", "health", *FIELD_COLUMNS, "paper", "Δ vs paper", "our best − this",
+               "measured − quoted"]
+    table = pd.DataFrame(rows, columns=columns).rename(columns=COLUMN_NAMES)
+    return table if table["measured − quoted"].notna().any() else table.drop(columns="measured − quoted")
 
 
 def styled(table: pd.DataFrame, caption: str):
     """The comparison table for a page: three decimals, signed differences, '–' where none."""
-    deltas = [c for c in ("Δ vs paper", "our best − this") if c in table]
+    deltas = [c for c in ("Δ vs paper", "our best − this", "measured − quoted") if c in table]
     values = [c for c in table.columns if c not in ("method", "source", "health", *deltas)]
     return (table.style.hide(axis="index").set_caption(caption)
             .format("{:.3f}", subset=values, na_rep="–").format("{:+.3f}", subset=deltas, na_rep="–"))

@@ -237,9 +237,11 @@ def real_data_section(loaded: list[tuple[str, dict]]) -> list[str]:
                  "method's own published number on the category (Saeedi & Giusti's Table 4), Δ ours − "
                  "paper. F1-max is never below the F1 of calling every image defective, 2p/(1 + p) with p the "
                  "share of defective test images (0.91 when five in six are defective): values near it show "
-                 "no skill. Below each category, anomalib's runs of PatchCore, PaDiM and GANomaly "
-                 "({mod}`adlib.references`; single runs, seed 42, not re-run here). Rows from a model "
-                 "that is not healthy back no claim.")
+                 "no skill. *Source* says what each row is: a chapter's own method (*this run*), the "
+                 "field's feature-space methods *measured here* on the same images, split, resolution and "
+                 "seed, or *quoted*: anomalib's runs of PatchCore, PaDiM and GANomaly on the full MVTec AD "
+                 "split with other backbones ({mod}`adlib.references`; single runs, seed 42, not re-run "
+                 "here, so not on this build's data). Rows from a model that is not healthy back no claim.")
     for category in dict.fromkeys(r["category"] for _, r in found):
         rows = []
         for chapter, r in found:
@@ -247,16 +249,17 @@ def real_data_section(loaded: list[tuple[str, dict]]) -> list[str]:
                 continue
             auroc = r.get("image_auroc", r.get("patch_auroc"))
             paper = r.get("published")
-            rows.append([f"{{doc}}`{chapter}`", r["method"], r.get("level", "image"), _num(auroc),
+            rows.append([f"{{doc}}`{chapter}`", r["method"], r.get("source", "this run"), r.get("level", "image"),
+                         _num(auroc),
                          _num(r.get("image_ap", r.get("patch_ap"))), _num(r.get("f1_max")),
                          _num(r.get("pixel_auroc")), _num(r.get("aupro")), r.get("health", "–"), _num(paper),
                          _num(auroc - paper if isinstance(paper, (int, float)) and isinstance(auroc, (int, float))
                               else None, signed=True)])
-        rows += [["outside reference", o["method"], "image", _num(o["image_auroc"]), "–", "–",
+        rows += [["–", o["method"], "quoted (anomalib)", "image", _num(o["image_auroc"]), "–", "–",
                   _num(o["pixel_auroc"]), "–", "–", "–", "–"] for o in references.outside_rows(category)]
         parts.append(f"### {category}")
-        parts.append(_table(["chapter", "method", "level", "AUROC", "AP", "F1-max", "pixel AUROC", "AUPRO",
-                             "health", "paper", "Δ vs paper"], rows))
+        parts.append(_table(["chapter", "method", "source", "level", "AUROC", "AP", "F1-max", "pixel AUROC",
+                             "AUPRO", "health", "paper", "Δ vs paper"], rows))
     return parts
 
 

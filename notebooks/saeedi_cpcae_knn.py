@@ -71,6 +71,7 @@ max_uncertain = 20
 panels = 3                 # normal and defective examples per category (Figs 9–10)
 ablations = ["gmp", "other_split"]   # extra rows: global max pooling of the maps; the other map_split
 bootstrap = 1000           # paired bootstrap resamples of the test set for the verdict's intervals
+field_methods = ["patchcore", "padim", "feature_ae", "reverse_distillation"]   # measured beside ours on MVTec data
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
@@ -284,13 +285,25 @@ ch.glue(**S.mean_glue(metrics))
 # pixel of every test image and AUPRO (the per-region overlap integrated up to a
 # false-positive rate of 0.3, normalised). The Proposed row's map is the CPCAE's residual
 # (AE (L2) scores the same map, so it is not repeated); NN and Variation have their own
-# difference maps; Deep Feature has none. Below our rows: the paper's Table 4 AUC of the
-# category where it prints one, and anomalib's PatchCore, PaDiM and GANomaly
-# ({mod}`adlib.references`; single runs, not ours). The health column is that of the model
-# behind the row: a number from a model that is not healthy backs no claim.
+# difference maps; Deep Feature has none. The paper's Table 4 AUC of the category stands
+# beside ours where it prints one.
+#
+# Then the field's feature-space methods, **measured here** on the same images, split,
+# resolution and seed ({mod}`adlib.detectors.feature_space`, on the same pretrained
+# EfficientNet-Lite0; the trained ones at their defaults with at most this chapter's
+# {glue:text}`sae_iterations` steps): PatchCore {cite}`roth2022patchcore`, PaDiM
+# {cite}`defard2021padim`, a DFR-style feature-space autoencoder {cite}`shi2021dfr` and a
+# light reverse distillation {cite}`deng2022rd4ad`. Last, **quoted**: anomalib's own runs of
+# PatchCore, PaDiM and GANomaly on the full MVTec AD split with other backbones
+# ({mod}`adlib.references`; single runs, not ours, so not on this run's data). The health
+# column is that of the model behind the row: a number from a model that is not healthy
+# backs no claim.
 
 # %% tags=["hide-input"]
 mvtec = S.mvtec_records(scores, maps, data, healths) if source == "MVTec-layout folders" else []
+if mvtec:
+    mvtec += S.field_records(data, held_out, field_methods, iterations=iterations, seed=seed, device=ch.device,
+                             run=ch.run)
 for name in dict.fromkeys(r["category"] for r in mvtec):
     display(references.styled(references.comparison_table(mvtec, name),
                               f"{name}: the field's metrics (ours: this run) and outside references"))

@@ -89,6 +89,8 @@ def test_results_page_real_data_section_shows_our_rows_paper_and_outside_referen
     (tmp_path / "sae.results.json").write_text(json.dumps({"mvtec_metrics": [
         {"category": "bottle", "method": "Proposed", "image_auroc": 0.95, "image_ap": 0.98, "f1_max": 0.9,
          "pixel_auroc": 0.8, "aupro": 0.5, "health": "healthy", "published": 0.9971},
+        {"category": "bottle", "method": "PatchCore", "source": "measured here", "image_auroc": 0.99,
+         "health": "not trained"},
         {"category": "magnetic_tile", "method": "Proposed", "image_auroc": 0.7, "image_ap": 0.9, "f1_max": 0.8,
          "pixel_auroc": None, "aupro": None, "health": "under-trained", "published": None}]}))
     (tmp_path / "sou.results.json").write_text(json.dumps({"mvtec_metrics": [
@@ -97,12 +99,13 @@ def test_results_page_real_data_section_shows_our_rows_paper_and_outside_referen
     page = report.results_page(tmp_path)
     section = page.split("## Real data (MVTec AD layout)")[1].split("\n## ")[0]
     bottle = section.split("### bottle")[1].split("###")[0]
-    assert "| {doc}`sae` | Proposed | image | 0.950 | 0.980 | 0.900 | 0.800 | 0.500 | healthy | 0.997 | -0.047 |" in bottle
-    assert "| {doc}`sou` | VAE (Soukup), latent loss | patch (D vs V) | 0.600 | 0.550 | 0.700 | – | – |" in bottle
-    assert "| outside reference | PatchCore (Wide ResNet-50) | image | 1.000 | – | – | 0.984 |" in bottle
-    assert "| outside reference | GANomaly | image | 0.251 |" in bottle
+    assert "| {doc}`sae` | Proposed | this run | image | 0.950 | 0.980 | 0.900 | 0.800 | 0.500 | healthy | 0.997 | -0.047 |" in bottle
+    assert "| {doc}`sou` | VAE (Soukup), latent loss | this run | patch (D vs V) | 0.600 | 0.550 | 0.700 | – | – |" in bottle
+    assert "| – | PatchCore (Wide ResNet-50) | quoted (anomalib) | image | 1.000 | – | – | 0.984 |" in bottle
+    assert "| – | GANomaly | quoted (anomalib) | image | 0.251 |" in bottle
+    assert "| {doc}`sae` | PatchCore | measured here | image | 0.990 |" in bottle
     tile = section.split("### magnetic_tile")[1]
-    assert "under-trained" in tile and "outside reference" not in tile     # not an MVTec AD category
+    assert "under-trained" in tile and "quoted" not in tile     # not an MVTec AD category
 
 
 def test_results_page_says_plainly_when_the_build_had_no_real_data(tmp_path):

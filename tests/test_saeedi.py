@@ -243,7 +243,9 @@ def test_chapter_smoke_on_mvtec_layout_reports_resizing_and_empty_categories(tmp
         assert value["auc"] is None and value["note"] == "no defective test images"
     assert any("different sizes" in note and "bottle" in note for note in results["data_notes"])
     field = {r["method"]: r for r in results["mvtec_metrics"]}          # bottle only: widget has one class
-    assert set(field) == set(S.METHODS) and {r["category"] for r in results["mvtec_metrics"]} == {"bottle"}
+    measured = {detectors.REGISTRY[key].label for key in S.FIELD_METHODS}          # the field's, run here too
+    assert set(field) == set(S.METHODS) | measured and {r["category"] for r in results["mvtec_metrics"]} == {"bottle"}
+    assert all(field[label]["source"] == "measured here" and field[label]["health"] for label in measured)
     assert all(0 <= r["f1_max"] <= 1 and r["pixel_auroc"] is None for r in field.values())   # no masks here
     text = json.dumps(nbformat.read(out / "saeedi_cpcae_knn.ipynb", 4))
     assert "of one class only" in text and "NaN" not in json.dumps(results["scores"])
