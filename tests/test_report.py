@@ -195,7 +195,8 @@ def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tm
     assert "judged on mnist_subset, not the paper's MNIST" in page and "interval: bootstrap" in page
     assert "| Deep-feature k-NN (baseline) | memory bank / k-NN | 0.850 | 2 of 2 | 2 |" in page
     assert "| CAE (Schneider) | pixel-space autoencoder | 0.600 | 1 of 2 | 1 |" in page
-    assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 |" in page
+    assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 | – |" in page       # quoted; not measured in this build
+    assert "For scale only, quoted and on other data than this build's: PatchCore reaches 0.980" in report.answer(tmp_path)
     assert "This build ran the `quick` profile on cpu in 11 minutes" in page and "1 of the 0" not in page
     answer = report.answer(tmp_path)
     assert "of the papers' 3 main claims, 1 partly holds, 1 is inconclusive, 1 is untested" in answer
@@ -203,3 +204,14 @@ def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tm
     assert "pixel-space autoencoder reaches 0.600 (CAE (Schneider))" in answer
     assert "{ref}`the verdict table <verdict-table>`" in answer
     assert "No chapter has been executed" in report.answer(tmp_path / "none")
+
+
+def test_a_measured_patchcore_replaces_the_quoted_one_in_the_answer_and_stands_beside_it(tmp_path):
+    _write(tmp_path, "benchmark_cross_paper", {"records": [
+        _bench_record("PatchCore", "patchcore", "a", 0.95, "not trained"),
+        _bench_record("PatchCore", "patchcore", "b", 0.85, "not trained")],
+        "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 60}})
+    page = report.results_page(tmp_path)
+    assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 | 0.900 (PatchCore) |" in page
+    answer = report.answer(tmp_path)
+    assert "measured on the same data: 0.900" in answer and "0.980" not in answer
