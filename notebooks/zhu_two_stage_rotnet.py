@@ -35,9 +35,9 @@
 # This chapter re-runs the proposed model and every baseline of their Table 1 we can run
 # (all but OCGAN), each as a detector of {mod}`adlib.detectors` (the same objects the
 # cross-paper benchmark uses), and adds a linear floor the paper omits: the PCA
-# reconstruction residual. The experiment, its tables, figures and verdict are functions of
-# {mod}`adlib.papers.zhu`, where unit tests reach them. Every number in the text is computed
-# by the run that produced this page.
+# reconstruction residual. The experiment and the claims are functions of {mod}`adlib.papers.zhu`,
+# its tables, figures and detailed verdict of {mod}`adlib.papers.zhu_results`, where unit
+# tests reach them. Every number in the text is computed by the run that produced this page.
 
 # %% tags=["remove-cell"]
 _names_before = set(globals())
@@ -84,7 +84,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from adlib import chapter, health, report, tables
-from adlib.papers import zhu
+from adlib.papers import zhu, zhu_results
 
 ch = chapter.setup("zhu_two_stage_rotnet", globals(), _names_before, zhu.PARAMETERS)
 zhu.check_parameters(ch.params)
@@ -215,9 +215,10 @@ ch.glue(health_prose=zhu.health_prose(runs))
 # ## Per-class AUROC (their Fig 3)
 
 # %% tags=["hide-input"]
-ch.glue(fig_per_class=zhu.plot_per_class(runs))
+ch.glue(fig_per_class=zhu_results.plot_per_class(runs))
 plt.close("all")
-display(zhu.per_class_wide(runs).style.format(zhu.auroc_text).background_gradient(axis=None, cmap="RdYlGn"))
+display(zhu_results.per_class_wide(runs).style.format(zhu_results.auroc_text)
+        .background_gradient(axis=None, cmap="RdYlGn"))
 
 # %% [markdown]
 # ```{glue:figure} zhu_fig_per_class
@@ -238,9 +239,9 @@ display(zhu.per_class_wide(runs).style.format(zhu.auroc_text).background_gradien
 # marked *inverted*, with 100 − AUROC beside it.
 
 # %% tags=["hide-input"]
-summary = zhu.summarise(runs)
-display(tables.styled(zhu.table1(summary), percent=True).format(zhu.auroc_text, subset=["ours"]))
-ch.glue(table_dataset=first_name, **zhu.mean_glues(summary, first_name))
+summary = zhu_results.summarise(runs)
+display(tables.styled(zhu_results.table1(summary), percent=True).format(zhu_results.auroc_text, subset=["ours"]))
+ch.glue(table_dataset=first_name, **zhu_results.mean_glues(summary, first_name))
 
 # %% [markdown]
 # On {glue:text}`zhu_table_dataset` the two-stage model reaches a mean AUROC of
@@ -254,8 +255,8 @@ ch.glue(table_dataset=first_name, **zhu.mean_glues(summary, first_name))
 # same trained models) shows what the SSIM branch contributes:
 
 # %% tags=["hide-input"]
-ablation = zhu.term_ablation(runs)
-display(ablation.style.format(zhu.auroc_text) if len(ablation) else
+ablation = zhu_results.term_ablation(runs)
+display(ablation.style.format(zhu_results.auroc_text) if len(ablation) else
         Markdown("*The two-stage model was not run in this build.*"))
 
 # %% [markdown]
@@ -265,8 +266,8 @@ display(ablation.style.format(zhu.auroc_text) if len(ablation) else
 # decoder alone.
 
 # %% tags=["hide-input"]
-sweep = zhu.lambda_sweep(runs)
-ch.glue(fig_lambda=zhu.plot_lambda(sweep, lam))
+sweep = zhu_results.lambda_sweep(runs)
+ch.glue(fig_lambda=zhu_results.plot_lambda(sweep, lam))
 plt.close("all")
 
 # %% [markdown]
@@ -286,7 +287,7 @@ plt.close("all")
 # differ only in how the encoder was trained.
 
 # %% tags=["hide-input"]
-contrast = zhu.error_contrast(runs)
+contrast = zhu_results.error_contrast(runs)
 if len(contrast):
     display(contrast.style.format("{:.2f}×").set_caption("median MSE of anomalous / normal test images"))
 
@@ -303,7 +304,7 @@ if len(contrast):
 # %% tags=["hide-input"]
 fig_class = figure_class if figure_class in first_classes else first_classes[0]
 ch.glue(fig_class=first_ds.classes[fig_class],
-        fig_recon=zhu.plot_reconstructions(runs[first_name], fig_class, figure_images))
+        fig_recon=zhu_results.plot_reconstructions(runs[first_name], fig_class, figure_images))
 plt.close("all")
 
 # %% [markdown]
@@ -324,7 +325,7 @@ plt.close("all")
 
 # %% tags=["hide-input"]
 for name in datasets:
-    display(zhu.class_slider(runs[name], fig_class if name == first_name else None))
+    display(zhu_results.class_slider(runs[name], fig_class if name == first_name else None))
 
 # %% [markdown]
 # ## Wall time
@@ -344,7 +345,7 @@ for name in datasets:
 
 # %% tags=["hide-input"]
 ch.glue(executor=executor if executor != "processes" else f"processes, {workers or 'one per device'} at once")
-display(zhu.timing(runs, n_seeds).style.format({"wall seconds": "{:.1f}", "compute seconds": "{:.1f}"})
+display(zhu_results.timing(runs, n_seeds).style.format({"wall seconds": "{:.1f}", "compute seconds": "{:.1f}"})
         .hide(axis="index"))
 steps = pd.DataFrame(list(ch.run.step_seconds.items()), columns=["step", "seconds"])
 display(steps.style.format({"seconds": "{:.1f}"}).hide(axis="index"))
@@ -368,12 +369,12 @@ display(Markdown(report.kept_beside(ch.name, zhu.headline(summary), profile)))
 # are about MNIST, all ten normal classes: the `real` profile judges them there (torchvision's
 # MNIST from `ADLIB_DATA`, three seeds); on the quick profile's subset they are untested,
 # whatever the subset gives. The lines after the table are the chapter's detailed reading of
-# its tables ({func}`adlib.papers.zhu.verdict`): observations, not tested claims.
+# its tables ({func}`adlib.papers.zhu_results.verdict`): observations, not tested claims.
 
 # %% tags=["hide-input"]
 claim_rows = zhu.claims(runs, zhu.method_healths(runs))
 display(Markdown(report.claims_markdown(claim_rows)))
-lines = zhu.verdict(summary, contrast.to_dict(orient="index"), n_seeds, healths=zhu.method_healths(runs),
+lines = zhu_results.verdict(summary, contrast.to_dict(orient="index"), n_seeds, healths=zhu.method_healths(runs),
                     terms=ablation.to_dict(orient="index"))
 display(Markdown("\n".join(lines)))
 
@@ -405,7 +406,7 @@ ch.run.results.update({
     "auroc": summary, "verdict": lines, "claims": claim_rows,
     "headline": zhu.headline(summary),
     "per_class_records": zhu.records(runs).to_dict(orient="records"),
-    "published_table1": zhu.published_records(),
+    "published_table1": zhu_results.published_records(),
     "two_stage_terms": ablation.round(3).to_dict(orient="index"),
     "lambda_sensitivity": sweep.round(3).to_dict(orient="records"),
     "error_contrast": contrast.round(4).to_dict(orient="index"),

@@ -23,7 +23,7 @@ def test_every_figure_fits_the_book_column_however_many_panels():
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from adlib.papers import cross_paper, fadaeinejad, saeedi, schneider, soukup, zhu
+    from adlib.papers import cross_paper, fadaeinejad, saeedi, schneider, soukup, zhu, zhu_results
 
     plots.use_style()
     rng = np.random.default_rng(0)
@@ -51,7 +51,7 @@ def test_every_figure_fits_the_book_column_however_many_panels():
         "cross_paper.heatmap": lambda: cross_paper.heatmap(cross_paper.Summary(auroc, auroc, auroc), methods),
         "schneider.figure_losses": lambda: schneider.figure_losses(losses),
         "schneider.figure_histograms": lambda: schneider.figure_histograms(patch_runs),
-        "zhu.plot_class_frame": lambda: zhu.plot_class_frame(one_class, 0),
+        "zhu_results.plot_class_frame": lambda: zhu_results.plot_class_frame(one_class, 0),
         "saeedi.roc_figure": lambda: saeedi.roc_figure({n: {"Proposed": (fpr, fpr)} for n in names},
                                                        {n: {"Proposed": {"auc": 0.9}} for n in names}),
         "fadaeinejad.figure_per_image": lambda: fadaeinejad.figure_per_image({n: [0.5, 0.7] for n in names}),

@@ -243,7 +243,7 @@ def test_a_second_build_in_the_same_folder_stops_naming_the_lock(tmp_path):
 def test_a_dataset_given_by_path_is_summarised_under_the_name_it_was_asked_by(tmp_path):
     """Zhu's chapter on the user's own ImageFolder tree: the summary is keyed by the requested
     name (``imagefolder:pets``) and holds every method's mean of the records, never an empty table."""
-    from adlib.papers import zhu
+    from adlib.papers import zhu, zhu_results
     from test_zhu import tiny_settings
 
     rng = np.random.default_rng(0)
@@ -257,7 +257,7 @@ def test_a_dataset_given_by_path_is_summarised_under_the_name_it_was_asked_by(tm
     assert ds.name == name and classes == [0, 1]
     methods = ["CAE", "PCA"]
     runs = {name: zhu.run_one_class(ds, classes, [0], methods, tiny_settings(), "cpu", figure_images=1)}
-    summary = zhu.summarise(runs)
+    summary = zhu_results.summarise(runs)
     records = zhu.records(runs)
     assert set(summary) == {name} and set(summary[name]) == set(methods)
     for method in methods:
@@ -266,10 +266,10 @@ def test_a_dataset_given_by_path_is_summarised_under_the_name_it_was_asked_by(tm
 
 
 def test_records_under_another_name_than_their_key_fail_naming_both(tmp_path):
-    from adlib.papers import zhu
+    from adlib.papers import zhu, zhu_results
     from test_zhu import tiny_set, tiny_settings
 
     ds = tiny_set(classes=2, name="pets")
     run = zhu.run_one_class(ds, [0], [0], ["PCA"], tiny_settings(), "cpu", figure_images=1)
     with pytest.raises(ValueError, match=r"dataset 'imagefolder:pets'.*\['pets'\]"):
-        zhu.summarise({"imagefolder:pets": run})
+        zhu_results.summarise({"imagefolder:pets": run})

@@ -1,6 +1,6 @@
 """Zhu et al.: RotNet encoder, two-stage model, one-class baselines, one-class data, the
 detectors (adlib.detectors.zhu) and the chapter's experiment, tables, figures and verdict
-(adlib.papers.zhu)."""
+(adlib.papers.zhu, adlib.papers.zhu_results)."""
 
 import functools
 import json
@@ -21,6 +21,7 @@ from adlib.execute import merged_parameters, notebook_defaults
 from adlib.models import oneclass_baselines as baselines
 from adlib.models import zhu
 from adlib.papers import zhu as paper
+from adlib.papers import zhu_results as results
 
 
 # ----------------------------------------------------------------------------- models
@@ -369,48 +370,48 @@ def test_run_one_class_runs_every_method_class_and_seed(tiny_run):
 def test_the_tables_of_the_chapter(tiny_run):
     ds, run = tiny_run
     runs = {ds.name: run}
-    summary = paper.summarise(runs)
+    summary = results.summarise(runs)
     assert list(summary[ds.name]) == list(paper.ALL_METHODS)
     two = summary[ds.name]["Two-stage"]
     assert two["seeds"] == 2 and two["classes"] == ["c0", "c2"] and len(two["per_class"]) == 2
-    assert paper.per_class_wide(runs).shape == (len(paper.ALL_METHODS), 2)
-    table = paper.table1(summary)
+    assert results.per_class_wide(runs).shape == (len(paper.ALL_METHODS), 2)
+    table = results.table1(summary)
     assert table["published"].isna().all() and "OCGAN" not in set(table.method)   # no paper column
     renamed = {"mnist_subset": summary[ds.name]}
-    table = paper.table1(renamed).set_index("method")
+    table = results.table1(renamed).set_index("method")
     assert table.loc["OCGAN", "published"] == 97.5 and np.isnan(table.loc["OCGAN", "ours"])
     assert table.loc["CAE", "Δ (ours − published)"] == pytest.approx(summary[ds.name]["CAE"]["mean"] - 92.6)
     assert [h["published"] for h in paper.headline(renamed)] == [97.3, 92.6]
-    assert paper.mean_glues(summary, ds.name)["mean_two"] == two["mean"]
-    ablation, sweep = paper.term_ablation(runs), paper.lambda_sweep(runs)
+    assert results.mean_glues(summary, ds.name)["mean_two"] == two["mean"]
+    ablation, sweep = results.term_ablation(runs), results.lambda_sweep(runs)
     at_one = sweep[sweep["λ"] == 1.0]["auroc"].iloc[0]         # the build's λ is 1
     assert at_one == pytest.approx(ablation.loc[ds.name, "MSE − λ·SSIM"])
     assert sweep[sweep["λ"] == 0.0]["auroc"].iloc[0] == pytest.approx(ablation.loc[ds.name, "MSE term only"])
-    contrast = paper.error_contrast(runs)
+    contrast = results.error_contrast(runs)
     assert list(contrast.columns) == ["CAE", "Two-stage x̂₁"] and (contrast.to_numpy() > 0).all()
-    assert paper.timing(runs, 2)["classes"].tolist() == [2]
-    assert len(paper.published_records()) == 6
+    assert results.timing(runs, 2)["classes"].tolist() == [2]
+    assert len(results.published_records()) == 6
 
 
 def test_the_tables_without_the_two_stage_model():
     ds = tiny_set(classes=2)
     run = paper.run_one_class(ds, [1], [0], ["CAE", "PCA"], tiny_settings(), "cpu", figure_images=1)
     runs = {ds.name: run}
-    assert paper.term_ablation(runs).empty and paper.lambda_sweep(runs).empty
-    assert list(paper.error_contrast(runs).columns) == ["CAE"]
-    assert np.isnan(paper.mean_glues(paper.summarise(runs), ds.name)["mean_two"])
-    assert paper.verdict(paper.summarise(runs), paper.error_contrast(runs).to_dict(orient="index"), 1) == []
-    assert isinstance(paper.plot_lambda(paper.lambda_sweep(runs), 1.0), plt.Figure)
+    assert results.term_ablation(runs).empty and results.lambda_sweep(runs).empty
+    assert list(results.error_contrast(runs).columns) == ["CAE"]
+    assert np.isnan(results.mean_glues(results.summarise(runs), ds.name)["mean_two"])
+    assert results.verdict(results.summarise(runs), results.error_contrast(runs).to_dict(orient="index"), 1) == []
+    assert isinstance(results.plot_lambda(results.lambda_sweep(runs), 1.0), plt.Figure)
 
 
 def test_the_figures_of_the_chapter(tiny_run):
     ds, run = tiny_run
     runs = {ds.name: run}
-    for fig in (paper.plot_per_class(runs), paper.plot_lambda(paper.lambda_sweep(runs), 1.0),
-                paper.plot_reconstructions(run, 2, 2), paper.plot_class_frame(run, 0)):
+    for fig in (results.plot_per_class(runs), results.plot_lambda(results.lambda_sweep(runs), 1.0),
+                results.plot_reconstructions(run, 2, 2), results.plot_class_frame(run, 0)):
         assert isinstance(fig, plt.Figure)
         plt.close(fig)
-    slider = paper.class_slider(run, 2)
+    slider = results.class_slider(run, 2)
     assert slider.children[0].index == 1                       # class 2 is the second frame
 
 
@@ -422,28 +423,28 @@ def summary_of(dataset="mnist_subset", **means):
 
 
 def test_verdict_leaves_the_main_claims_to_the_claims_table():
-    lines = paper.verdict(summary_of(two=97.3, cae=92.6), {}, n_seeds=3)
+    lines = results.verdict(summary_of(two=97.3, cae=92.6), {}, n_seeds=3)
     assert not any("OCGAN" in line or "Two-stage vs CAE" in line for line in lines)
     assert lines[0].startswith("- **mnist_subset**: the two-stage model ranks 1 of 2")
 
 
 def test_verdict_ranks_and_pca_floor():
-    clears = paper.verdict(summary_of(two=95.0, cae=90.0, rot=98.0, pca=80.0), {}, 3)[0]
+    clears = results.verdict(summary_of(two=95.0, cae=90.0, rot=98.0, pca=80.0), {}, 3)[0]
     assert clears == ("- **mnist_subset**: the two-stage model ranks 2 of 4 (best: RotNet, 98.0); the linear "
                       "PCA floor is 80.0, and every deep method clears it.")
-    one = paper.verdict(summary_of(two=95.0, cae=85.0, pca=88.0), {}, 3)[0]
+    one = results.verdict(summary_of(two=95.0, cae=85.0, pca=88.0), {}, 3)[0]
     assert one.endswith("the linear PCA floor is 88.0, and CAE falls below it.")
-    two = paper.verdict(summary_of(two=95.0, cae=85.0, svm=80.0, pca=88.0), {}, 3)[0]
+    two = results.verdict(summary_of(two=95.0, cae=85.0, svm=80.0, pca=88.0), {}, 3)[0]
     assert two.endswith("CAE, OC-SVM fall below it.")
-    best = paper.verdict(summary_of(two=99.0, cae=85.0), {}, 3)[0]
+    best = results.verdict(summary_of(two=99.0, cae=85.0), {}, 3)[0]
     assert best == "- **mnist_subset**: the two-stage model ranks 1 of 2 (best: Two-stage, 99.0)."
 
 
 def test_verdict_one_seed_caveat():
-    one = paper.verdict(summary_of(two=95.0, cae=85.0, pca=88.0), {}, 1)[0]
+    one = results.verdict(summary_of(two=95.0, cae=85.0, pca=88.0), {}, 1)[0]
     assert one.endswith("CAE falls below it (one seed: differences of about a point or less between methods "
                         "are not established).")
-    assert "one seed" not in " ".join(paper.verdict(summary_of(two=95.0, cae=85.0), {}, 2))
+    assert "one seed" not in " ".join(results.verdict(summary_of(two=95.0, cae=85.0), {}, 2))
 
 
 @pytest.mark.parametrize("ratio,expected", [
@@ -452,20 +453,20 @@ def test_verdict_one_seed_caveat():
     (1.0, "the CAE separates the errors better, contrary to the paper's Fig 1 argument."),
 ])
 def test_verdict_on_the_error_contrast(ratio, expected):
-    lines = paper.verdict(summary_of(two=95.0, cae=85.0), {"mnist_subset": {"CAE": 1.2, "Two-stage x̂₁": ratio}}, 3)
+    lines = results.verdict(summary_of(two=95.0, cae=85.0), {"mnist_subset": {"CAE": 1.2, "Two-stage x̂₁": ratio}}, 3)
     assert lines[-1].startswith("- **Reconstruction of anomalies (mnist_subset)**: anomalous test images have "
                                 f"1.20× the median error of normal ones under the CAE and {ratio:.2f}×")
     assert expected in lines[-1]
 
 
 def test_verdict_without_mnist_or_without_the_methods_it_compares():
-    cifar = paper.verdict(summary_of("CIFAR10", two=70.0, cae=60.0), {"CIFAR10": {"CAE": 1.1}}, 3)
+    cifar = results.verdict(summary_of("CIFAR10", two=70.0, cae=60.0), {"CIFAR10": {"CAE": 1.1}}, 3)
     assert len(cifar) == 2 and cifar[0].startswith("- **CIFAR10**: the two-stage model ranks 1 of 2")
     assert cifar[1].startswith("- **Fashion-MNIST** (the two-stage model ahead of the baselines there too): untested")
-    fashion = paper.verdict({**summary_of(two=97.3, cae=92.6), **summary_of("FashionMNIST", two=90.0)}, {}, 3)
+    fashion = results.verdict({**summary_of(two=97.3, cae=92.6), **summary_of("FashionMNIST", two=90.0)}, {}, 3)
     assert not any("untested" in line for line in fashion)
-    assert paper.verdict(summary_of(two=95.0, pca=90.0), {}, 3)[0].startswith("- **mnist_subset**: the two")
-    assert paper.verdict(summary_of(cae=95.0, pca=90.0), {"mnist_subset": {"CAE": 1.1, "Two-stage x̂₁": float("nan")}},
+    assert results.verdict(summary_of(two=95.0, pca=90.0), {}, 3)[0].startswith("- **mnist_subset**: the two")
+    assert results.verdict(summary_of(cae=95.0, pca=90.0), {"mnist_subset": {"CAE": 1.1, "Two-stage x̂₁": float("nan")}},
                          3) == []
 
 
@@ -482,13 +483,13 @@ def healths_of(dataset="mnist_subset", **bad):
 
 def test_verdict_with_every_model_healthy_is_the_plain_verdict():
     summary, contrast = summary_of(two=95.0, cae=85.0, pca=88.0), {"mnist_subset": {"CAE": 1.2, "Two-stage x̂₁": 1.5}}
-    assert paper.verdict(summary, contrast, 3, healths=healths_of()) == paper.verdict(summary, contrast, 3)
+    assert results.verdict(summary, contrast, 3, healths=healths_of()) == results.verdict(summary, contrast, 3)
 
 
 def test_verdict_inconclusive_when_the_cae_collapsed():
     summary = summary_of(two=95.0, cae=85.0, svdd=90.0, pca=88.0)
     contrast = {"mnist_subset": {"CAE": 1.2, "Two-stage x̂₁": 1.5}}
-    lines = paper.verdict(summary, contrast, 1, healths=healths_of(cae=True))
+    lines = results.verdict(summary, contrast, 1, healths=healths_of(cae=True))
     assert lines[0].startswith("- **mnist_subset**: the two-stage model ranks 1 of 3 (best: Two-stage, 95.0)")
     assert "left out of the ranking: CAE, inconclusive (CAE (normal 8, seed 0) collapsed)" in lines[0]
     assert lines[-1].startswith("- **Reconstruction of anomalies (mnist_subset)**: **inconclusive (CAE (normal 8")
@@ -498,7 +499,7 @@ def test_verdict_inconclusive_when_the_cae_collapsed():
 def test_verdict_inconclusive_everywhere_when_the_two_stage_model_collapsed():
     summary = summary_of(two=95.0, cae=85.0, pca=88.0)
     terms = {"mnist_subset": {"MSE term only": 80.0, "SSIM term only": 94.0, "MSE − λ·SSIM": 95.0}}
-    lines = paper.verdict(summary, {"mnist_subset": {"CAE": 1.2, "Two-stage x̂₁": 1.5}}, 1,
+    lines = results.verdict(summary, {"mnist_subset": {"CAE": 1.2, "Two-stage x̂₁": 1.5}}, 1,
                           healths=healths_of(two=True), terms=terms)
     blocked = "**inconclusive (Two-stage (normal 8, seed 0) collapsed)**"
     claims = [line for line in lines if "untested" not in line]
@@ -518,18 +519,18 @@ def test_verdict_inconclusive_everywhere_when_the_two_stage_model_collapsed():
 ])
 def test_verdict_says_which_term_carries_the_score(mse, ssim, expected):
     terms = {"mnist_subset": {"MSE term only": mse, "SSIM term only": ssim, "MSE − λ·SSIM": 95.0}}
-    lines = paper.verdict(summary_of(two=95.0, cae=85.0), {}, 1, healths=healths_of(), terms=terms)
+    lines = results.verdict(summary_of(two=95.0, cae=85.0), {}, 1, healths=healths_of(), terms=terms)
     line = next(line for line in lines if "Which term" in line)
     assert f"MSE term alone {mse:.1f}, SSIM term alone {ssim:.1f}, the score 95.0 — " in line and expected in line
 
 
 def test_inverted_aurocs_and_single_seeds_are_labelled():
-    assert paper.auroc_text(42.0) == "42.0 (inverted; 100 − AUROC = 58.0)" and paper.auroc_text(97.25) == "97.2"
-    assert paper.auroc_text(float("nan")) == "–"
+    assert results.auroc_text(42.0) == "42.0 (inverted; 100 − AUROC = 58.0)" and results.auroc_text(97.25) == "97.2"
+    assert results.auroc_text(float("nan")) == "–"
     one = {"mnist_subset": {"CAE": {"mean": 40.0, "std": 0.0, "seeds": 1}}}
-    table = paper.table1(one).set_index("method")
+    table = results.table1(one).set_index("method")
     assert np.isnan(table.loc["CAE", "± (seeds)"])
-    line = paper.verdict({"mnist_subset": {"Two-stage": {"mean": 45.0}, "CAE": {"mean": 40.0}}}, {}, 1)[0]
+    line = results.verdict({"mnist_subset": {"Two-stage": {"mean": 45.0}, "CAE": {"mean": 40.0}}}, {}, 1)[0]
     assert "(best: Two-stage, 45.0 (inverted; 100 − AUROC = 55.0))" in line
 
 
