@@ -89,15 +89,16 @@ $(WEB_ASSETS) &:
 	cp -r $(NPM)/mathjax/es5/input/tex/extensions $(MATHJAX_DIR)/input/tex/
 
 # Pages generated from adlib's dataset registry and from every chapter's results.json.
-$(GEN)/data.md: $(wildcard adlib/data/*.py) adlib/report.py adlib/plots.py adlib/benchmark.py $(RUN_CONFIG) | $(ENV_STAMP)
-	$(PYTHON) -m adlib.report data $@
+OVERVIEW_CODE := adlib/overview.py adlib/kept_runs.py adlib/claims.py adlib/tables.py
+$(GEN)/data.md: $(wildcard adlib/data/*.py) adlib/data_page.py adlib/tables.py adlib/plots.py adlib/benchmark.py $(RUN_CONFIG) | $(ENV_STAMP)
+	$(PYTHON) -m adlib.data_page $@
 
-$(GEN)/results.md: $(EXECUTED) adlib/report.py | $(ENV_STAMP)
-	$(PYTHON) -m adlib.report results $(GEN) $@
+$(GEN)/results.md: $(EXECUTED) $(OVERVIEW_CODE) | $(ENV_STAMP)
+	$(PYTHON) -m adlib.overview results $(GEN) $@
 
 # The intro's short answer (book/intro.md includes it), from the same results.json files.
-$(GEN)/answer.md: $(EXECUTED) adlib/report.py | $(ENV_STAMP)
-	$(PYTHON) -m adlib.report answer $(GEN) $@
+$(GEN)/answer.md: $(EXECUTED) $(OVERVIEW_CODE) | $(ENV_STAMP)
+	$(PYTHON) -m adlib.overview answer $(GEN) $@
 
 book: $(EXECUTED) $(GEN)/data.md $(GEN)/results.md $(GEN)/answer.md $(WEB_ASSETS) | $(ENV_STAMP)
 	$(VENV)/bin/jupyter-book build -W --keep-going .

@@ -17,7 +17,8 @@ made), and a status decided by :func:`judge` in this order:
 
 Δ against the published number is given only when we judged the paper's own data.
 Each paper module has ``claims(...)``, called by its chapter and stored in results.json
-under ``claims``; :mod:`adlib.report` gathers them into the overview's verdict table.
+under ``claims``; :func:`markdown` shows them in the chapter, :mod:`adlib.overview` gathers them into the
+overview's verdict table.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
+
+from adlib import tables
 
 STATUSES = ("holds", "partly", "does not hold", "not established", "inconclusive", "untested")
 DECIDED = ("holds", "does not hold", "not established")
@@ -167,3 +170,51 @@ def judge(text: str, data: Data, *, status: str | None = None, models: Mapping[s
             "unit": unit, "note": "; ".join(filter(None, [why, note])),
             "models": [{"model": name, "health": s} for name, s in models.items()],
             "no_models": "" if models else no_models, **data.record()}
+
+
+def _value(value: Any, unit: str) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = f"{value:.1f}" if ("%" in unit or "points" in unit) else f"{value:.3f}"
+        return text.replace("-", "−")
+    return "–" if value is None else str(value)
+
+
+# a status as a verb phrase, for one claim and for several: "1 partly holds, 2 are inconclusive"
+_STATUS_PHRASES = {"holds": ("holds", "hold"), "partly": ("partly holds", "partly hold"),
+                   "does not hold": ("does not hold", "do not hold"),
+                   "not established": ("is not established", "are not established"),
+                   "inconclusive": ("is inconclusive", "are inconclusive"), "untested": ("is untested", "are untested")}
+
+
+def status_counts(rows: list[dict]) -> str:
+    """"1 partly holds, 2 are inconclusive": how many claims have each status, in :data:`STATUSES` order."""
+    return ", ".join(f"{n} {_STATUS_PHRASES[status][n != 1]}" for status in STATUSES
+                     if (n := sum(r["status"] == status for r in rows)))
+
+
+COLUMNS = ["status", "ours [95 % interval]", "published", "Δ"]
+
+
+def cells(r: dict) -> list[str]:
+    """A claim's status, our number with its interval, the published one and Δ (only on the paper's data)."""
+    unit = r["unit"]
+    ours = _value(r["ours"], unit) + (f" {unit}" if unit and isinstance(r["ours"], (int, float)) else "")
+    if r.get("interval"):
+        ours += f" [{_value(r['interval'][0], unit)}, {_value(r['interval'][1], unit)}]"
+    delta = "–" if r.get("delta") is None else ("+" if r["delta"] >= 0 else "−") + _value(abs(r["delta"]), unit)
+    return [f"**{r['status']}**", ours, _value(r["published"], unit), delta]
+
+
+def markdown(rows: list[dict]) -> str:
+    """A chapter's claims as the overview's verdict table shows them, each with its note in the
+    row: the chapter and the overview say the same thing."""
+    return tables.markdown(["claim", *COLUMNS, "why, and on what"],
+                           [[r["claim"], *cells(r), row_note(r) or "–"] for r in rows])
+
+
+def row_note(row: dict) -> str:
+    """What a reader needs beside a row: its note (the data it was judged on, the gates' reasons,
+    :func:`judge`) and the interval's method or why there is none."""
+    interval = (f"interval: {row['interval_method']}" if row.get("interval") else
+                f"no interval: {row['no_interval']}" if row.get("no_interval") else "")
+    return "; ".join(p for p in (row.get("note"), interval) if p)

@@ -99,3 +99,12 @@ def styled(frame: pd.DataFrame, *, caption: str | None = None, percent: bool = F
     if not index:
         style = style.hide(axis="index")
     return style.set_caption(caption) if caption else style
+
+
+def markdown(header: list[str], rows: list[list[Any]]) -> str:
+    """A table for a generated Markdown page (the data page, the overview): cells as they are
+    given, a "|" escaped and a line break flattened so a cell cannot break the table."""
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |"
+              for row in rows]
+    return "\n".join(lines)

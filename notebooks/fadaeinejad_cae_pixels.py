@@ -68,7 +68,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from adlib import chapter, detectors, health, metrics, references, report, tables, widgets
+from adlib import chapter, claims, detectors, health, kept_runs, metrics, references, tables, widgets
 from adlib import params as P
 from adlib.models import fadaeinejad as F
 from adlib.papers import fadaeinejad as fad
@@ -423,7 +423,7 @@ glue_figure(fig_latent=fad.figure_latent(latent_rows))
 # ones, with where and when it ran:
 
 # %% tags=["remove-input"]
-display(Markdown(report.kept_beside(ch.name, fad.headline(per_defect), profile)))
+display(Markdown(kept_runs.kept_beside(ch.name, fad.headline(per_defect), profile)))
 
 # %% [markdown]
 # ## Verdict
@@ -443,7 +443,7 @@ display(Markdown(report.kept_beside(ch.name, fad.headline(per_defect), profile))
 
 # %% tags=["hide-input"]
 claim_rows = fad.claims(r_test, split, sweep, healths, latent)
-display(Markdown(report.claims_markdown(claim_rows)))
+display(Markdown(claims.markdown(claim_rows)))
 lines = fad.verdict(per_defect, sweep, latent_rows, healths=healths, main_latent=latent)
 display(Markdown("\n".join(lines)))
 

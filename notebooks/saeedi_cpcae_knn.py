@@ -77,7 +77,7 @@ field_methods = ["patchcore", "padim", "feature_ae", "reverse_distillation"]   #
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from adlib import chapter, detectors, health, references, report, widgets
+from adlib import chapter, claims, detectors, health, kept_runs, references, widgets
 from adlib.papers import saeedi as S
 
 ch = chapter.setup("saeedi_cpcae_knn", globals(), _names_before, S.parameter_specs())
@@ -452,7 +452,7 @@ plt.close(fig)
 # ones, with where and when it ran:
 
 # %% tags=["remove-input"]
-display(Markdown(report.kept_beside(ch.name, S.headline(metrics), profile)))
+display(Markdown(kept_runs.kept_beside(ch.name, S.headline(metrics), profile)))
 
 # %% [markdown]
 # ## Verdict
@@ -479,7 +479,7 @@ display(Markdown(report.kept_beside(ch.name, S.headline(metrics), profile)))
 intervals = S.intervals(scores, data, metrics, n=bootstrap, seed=seed)
 separation = S.label_separation(analyses, data, S.valid(metrics))
 claim_rows = S.claims(metrics, intervals, healths, source)
-display(Markdown(report.claims_markdown(claim_rows)))
+display(Markdown(claims.markdown(claim_rows)))
 verdict = S.verdict(metrics, intervals, healths, separation=separation, ablation=ablation,
                     ablation_healths=ablation_healths)
 display(Markdown("\n".join(verdict)))

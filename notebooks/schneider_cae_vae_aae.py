@@ -69,7 +69,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from adlib import chapter, metrics, references, report, tables
+from adlib import chapter, claims, kept_runs, metrics, references, tables
 from adlib.papers import schneider as S
 
 ch = chapter.setup("schneider_cae_vae_aae", globals(), _names_before, S.PARAMETERS)
@@ -361,7 +361,7 @@ else:
 # ones, with where and when it ran:
 
 # %% tags=["remove-input"]
-display(Markdown(report.kept_beside(ch.name, S.headline(result.table), profile)))
+display(Markdown(kept_runs.kept_beside(ch.name, S.headline(result.table), profile)))
 
 # %% [markdown]
 # ## Verdict
@@ -375,7 +375,7 @@ display(Markdown(report.kept_beside(ch.name, S.headline(result.table), profile))
 
 # %% tags=["hide-input"]
 claim_rows = S.claims(result, sets, {r.name: r.metrics for r in texture_runs}, {r.name: r.health for r in texture_runs})
-display(Markdown(report.claims_markdown(claim_rows)))
+display(Markdown(claims.markdown(claim_rows)))
 lines = S.verdict(result.table, {r.name: r.metrics for r in texture_runs}, healths=result.health,
                   texture_healths={r.name: r.health for r in texture_runs})
 display(Markdown("\n".join(lines)))

@@ -81,7 +81,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from adlib import chapter, detectors, health, report, tables, widgets
+from adlib import chapter, claims, detectors, health, kept_runs, tables, widgets
 from adlib.papers import soukup as sou
 
 ch = chapter.setup("soukup_latent_vae", globals(), _names_before, sou.parameter_specs())
@@ -429,7 +429,7 @@ display(tables.styled(sou.timing_table(timing), digits=2))
 # ones, with where and when it ran:
 
 # %% tags=["remove-input"]
-display(Markdown(report.kept_beside(ch.name, sou.headline(table1), profile)))
+display(Markdown(kept_runs.kept_beside(ch.name, sou.headline(table1), profile)))
 
 # %% [markdown]
 # ## Verdict
@@ -452,7 +452,7 @@ display(Markdown(report.kept_beside(ch.name, sou.headline(table1), profile)))
 
 # %% tags=["hide-input"]
 claim_rows = sou.claims(scores, healths, split, {**timing, "device": str(ch.device)})
-display(Markdown(report.claims_markdown(claim_rows)))
+display(Markdown(claims.markdown(claim_rows)))
 lines = sou.verdict(reliability, ce, sou.latent_ratio(scores), selected, timing["speedup"], str(ch.device),
                     healths=healths, search_healths=search.health, ratio_ci=ratio_ci, intervals=intervals, split=split)
 display(Markdown(lines[0] + "\n\n" + "\n".join(lines[1:])))

@@ -83,7 +83,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from adlib import chapter, health, report, tables
+from adlib import chapter, claims, health, kept_runs, tables
 from adlib.papers import zhu, zhu_results
 
 ch = chapter.setup("zhu_two_stage_rotnet", globals(), _names_before, zhu.PARAMETERS)
@@ -358,7 +358,7 @@ display(steps.style.format({"seconds": "{:.1f}"}).hide(axis="index"))
 # ones, with where and when it ran:
 
 # %% tags=["remove-input"]
-display(Markdown(report.kept_beside(ch.name, zhu.headline(summary), profile)))
+display(Markdown(kept_runs.kept_beside(ch.name, zhu.headline(summary), profile)))
 
 # %% [markdown]
 # ## Verdict
@@ -373,7 +373,7 @@ display(Markdown(report.kept_beside(ch.name, zhu.headline(summary), profile)))
 
 # %% tags=["hide-input"]
 claim_rows = zhu.claims(runs, zhu.method_healths(runs))
-display(Markdown(report.claims_markdown(claim_rows)))
+display(Markdown(claims.markdown(claim_rows)))
 lines = zhu_results.verdict(summary, contrast.to_dict(orient="index"), n_seeds, healths=zhu.method_healths(runs),
                     terms=ablation.to_dict(orient="index"))
 display(Markdown("\n".join(lines)))

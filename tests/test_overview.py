@@ -1,25 +1,6 @@
 import json
-import pytest
 
-from adlib import report
-from adlib.data.registry import DATASETS
-
-
-def test_the_data_page_shows_sample_images_of_every_embedded_dataset(tmp_path):
-    from adlib import benchmark
-
-    samples = report.write_samples(tmp_path / "data_samples")
-    assert len(samples) == 2 + len(benchmark.EMBEDDED) + 1                  # chess, noise, embedded, MNIST
-    assert all((tmp_path / path).stat().st_size > 5000 for path in samples.values())
-    page = report.data_page(samples)
-    assert "![chess (synthetic): normal and defective images](data_samples/chess_synthetic.jpg)" in page
-
-
-def test_data_page_lists_every_registered_dataset():
-    page = report.data_page()
-    assert page.startswith("# Data")
-    for info in DATASETS:
-        assert info.name in page
+from adlib import claims, overview
 
 
 def test_results_page_shows_provenance_headline_and_verdict(tmp_path):
@@ -32,7 +13,7 @@ def test_results_page_shows_provenance_headline_and_verdict(tmp_path):
         "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 12.0,
                        "git_commit": "abcdef1234567", "finished_at": "2026-11-22T10:00:00Z"},
     }))
-    page = report.results_page(tmp_path)
+    page = overview.results_page(tmp_path)
     assert "{doc}`demo`" in page and "## demo" in page
     assert "| quick | cpu | 12 s | 1 of 2 | abcdef1234 | 2026-11-22 |" in page
     assert "**Not healthy**: VAE on d (seed 0): collapsed." in page
@@ -40,7 +21,7 @@ def test_results_page_shows_provenance_headline_and_verdict(tmp_path):
 
 
 def test_results_page_without_runs(tmp_path):
-    assert "No chapter has been executed yet" in report.results_page(tmp_path)
+    assert "No chapter has been executed yet" in overview.results_page(tmp_path)
 
 
 def test_results_page_uses_chapter_title_and_verdict_dict(tmp_path):
@@ -49,11 +30,11 @@ def test_results_page_uses_chapter_title_and_verdict_dict(tmp_path):
         {"cell_type": "markdown", "source": ["Intro\n", "# Demo: a chapter\n"]}]}))
     (tmp_path / "demo.results.json").write_text(json.dumps({
         "verdict": {"count": 2, "lines": ["**holds** on 2 of 3", "- **speed**: 3x"]}}))
-    page = report.results_page(tmp_path)
+    page = overview.results_page(tmp_path)
     assert "## Demo: a chapter" in page
     assert "- **holds** on 2 of 3\n- **speed**: 3x" in page
     (tmp_path / "demo.results.json").write_text(json.dumps({"verdict": {"summary": "mixed"}}))
-    assert "- mixed" in report.results_page(tmp_path)
+    assert "- mixed" in overview.results_page(tmp_path)
 
 
 def test_results_page_follows_the_table_of_contents(tmp_path):
@@ -63,7 +44,7 @@ def test_results_page_follows_the_table_of_contents(tmp_path):
                                        "      - file: book/generated/alpha\n")
     for name in ("alpha", "zeta", "other"):
         (generated / f"{name}.results.json").write_text(json.dumps({"verdict": [name]}))
-    page = report.results_page(generated)
+    page = overview.results_page(generated)
     assert page.index("## zeta") < page.index("## alpha") < page.index("## other")
 
 
@@ -76,13 +57,13 @@ def test_results_page_puts_chapter_and_benchmark_numbers_of_one_detector_side_by
     records.append({"method": "CAE (Fadaeinejad)", "dataset": "ELPV mono cells", "seed": 0, "pixel_auroc": None})
     write("benchmark_cross_paper", {"records": records, "methods": [{"detector": "fadaeinejad_cae", "settings": "lr=0.005"}],
                                     "provenance": {"parameters": {"image_size": 64, "iterations": 480}}})
-    page = report.results_page(tmp_path)
+    page = overview.results_page(tmp_path)
     assert "## Chapters and the benchmark" in page
     row = next(line for line in page.splitlines() if line.startswith("| `fadaeinejad_cae`"))
-    assert "| 0.900 | 0.750 | -0.150 | healthy |" in row           # benchmark: mean over its two seeds
+    assert "| 0.900 | 0.750 | −0.150 | healthy |" in row           # benchmark: mean over its two seeds
     assert "image_size 64, lr 0.005" in row and "image_size 64, iterations 480; lr=0.005" in row
     write("benchmark_cross_paper", {"records": []})               # nothing to compare: no section
-    assert "## Chapters and the benchmark" not in report.results_page(tmp_path)
+    assert "## Chapters and the benchmark" not in overview.results_page(tmp_path)
 
 
 def test_results_page_real_data_section_shows_our_rows_paper_and_outside_references(tmp_path):
@@ -96,10 +77,10 @@ def test_results_page_real_data_section_shows_our_rows_paper_and_outside_referen
     (tmp_path / "sou.results.json").write_text(json.dumps({"mvtec_metrics": [
         {"category": "bottle", "method": "VAE (Soukup), latent loss", "level": "patch (D vs V)",
          "patch_auroc": 0.6, "patch_ap": 0.55, "f1_max": 0.7, "health": "healthy"}]}))
-    page = report.results_page(tmp_path)
+    page = overview.results_page(tmp_path)
     section = page.split("## Real data (MVTec AD layout)")[1].split("\n## ")[0]
     bottle = section.split("### bottle")[1].split("###")[0]
-    assert "| {doc}`sae` | Proposed | this run | image | 0.950 | 0.980 | 0.900 | 0.800 | 0.500 | healthy | 0.997 | -0.047 |" in bottle
+    assert "| {doc}`sae` | Proposed | this run | image | 0.950 | 0.980 | 0.900 | 0.800 | 0.500 | healthy | 0.997 | −0.047 |" in bottle
     assert "| {doc}`sou` | VAE (Soukup), latent loss | this run | patch (D vs V) | 0.600 | 0.550 | 0.700 | – | – |" in bottle
     assert "| – | PatchCore (Wide ResNet-50) | quoted (anomalib) | image | 1.000 | – | – | 0.984 |" in bottle
     assert "| – | GANomaly | quoted (anomalib) | image | 0.251 |" in bottle
@@ -110,55 +91,7 @@ def test_results_page_real_data_section_shows_our_rows_paper_and_outside_referen
 
 def test_results_page_says_plainly_when_the_build_had_no_real_data(tmp_path):
     (tmp_path / "demo.results.json").write_text(json.dumps({"verdict": ["- x"]}))
-    assert "**This build had no real data**" in report.results_page(tmp_path)
-
-
-def test_kept_paper_runs_are_shown_with_provenance_and_a_stale_mark(tmp_path, monkeypatch):
-    kept = tmp_path / "results" / "paper"
-    kept.mkdir(parents=True)
-    (kept / "demo.results.json").write_text(json.dumps({
-        "headline": [{"what": "mean AUROC", "published": 0.9, "ours": 0.8}],
-        "provenance": {"device_name": "NVIDIA H100", "torch_version": "2.11", "cuda_version": "12.8",
-                       "wall_seconds": 300.0, "git_commit": "abc+dirty", "finished_at": "2026-11-25T00:00:00Z"}}))
-    section = "\n".join(report.kept_section(kept))
-    assert "| {doc}`demo` | NVIDIA H100 | torch 2.11, CUDA 12.8 | 300 s |" in section
-    assert "run from uncommitted changes" in section
-    assert "| {doc}`demo` | mean AUROC | 0.900 | 0.800 |" in section
-    # a commit this checkout does not know is said so, not hidden
-    (kept / "demo.results.json").write_text(json.dumps({"provenance": {"git_commit": "0" * 40}}))
-    assert "not found in this checkout" in "\n".join(report.kept_section(kept))
-    assert "No paper-profile run is kept" in "\n".join(report.kept_section(tmp_path / "none"))
-
-
-def test_a_chapter_shows_its_kept_paper_run_beside_this_build(tmp_path):
-    headline = [{"what": "mean AUROC", "published": 0.9, "ours": 0.7}, {"what": "F1", "published": 0.5, "ours": 0.4}]
-    assert "No `paper`-profile run of this chapter is kept" in report.kept_beside("demo", headline, "quick", tmp_path)
-    assert "is a `paper`-profile run" in report.kept_beside("demo", headline, "paper", tmp_path)
-    (tmp_path / "demo.results.json").write_text(json.dumps({
-        "headline": [{"what": "mean AUROC", "published": 0.9, "ours": 0.85}, {"what": "extra", "ours": 1.0}],
-        "health": [{"status": "healthy"}, {"status": "collapsed"}, {"status": "not trained"}],
-        "provenance": {"device_name": "NVIDIA H100", "torch_version": "2.11", "cuda_version": "12.8",
-                       "wall_seconds": 300.0, "git_commit": "abc+dirty", "finished_at": "2026-11-25T00:00:00Z"}}))
-    text = report.kept_beside("demo", headline, "quick", tmp_path)
-    assert "ran on NVIDIA H100 (torch 2.11, CUDA 12.8) at commit `abc+dirty` on 2026-11-25, in 300 s" in text
-    assert "with 1 of 2 healthy models" in text and "run from uncommitted changes: its numbers describe older code" in text
-    assert "| | published | ours (quick) | ours (paper profile) |" in text.replace("|  |", "| |")
-    assert "| mean AUROC | 0.900 | 0.700 | 0.850 |" in text
-    assert "| F1 | 0.500 | 0.400 | – |" in text and "| extra | – | – | 1.000 |" in text
-
-
-def test_a_kept_run_is_stale_once_adlib_changed_after_its_commit():
-    import subprocess
-    from pathlib import Path
-
-    root = Path(report.__file__).resolve().parent.parent
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
-    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=root, capture_output=True,
-                           text=True).stdout.split()[0]
-    if not head:
-        pytest.skip("not a git checkout")
-    assert report._stale(head, "saeedi_cpcae_knn", root) == ""
-    assert report._stale(first, "saeedi_cpcae_knn", root).startswith("**stale**")
+    assert "**This build had no real data**" in overview.results_page(tmp_path)
 
 
 def _write(tmp_path, chapter, results):
@@ -170,14 +103,12 @@ def _bench_record(method, detector, dataset, auroc, status):
 
 
 def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tmp_path):
-    from adlib import claims as C
-
     _write(tmp_path, "zhu_two_stage_rotnet", {
-        "claims": [C.judge("beats the CAE", C.Data("MNIST", "MNIST", True), status="partly", ours=2.0,
+        "claims": [claims.judge("beats the CAE", claims.Data("MNIST", "MNIST", True), status="partly", ours=2.0,
                            models={"Two-stage": "healthy"}, interval=(0.5, 3.5), interval_method="bootstrap", published=4.7, unit="AUROC points"),
-                   C.judge("competitive", C.Data("MNIST", "MNIST", True), models={"CAE": "collapsed"}, ours=90.0,
+                   claims.judge("competitive", claims.Data("MNIST", "MNIST", True), models={"CAE": "collapsed"}, ours=90.0,
                            published=97.5, unit="AUROC %", no_interval="one seed"),
-                   C.judge("beats RotNet", C.Data("MNIST", "mnist_subset", False), status="holds", ours=1.0,
+                   claims.judge("beats RotNet", claims.Data("MNIST", "mnist_subset", False), status="holds", ours=1.0,
                            models={"Two-stage": "healthy"}, interval=(0.2, 2.0), published=2.4, unit="AUROC points")],
         "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 600}})
     _write(tmp_path, "benchmark_cross_paper", {"records": [
@@ -187,7 +118,7 @@ def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tm
         _bench_record("CAE (Schneider)", "schneider_cae", "b", 0.6, "healthy"),
         _bench_record("PCA residual (baseline)", "pca", "a", 0.7, "not trained")],
         "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 60}})
-    page = report.results_page(tmp_path)
+    page = overview.results_page(tmp_path)
     assert page.index("(verdict-table)=") < page.index("(cross-paper-answer)=") < page.index("## The runs of this build")
     assert "| {cite:t}`zhu2021` | beats the CAE | **partly** | 2.0 AUROC points [0.5, 3.5] | 4.7 | −2.7 |" in page
     assert "| beats RotNet | **untested** | 1.0 AUROC points [0.2, 2.0] | 2.4 | – |" in page   # no Δ: other data
@@ -196,14 +127,14 @@ def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tm
     assert "| Deep-feature k-NN (baseline) | memory bank / k-NN | 0.850 | 2 of 2 | 2 |" in page
     assert "| CAE (Schneider) | pixel-space autoencoder | 0.600 | 1 of 2 | 1 |" in page
     assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 | – |" in page       # quoted; not measured in this build
-    assert "For scale only, quoted and on other data than this build's: PatchCore reaches 0.980" in report.answer(tmp_path)
+    assert "For scale only, quoted and on other data than this build's: PatchCore reaches 0.980" in overview.answer(tmp_path)
     assert "This build ran the `quick` profile on cpu in 11 minutes" in page and "1 of the 0" not in page
-    answer = report.answer(tmp_path)
+    answer = overview.answer(tmp_path)
     assert "of the papers' 3 main claims, 1 partly holds, 1 is inconclusive, 1 is untested" in answer
     assert "Deep-feature k-NN (baseline) (family: memory bank / k-NN), with mean image AUROC 0.850" in answer
     assert "pixel-space autoencoder reaches 0.600 (CAE (Schneider))" in answer
     assert "{ref}`the verdict table <verdict-table>`" in answer
-    assert "No chapter has been executed" in report.answer(tmp_path / "none")
+    assert "No chapter has been executed" in overview.answer(tmp_path / "none")
 
 
 def test_a_measured_patchcore_replaces_the_quoted_one_in_the_answer_and_stands_beside_it(tmp_path):
@@ -211,7 +142,7 @@ def test_a_measured_patchcore_replaces_the_quoted_one_in_the_answer_and_stands_b
         _bench_record("PatchCore", "patchcore", "a", 0.95, "not trained"),
         _bench_record("PatchCore", "patchcore", "b", 0.85, "not trained")],
         "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 60}})
-    page = report.results_page(tmp_path)
+    page = overview.results_page(tmp_path)
     assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 | 0.900 (PatchCore) |" in page
-    answer = report.answer(tmp_path)
+    answer = overview.answer(tmp_path)
     assert "measured on the same data: 0.900" in answer and "0.980" not in answer

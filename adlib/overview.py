@@ -1,107 +1,21 @@
-"""Book pages generated from the code and the runs, never typed by hand.
+"""The results overview and the intro's short answer, generated from every executed chapter's
+``results.json``:
 
-    python -m adlib.report data    OUT.md        # the data page, from adlib.data.registry
-    python -m adlib.report results GEN OUT.md    # the results overview, from GEN/*.results.json
-    python -m adlib.report answer GEN OUT.md     # the intro's short answer, from the same files
+    python -m adlib.overview results GEN OUT.md    # the overview page, from GEN/*.results.json
+    python -m adlib.overview answer GEN OUT.md     # the intro's short answer, from the same files
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from adlib import benchmark, health, references
-from adlib.claims import STATUSES
-from adlib.data.registry import DATASETS
+from adlib import benchmark, claims, health, kept_runs, references, tables
 from adlib.detectors import base
 from adlib.runtime import atomic_write_bytes
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |"
-              for row in rows]
-    return "\n".join(lines)
-
-
-def data_page(samples: dict[str, str] | None = None) -> str:
-    """The data page: the registry's table, then ``samples`` ({dataset: image path relative to
-    the page}, from :func:`write_samples`)."""
-    rows = [[d.name, d.source, d.size, d.licence, d.stands_for, d.split,
-             ", ".join(f"{{doc}}`{c} <{c}>`" for c in d.chapters),
-             "yes" if d.embedded else "no (`ADLIB_DATA`)"] for d in DATASETS]
-    parts = [
-        "# Data",
-        "Every dataset the chapters use. Nothing is downloaded at run time: embedded data come "
-        "with installed packages or from generators in `adlib.data`; real data are read from the "
-        "folder in `ADLIB_DATA`. This page is generated from `adlib.data.registry`; each "
-        "chapter's `results.json` records the exact sizes and checksums of what it used.",
-        _table(["dataset", "source", "size", "licence", "stands in for", "split", "chapters",
-                "embedded"], rows)]
-    if samples:
-        parts += ["## What the images look like",
-                  "Normal images, then defective ones with the true defect region outlined in red (the "
-                  "benchmark's 128-pixel grey versions; chapters may use other sizes or colour)."]
-        parts += [f"![{name}: normal and defective images]({path})" for name, path in samples.items()]
-    return "\n\n".join(parts) + "\n"
-
-
-DEFECT_TITLES = ("normal", "defective")
-
-
-def sample_sets(data_root: str | None = None, size: int = 128) -> list[tuple]:
-    """(name, normal images, defective images, their masks, titles) of every embedded dataset and of
-    each MVTec-layout category under ``data_root``: a few images each, for the data page."""
-    from adlib.data import oneclass, synthetic
-
-    out = []
-    for make in (synthetic.chess, synthetic.noise):
-        s = make(n_normal=2, n_anomalous=3, size=size, seed=0)
-        out.append((f"{s.name} (synthetic)", s.normal, s.anomalous, s.masks, DEFECT_TITLES))
-    sets = benchmark.embedded_sets(list(benchmark.EMBEDDED), size, n_train=2, n_test=6)
-    if data_root:
-        sets += benchmark.folder_sets(data_root, size, n_train=2, n_test_per_type=1)
-    for b in sets:
-        defective = np.flatnonzero(b.labels == 1)[:3]
-        out.append((b.name, b.train[:2], b.test[defective], None if b.masks is None else b.masks[defective],
-                    DEFECT_TITLES))
-    digits = oneclass.mnist_subset()
-    zeros, others = np.flatnonzero(digits.train_y == 0)[:2], [int(np.flatnonzero(digits.train_y == k)[0]) for k in (1, 2, 3)]
-    out.append(("MNIST 5k subset (one class normal in turn, here 0; the other digits anomalous)",
-                digits.train_x[zeros], digits.train_x[others], None, ("normal (0)", "anomalous")))
-    return out
-
-
-def write_samples(folder: Path, data_root: str | None = None) -> dict[str, str]:
-    """One JPEG per dataset of :func:`sample_sets` into ``folder``; {name: path relative to its parent}."""
-    import matplotlib.pyplot as plt
-
-    from adlib import plots
-
-    plots.use_style()
-    written = {}
-    for name, normal, defective, masks, titles in sample_sets(data_root):
-        fig = plots.samples_figure(name, normal, defective, masks, labels=titles)
-        slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-        path = folder / f"{slug}.jpg"
-        folder.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="jpg", pil_kwargs={"quality": 85}, facecolor="white")
-        plt.close(fig)
-        written[name] = f"{folder.name}/{path.name}"
-    return written
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
 
 
 def _chapter_title(generated: Path, chapter: str) -> str:
@@ -137,16 +51,6 @@ def _toc_order(generated: Path) -> list[str]:
         return []
     files = re.findall(r"file:\s*(\S+)", toc.read_text())
     return [Path(f).name for f in files]
-
-
-def _health_count(results: dict) -> str:
-    """"5 of 7" trained models healthy (untrained baselines not counted), or "not recorded"."""
-    records = results.get("health")
-    if records is None:
-        return "not recorded"
-    trained = [r for r in records if r.get("status") != "not trained"]
-    healthy = sum(r.get("status") == "healthy" for r in trained)
-    return f"{healthy} of {len(trained)}" if trained else "no trained model"
 
 
 # The same detector in a chapter and in the benchmark. Both use the detector objects of
@@ -208,15 +112,10 @@ def same_detector_rows(loaded: dict[str, dict]) -> list[list[str]]:
                          if m.get("detector") == pair["detector"]), "")
         protocol = "; ".join(p for p in (_params(bench, BENCHMARK_KEYS), settings) if p)
         rows.append([f"`{pair['detector']}`", pair["metric"].replace("_", " "), pair["dataset"],
-                     f"{{doc}}`{pair['chapter']}`", _fmt(float(ours)), _fmt(theirs), f"{theirs - ours:+.3f}",
+                     f"{{doc}}`{pair['chapter']}`", tables.number(float(ours)), tables.number(theirs),
+                     tables.signed(theirs - ours),
                      status, _params(chapter, pair["keys"]), protocol, pair["also"]])
     return rows
-
-
-def _num(value: Any, signed: bool = False) -> str:
-    if not isinstance(value, (int, float)) or value != value:     # None, text or NaN
-        return "–"
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
 def real_data_section(loaded: list[tuple[str, dict]]) -> list[str]:
@@ -250,63 +149,16 @@ def real_data_section(loaded: list[tuple[str, dict]]) -> list[str]:
             auroc = r.get("image_auroc", r.get("patch_auroc"))
             paper = r.get("published")
             rows.append([f"{{doc}}`{chapter}`", r["method"], r.get("source", "this run"), r.get("level", "image"),
-                         _num(auroc),
-                         _num(r.get("image_ap", r.get("patch_ap"))), _num(r.get("f1_max")),
-                         _num(r.get("pixel_auroc")), _num(r.get("aupro")), r.get("health", "–"), _num(paper),
-                         _num(auroc - paper if isinstance(paper, (int, float)) and isinstance(auroc, (int, float))
-                              else None, signed=True)])
-        rows += [["–", o["method"], "quoted (anomalib)", "image", _num(o["image_auroc"]), "–", "–",
-                  _num(o["pixel_auroc"]), "–", "–", "–", "–"] for o in references.outside_rows(category)]
+                         tables.number(auroc), tables.number(r.get("image_ap", r.get("patch_ap"))),
+                         tables.number(r.get("f1_max")), tables.number(r.get("pixel_auroc")),
+                         tables.number(r.get("aupro")), r.get("health", "–"), tables.number(paper),
+                         tables.signed(auroc - paper if isinstance(paper, (int, float))
+                                       and isinstance(auroc, (int, float)) else None)])
+        rows += [["–", o["method"], "quoted (anomalib)", "image", tables.number(o["image_auroc"]), "–", "–",
+                  tables.number(o["pixel_auroc"]), "–", "–", "–", "–"] for o in references.outside_rows(category)]
         parts.append(f"### {category}")
-        parts.append(_table(["chapter", "method", "source", "level", "AUROC", "AP", "F1-max", "pixel AUROC",
-                             "AUPRO", "health", "paper", "Δ vs paper"], rows))
-    return parts
-
-
-def _stale(commit: str, chapter: str, root: Path) -> str:
-    """Why a kept run may no longer match the code: "" when adlib/, the chapter and its paper
-    parameters are unchanged since the run's commit."""
-    if commit.endswith("+dirty"):
-        return "run from uncommitted changes"
-    paths = ["adlib", f"notebooks/{chapter}.py", f"notebooks/params/paper/{chapter}.yaml"]
-    try:
-        changed = subprocess.run(["git", "diff", "--name-only", commit, "HEAD", "--", *paths], cwd=root,
-                                 capture_output=True, text=True, check=True).stdout.split()
-    except (OSError, subprocess.CalledProcessError):
-        return f"commit {commit[:10]} not found in this checkout"
-    return f"**stale**: {len(changed)} file(s) changed since ({', '.join(changed[:3])}{', …' if len(changed) > 3 else ''})" \
-        if changed else ""
-
-
-def kept_section(kept: Path) -> list[str]:
-    """The paper-profile runs kept in ``results/paper/`` (run on a GPU, committed): provenance,
-    a stale mark, and each chapter's published-vs-ours rows."""
-    parts = ["## The paper profile (kept runs)"]
-    runs = sorted(kept.glob("*.results.json"))
-    if not runs:
-        parts.append("*No paper-profile run is kept in `results/paper/` yet: that profile needs a GPU "
-                     "(`make book PROFILE=paper` there writes one `results.json` per chapter into "
-                     "`results/paper/`, to be committed). Every number on this page is from this build's "
-                     "profile.*")
-        return parts
-    parts.append("Runs of the `paper` profile kept with the code (`results/paper/`), with where and when "
-                 "they ran. A run is marked stale when `adlib/`, its chapter or its parameters changed after "
-                 "its commit: its numbers then describe older code.")
-    rows, headlines = [], []
-    for path in runs:
-        chapter, results = path.name.removesuffix(".results.json"), json.loads(path.read_text())
-        prov = results.get("provenance", {})
-        commit = str(prov.get("git_commit", ""))
-        rows.append([f"{{doc}}`{chapter}`", prov.get("device_name", prov.get("device")),
-                     f"torch {prov.get('torch_version')}, CUDA {prov.get('cuda_version')}",
-                     f"{prov.get('wall_seconds', float('nan')):.0f} s", _health_count(results), commit[:10],
-                     str(prov.get("finished_at", ""))[:10], _stale(commit, chapter, kept.parent.parent) or "current"])
-        headlines += [[f"{{doc}}`{chapter}`", h.get("what"), _fmt(h.get("published")), _fmt(h.get("ours"))]
-                      for h in results.get("headline") or []]
-    parts.append(_table(["chapter", "device", "versions", "wall time", "healthy models", "commit", "date",
-                         "code since"], rows))
-    if headlines:
-        parts.append(_table(["chapter", "", "published", "ours (paper profile)"], headlines))
+        parts.append(tables.markdown(["chapter", "method", "source", "level", "AUROC", "AP", "F1-max",
+                                      "pixel AUROC", "AUPRO", "health", "paper", "Δ vs paper"], rows))
     return parts
 
 
@@ -316,57 +168,9 @@ PAPERS = {"schneider_cae_vae_aae": "schneider2022", "soukup_latent_vae": "soukup
           "saeedi_cpcae_knn": "saeedi2022"}
 
 
-def _claim_value(value: Any, unit: str) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        text = f"{value:.1f}" if ("%" in unit or "points" in unit) else f"{value:.3f}"
-        return text.replace("-", "−")
-    return "–" if value is None else str(value)
-
-
 def claim_rows(loaded: list[tuple[str, dict]]) -> list[dict]:
     """Every chapter's claims (results.json ``claims``, :mod:`adlib.claims`) with its chapter."""
     return [{**c, "chapter": chapter} for chapter, results in loaded for c in results.get("claims") or []]
-
-
-# a status as a verb phrase, for one claim and for several: "1 partly holds, 2 are inconclusive"
-_STATUS_PHRASES = {"holds": ("holds", "hold"), "partly": ("partly holds", "partly hold"),
-                   "does not hold": ("does not hold", "do not hold"),
-                   "not established": ("is not established", "are not established"),
-                   "inconclusive": ("is inconclusive", "are inconclusive"), "untested": ("is untested", "are untested")}
-
-
-def _status_counts(rows: list[dict]) -> str:
-    """"1 partly holds, 2 are inconclusive": how many claims have each status, in :data:`STATUSES` order."""
-    return ", ".join(f"{n} {_STATUS_PHRASES[status][n != 1]}" for status in STATUSES
-                     if (n := sum(r["status"] == status for r in rows)))
-
-
-CLAIM_COLUMNS = ["status", "ours [95 % interval]", "published", "Δ"]
-
-
-def _claim_cells(r: dict) -> list[str]:
-    """A claim's status, our number with its interval, the published one and Δ (only on the paper's data)."""
-    unit = r["unit"]
-    ours = _claim_value(r["ours"], unit) + (f" {unit}" if unit and isinstance(r["ours"], (int, float)) else "")
-    if r.get("interval"):
-        ours += f" [{_claim_value(r['interval'][0], unit)}, {_claim_value(r['interval'][1], unit)}]"
-    delta = "–" if r.get("delta") is None else ("+" if r["delta"] >= 0 else "−") + _claim_value(abs(r["delta"]), unit)
-    return [f"**{r['status']}**", ours, _claim_value(r["published"], unit), delta]
-
-
-def claims_markdown(rows: list[dict]) -> str:
-    """A chapter's claims as the overview's verdict table shows them (:mod:`adlib.claims`), each
-    with its note in the row: the chapter and the overview say the same thing."""
-    return _table(["claim", *CLAIM_COLUMNS, "why, and on what"],
-                  [[r["claim"], *_claim_cells(r), _claim_note(r) or "–"] for r in rows])
-
-
-def _claim_note(row: dict) -> str:
-    """What a reader needs beside a row: its note (the data it was judged on, the gates' reasons,
-    :func:`adlib.claims.judge`) and the interval's method or why there is none."""
-    interval = (f"interval: {row['interval_method']}" if row.get("interval") else
-                f"no interval: {row['no_interval']}" if row.get("no_interval") else "")
-    return "; ".join(p for p in (row.get("note"), interval) if p)
 
 
 def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:
@@ -376,16 +180,16 @@ def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:
     if not rows:
         return parts + ["*No chapter of this build stored its claims.*"]
     parts.append(f"Each paper's main claims, as its chapter judged them from this build's runs ("
-                 + _status_counts(rows) + "), each decided the same way ({mod}`adlib.claims`): *holds* or "
+                 + claims.status_counts(rows) + "), each decided the same way ({mod}`adlib.claims`): *holds* or "
                  "*does not hold* only when the 95 % interval of our number clears the claim's margin, *not "
                  "established* when it straddles it; *inconclusive* when a model behind the evidence did not "
                  "learn ({mod}`adlib.health`) or every side failed its task; *untested* when this build did not "
                  "run the paper's own data (the note says what would). Δ (ours − published) only where we ran "
                  "the paper's own data.")
-    notes = list(dict.fromkeys(_claim_note(r) for r in rows if _claim_note(r)))   # below the table: rows stay short
-    parts.append(_table(["paper", "claim", *CLAIM_COLUMNS, "evidence"], [
-        [f"{{cite:t}}`{PAPERS[r['chapter']]}`" if r["chapter"] in PAPERS else r["chapter"], r["claim"], *_claim_cells(r),
-         f"{{doc}}`chapter <{r['chapter']}>`" + (f" (note {notes.index(_claim_note(r)) + 1})" if _claim_note(r) else "")]
+    notes = list(dict.fromkeys(claims.row_note(r) for r in rows if claims.row_note(r)))   # below the table: rows stay short
+    parts.append(tables.markdown(["paper", "claim", *claims.COLUMNS, "evidence"], [
+        [f"{{cite:t}}`{PAPERS[r['chapter']]}`" if r["chapter"] in PAPERS else r["chapter"], r["claim"], *claims.cells(r),
+         f"{{doc}}`chapter <{r['chapter']}>`" + (f" (note {notes.index(claims.row_note(r)) + 1})" if claims.row_note(r) else "")]
         for r in rows]))
     if notes:
         parts.append("\n".join(f"{i}. {note}" for i, note in enumerate(notes, 1)))
@@ -430,7 +234,7 @@ def cross_paper_section(bench: dict | None) -> list[str]:
     parts.append(f"Every method of the {{doc}}`benchmark <benchmark_cross_paper>` on the same {len(sets)} datasets "
                  f"({', '.join(sets)}). The mean image AUROC counts only runs whose model learnt (healthy or "
                  "untrained); a method with fewer usable runs is averaged over fewer, possibly easier, datasets.")
-    parts.append(_table(["method", "family", "mean image AUROC (usable runs)", "usable runs", "datasets"], [
+    parts.append(tables.markdown(["method", "family", "mean image AUROC (usable runs)", "usable runs", "datasets"], [
         [r["method"], r["family"], "–" if r["mean_auroc"] is None else f"{r['mean_auroc']:.3f}",
          f"{r['usable_runs']} of {r['runs']}", r["datasets"]] for r in rows]))
     measured = {r["method"].split()[0]: r for r in rows if r["mean_auroc"] is not None}
@@ -438,8 +242,8 @@ def cross_paper_section(bench: dict | None) -> list[str]:
                  f"({references.SOURCE}), mean over its 15 categories, on other data and backbones than this "
                  "build's. Beside each, *measured here*: the same method's mean over this build's datasets "
                  "(the benchmark above, its protocol and backbone), where the benchmark ran it.")
-    parts.append(_table(["model", "quoted: mean image AUROC (MVTec AD)", "quoted: mean pixel AUROC",
-                         "measured here: mean image AUROC (this build's data)"], [
+    parts.append(tables.markdown(["model", "quoted: mean image AUROC (MVTec AD)", "quoted: mean pixel AUROC",
+                                  "measured here: mean image AUROC (this build's data)"], [
         [model, f"{by[references.MEAN][0]:.3f}", "–" if by[references.MEAN][1] is None else f"{by[references.MEAN][1]:.3f}",
          f"{measured[model.split()[0]]['mean_auroc']:.3f} ({measured[model.split()[0]]['method']})"
          if model.split()[0] in measured else "–"]
@@ -480,7 +284,7 @@ def answer(generated: Path) -> str:
     if not loaded:
         return "*No chapter has been executed yet: run `make book`.*\n"
     rows = claim_rows(loaded)
-    counts = _status_counts(rows)
+    counts = claims.status_counts(rows)
     bench = dict(loaded).get("benchmark_cross_paper")
     summary = method_summary(bench["records"]) if bench and bench.get("records") else []
     best, recon = _best(summary), _best(summary, base.PIXEL_AE)
@@ -514,43 +318,12 @@ def _loaded(generated: Path) -> list[tuple[str, dict]]:
     return [(path.name.removesuffix(".results.json"), json.loads(path.read_text())) for path in runs]
 
 
-KEPT_PAPER = Path(__file__).resolve().parent.parent / "results" / "paper"
-
-
-def kept_beside(chapter: str, headline: list[dict], profile: str, kept: Path = KEPT_PAPER) -> str:
-    """Markdown for a chapter: this build's headline numbers beside the published ones and
-    beside the chapter's kept paper-profile run (``results/paper/``), with that run's provenance
-    and a stale mark, or a line saying there is none."""
-    path = kept / f"{chapter}.results.json"
-    if profile == "paper":
-        return ("*This page is a `paper`-profile run; `make book PROFILE=paper` keeps its results.json in "
-                "`results/paper/` for the quick builds to show.*")
-    if not path.exists():
-        return (f"*No `paper`-profile run of this chapter is kept in `results/paper/` yet (that profile needs "
-                f"a GPU). Every number on this page is from the `{profile}` profile, on this build's machine.*")
-    results = json.loads(path.read_text())
-    prov = results.get("provenance", {})
-    commit = str(prov.get("git_commit", ""))
-    stale = _stale(commit, chapter, kept.parent.parent)
-    theirs = {h.get("what"): h.get("ours") for h in results.get("headline") or []}
-    rows = [[h.get("what"), _fmt(h.get("published")), _fmt(h.get("ours")), _fmt(theirs.get(h.get("what"), "–"))]
-            for h in headline]
-    rows += [[what, "–", "–", _fmt(value)] for what, value in theirs.items()
-             if what not in {h.get("what") for h in headline}]
-    where = (f"The `paper` profile ran on {prov.get('device_name', prov.get('device'))} (torch "
-             f"{prov.get('torch_version')}, CUDA {prov.get('cuda_version')}) at commit `{commit[:10]}` on "
-             f"{str(prov.get('finished_at', ''))[:10]}, in {prov.get('wall_seconds', float('nan')):.0f} s, "
-             f"with {_health_count(results)} healthy models. "
-             + (f"{stale}: its numbers describe older code." if stale else "The code has not changed since."))
-    return "\n\n".join([where, _table(["", "published", f"ours ({profile})", "ours (paper profile)"], rows)])
-
-
 def results_page(generated: Path) -> str:
     parts = ["# Results overview",
              "What this build found: first whether each paper's main claim holds, then which family of "
              "method works across the papers, what this build's budget means for trusting it, and then "
              "every chapter run with its provenance, health and verdict lines. Everything here is taken "
-             "from the chapters' `results.json` files (this page is generated by `adlib.report`)."]
+             "from the chapters' `results.json` files (this page is generated by `adlib.overview`)."]
     loaded = _loaded(generated)
     if not loaded:
         parts.append("*No chapter has been executed yet.*")
@@ -563,15 +336,15 @@ def results_page(generated: Path) -> str:
     for chapter, results in loaded:
         prov = results.get("provenance", {})
         rows.append([f"{{doc}}`{chapter}`", prov.get("profile"), prov.get("device"),
-                     f"{prov.get('wall_seconds', float('nan')):.0f} s", _health_count(results),
+                     f"{prov.get('wall_seconds', float('nan')):.0f} s", kept_runs.health_count(results),
                      str(prov.get("git_commit", ""))[:10], str(prov.get("finished_at", ""))[:10]])
     if rows:
         parts.append("*Healthy models*: trained models that passed the health checks of "
                      "{mod}`adlib.health` on held-out normal images (beat the mean image, outputs "
                      "follow inputs, loss converged, no blow-up); a verdict resting on any other model "
                      "is marked inconclusive in its chapter.")
-        parts.append(_table(["chapter", "profile", "device", "wall time", "healthy models", "commit", "date"],
-                            rows))
+        parts.append(tables.markdown(["chapter", "profile", "device", "wall time", "healthy models", "commit",
+                                      "date"], rows))
     same = same_detector_rows(dict(loaded))
     if same:
         parts.append("## Chapters and the benchmark")
@@ -581,21 +354,21 @@ def results_page(generated: Path) -> str:
                      "also holds out a tenth of the training images for the health check). The two "
                      "numbers below are from this build; the benchmark's is its mean over seeds, with "
                      "its model's health.")
-        parts.append(_table(["detector", "metric", "dataset", "chapter", "chapter value", "benchmark value",
-                             "benchmark − chapter", "benchmark health", "chapter protocol",
-                             "benchmark protocol", "also differs"], same))
+        parts.append(tables.markdown(["detector", "metric", "dataset", "chapter", "chapter value",
+                                      "benchmark value", "benchmark − chapter", "benchmark health",
+                                      "chapter protocol", "benchmark protocol", "also differs"], same))
     if loaded:
         parts += real_data_section(loaded)
-        parts += kept_section(generated.resolve().parent.parent / "results" / "paper")
+        parts += kept_runs.kept_section(generated.resolve().parent.parent / "results" / "paper")
     for chapter, results in loaded:
         parts.append(f"## {_chapter_title(generated, chapter)}")
         parts.append(f"From {{doc}}`the chapter <{chapter}>`; its numbers, health checks and provenance: "
                      f"{{download}}`{chapter}.results.json <{chapter}.results.json>`.")
         headline = results.get("headline")
         if headline:   # [{"what": ..., "published": ..., "ours": ...}, ...]
-            parts.append(_table(["", "published", "ours"],
-                                [[h.get("what"), _fmt(h.get("published")), _fmt(h.get("ours"))]
-                                 for h in headline]))
+            parts.append(tables.markdown(["", "published", "ours"],
+                                         [[h.get("what"), tables.number(h.get("published")),
+                                           tables.number(h.get("ours"))] for h in headline]))
         unhealthy = [r for r in results.get("health") or [] if r.get("status") not in ("healthy", "not trained")]
         if unhealthy:
             shown = "; ".join(f"{r.get('model')} on {r.get('dataset')} (seed {r.get('seed')}): {r.get('status')}"
@@ -610,16 +383,10 @@ def results_page(generated: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["data"] and len(args) == 2:
-        out = Path(args[1])
-        samples = write_samples(out.parent / "data_samples", os.environ.get("ADLIB_DATA") or None)
-        atomic_write_bytes(out, data_page(samples).encode())
-    elif args[:1] == ["results"] and len(args) == 3:
-        atomic_write_bytes(args[2], results_page(Path(args[1])).encode())
-    elif args[:1] == ["answer"] and len(args) == 3:
-        atomic_write_bytes(args[2], answer(Path(args[1])).encode())
-    else:
+    pages = {"results": results_page, "answer": answer}
+    if len(args) != 3 or args[0] not in pages:
         sys.exit(__doc__)
+    atomic_write_bytes(args[2], pages[args[0]](Path(args[1])).encode())
 
 
 if __name__ == "__main__":
