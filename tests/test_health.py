@@ -29,6 +29,31 @@ def test_reconstruction_checks_identity_and_mean_predictor():
     assert health.assess(halfway).status == "healthy"
 
 
+def _discs(n=30, seed=0):
+    """Discs at random places with a fine ring texture: shape and detail that vary per image."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:32, 0:32].astype(np.float64)
+    cy, cx = rng.uniform(10, 22, (2, n, 1, 1))
+    r = np.hypot(yy - cy, xx - cx)
+    return ((r < 9) * (0.5 + 0.3 * np.cos(2.0 * r + rng.uniform(0, 6, (n, 1, 1)))))[:, None]
+
+
+def test_detail_check_flags_a_blurred_average_and_passes_a_faithful_reconstruction():
+    from torchvision.transforms.functional import gaussian_blur
+
+    x = torch.as_tensor(_discs())
+    mean = x.mean(dim=0)
+    faithful = health.detail_checks(x, x + 0.02 * torch.randn_like(x), mean)
+    assert faithful["detail_ratio"] < 0.1 and health.assess(faithful).status == "healthy"
+    # the same blurred disc for every input: no detail the mean image lacks
+    blurred_average = gaussian_blur(mean[None], [9, 9], [3.0, 3.0]).expand_as(x)
+    flagged = health.assess(health.detail_checks(x, blurred_average, mean))
+    assert flagged.status == "under-trained" and "detail" in flagged.reasons[0]
+    # each input blurred a little: its edges are kept, the check passes
+    assert health.detail_checks(x, gaussian_blur(x, [5, 5], [0.7, 0.7]), mean)["detail_ratio"] < health.DETAIL_RATIO_MAX
+    assert health.detail_checks(torch.rand(4, 8), torch.rand(4, 8), torch.rand(8)) == {}    # not images: no check
+
+
 def test_loss_checks_flag_unconverged_and_spiking_losses():
     steps = np.arange(1000)
     converged = 1 + np.exp(-steps / 100)

@@ -245,7 +245,9 @@ class Detector:
         inputs = self._model_inputs(x)
         if inputs is None:
             raise NotImplementedError(f"{self.name}: no health check (implement _model_inputs or _health)")
-        checks = health_checks.reconstruction_checks(inputs, self._reconstruct_inputs(inputs), self.train_mean)
+        outputs = self._reconstruct_inputs(inputs)
+        checks = {**health_checks.reconstruction_checks(inputs, outputs, self.train_mean),
+                  **health_checks.detail_checks(inputs, outputs, self.train_mean)}
         return health_checks.assess({**health_checks.loss_checks(self.history.series("loss")), **checks})
 
     # -- helpers for subclasses ---------------------------------------------------------------------

@@ -142,7 +142,8 @@ class ZhuTwoStage(_ZhuDetector):
         first, second = self.network.reconstruct_both(x32)
         losses = health.loss_checks(self.history.series("loss"))
         # each decoder judged in its own loss: the MSE, and 1 − SSIM for the SSIM decoder
-        decoders = [health.assess({**losses, **health.reconstruction_checks(x32, out, self.train_mean, error)})
+        decoders = [health.assess({**losses, **health.reconstruction_checks(x32, out, self.train_mean, error),
+                                   **health.detail_checks(x32, out, self.train_mean)})
                     for out, error in ((first, None), (second, lambda a, b: 1 - zhu.ssim_per_image(a, b)))]
         return health.Health.combine(self._rotnet_health(x32), *decoders,
                                      prefixes=["rotnet_", "mse_decoder_", "ssim_decoder_"])
