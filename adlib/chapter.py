@@ -2,7 +2,7 @@
 
     _names_before = set(globals())          # first code cell
     ...parameters cell (papermill injects after it)...
-    ch = chapter.setup("soukup_latent_vae", globals(), _names_before, {"iterations": P.integer(1)})
+    ch = chapter.setup("soukup_latent_vae", globals(), _names_before, {"iterations": params.integer(1)})
     ch.glue(iterations=iterations)          # glued as "sou_iterations"
 
 ``setup`` validates the parameters (unknown, missing or out-of-range names fail at once,
@@ -18,8 +18,7 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from adlib import params as P
-from adlib import plots, runtime
+from adlib import params, plots, runtime
 from adlib.fingerprint import fingerprint
 
 
@@ -43,16 +42,16 @@ class Chapter:
 
 
 def setup(name: str, namespace: Mapping[str, Any], names_before: Iterable[str],
-          specs: Mapping[str, P.Spec], prefix: str | None = None) -> Chapter:
+          specs: Mapping[str, params.Spec], prefix: str | None = None) -> Chapter:
     """Validate a chapter's parameters and open its run; ``prefix`` of glue keys defaults to the
     first three letters of ``name``."""
-    params = P.check(namespace, names_before, specs)
+    values = params.check(namespace, names_before, specs)
     plots.use_style()
-    data_root = P.resolve_data_root(params["data_root"], params["profile"])
-    runtime.set_deterministic(params["deterministic"])      # before any CUDA work (cuBLAS reads its setting once)
-    device = runtime.select_device(params["device"])
-    run = runtime.Run(name, params, params["results_dir"], device)
+    data_root = params.resolve_data_root(values["data_root"], values["profile"])
+    runtime.set_deterministic(values["deterministic"])      # before any CUDA work (cuBLAS reads its setting once)
+    device = runtime.select_device(values["device"])
+    run = runtime.Run(name, values, values["results_dir"], device)
     run.data_fingerprint = fingerprint(data_root)     # what was in the real-data folder, for provenance
-    chapter = Chapter(name, params, data_root, device, run, prefix or name[:3])
-    chapter.glue(device=str(device), profile=params["profile"])
+    chapter = Chapter(name, values, data_root, device, run, prefix or name[:3])
+    chapter.glue(device=str(device), profile=values["profile"])
     return chapter

@@ -56,28 +56,26 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-import adlib.params as P
-from adlib import benchmark as B
-from adlib import chapter, references, runtime, tables, widgets
-from adlib.papers import cross_paper as X
+from adlib import benchmark, chapter, params, references, runtime, tables, widgets
+from adlib.papers import cross_paper
 
 ch = chapter.setup("benchmark_cross_paper", globals(), _names_before, {
-    "datasets": P.choices_list(*B.EMBEDDED),
-    "methods": P.choices_list(*B.METHODS, optional=True),
-    "n_seeds": P.integer(1, 100),
-    "image_size": P.integer(32, 512),
-    "n_train": P.integer(2, 100_000),
-    "n_test": P.integer(2, 100_000),
-    "iterations": P.integer(1, 1_000_000),
-    "batch_size": P.integer(1, 4096),
-    "real_max_train": P.integer(2, 100_000),
-    "real_max_test_per_type": P.integer(1, 100_000),
-    "executor": P.text(doc="serial, processes, local or a Dask scheduler address"),
-    "jobs_dir": P.text(),
+    "datasets": params.choices_list(*benchmark.EMBEDDED),
+    "methods": params.choices_list(*benchmark.METHODS, optional=True),
+    "n_seeds": params.integer(1, 100),
+    "image_size": params.integer(32, 512),
+    "n_train": params.integer(2, 100_000),
+    "n_test": params.integer(2, 100_000),
+    "iterations": params.integer(1, 1_000_000),
+    "batch_size": params.integer(1, 4096),
+    "real_max_train": params.integer(2, 100_000),
+    "real_max_test_per_type": params.integer(1, 100_000),
+    "executor": params.text(doc="serial, processes, local or a Dask scheduler address"),
+    "jobs_dir": params.text(),
 })
-methods = list(B.METHODS) if methods is None else methods
+methods = list(benchmark.METHODS) if methods is None else methods
 if not methods:
-    raise P.ParameterError("methods is empty: name at least one of " + ", ".join(B.METHODS))
+    raise params.ParameterError("methods is empty: name at least one of " + ", ".join(benchmark.METHODS))
 seeds = list(range(seed, seed + n_seeds))
 ch.glue(n_seeds=n_seeds, iterations=iterations, batch_size=batch_size, image_size=image_size)
 
@@ -111,15 +109,15 @@ ch.glue(n_seeds=n_seeds, iterations=iterations, batch_size=batch_size, image_siz
 
 # %% tags=["hide-input"]
 with ch.run.step("load data"):
-    sets = B.embedded_sets(datasets, image_size, n_train, n_test, seed=seed)
+    sets = benchmark.embedded_sets(datasets, image_size, n_train, n_test, seed=seed)
     if ch.data_root:
-        sets += B.folder_sets(ch.data_root, image_size, real_max_train, real_max_test_per_type)
+        sets += benchmark.folder_sets(ch.data_root, image_size, real_max_train, real_max_test_per_type)
 for s in sets:
     ch.run.add_dataset(s.name, source=s.source, train=len(s.train), test=len(s.test),
                        defective=int(s.labels.sum()), masks=s.masks is not None,
                        checksum=runtime.array_checksum(s.train, s.test))
-display(X.dataset_table(sets).style.hide(axis="index").set_caption("The datasets of the benchmark"))
-ch.glue(fig_data=X.data_figure(sets))
+display(cross_paper.dataset_table(sets).style.hide(axis="index").set_caption("The datasets of the benchmark"))
+ch.glue(fig_data=cross_paper.data_figure(sets))
 plt.close("all")
 
 # %% [markdown]
@@ -135,7 +133,7 @@ plt.close("all")
 # Each row is one trained model (or baseline); some give two scores from the same model.
 
 # %% tags=["hide-input"]
-display(X.method_catalogue(methods).style.hide(axis="index")
+display(cross_paper.method_catalogue(methods).style.hide(axis="index")
         .set_caption("Methods: detectors of adlib.detectors (see each paper's chapter for the model)"))
 
 # %% [markdown]
@@ -159,22 +157,23 @@ display(X.method_catalogue(methods).style.hide(axis="index")
 # at once; the others go on, and the cells it leaves empty are listed here.
 
 # %%
-jobs = X.grid_jobs(sets, datasets, methods, seeds, image_size=image_size, n_train=n_train, n_test=n_test,
-                   data_seed=seed, real_max_train=real_max_train, real_max_test_per_type=real_max_test_per_type,
-                   iterations=iterations, batch_size=batch_size, device=ch.device)
-results, example_maps, failed = X.run_all(jobs, jobs_dir, executor=executor, run=ch.run)
+jobs = cross_paper.grid_jobs(sets, datasets, methods, seeds, image_size=image_size, n_train=n_train, n_test=n_test,
+                             data_seed=seed, real_max_train=real_max_train,
+                             real_max_test_per_type=real_max_test_per_type,
+                             iterations=iterations, batch_size=batch_size, device=ch.device)
+results, example_maps, failed = cross_paper.run_all(jobs, jobs_dir, executor=executor, run=ch.run)
 if not len(results):
     raise RuntimeError(f"every one of the {len(jobs)} benchmark jobs failed; see the tracebacks above")
-auroc = X.summarise(results, "image_auroc")
-summary = X.ranking(auroc)
+auroc = cross_paper.summarise(results, "image_auroc")
+summary = cross_paper.ranking(auroc)
 
 # %% tags=["hide-input"]
 if failed:
     display(Markdown(f"**{len(failed)} of {len(jobs)} jobs failed**; these cells of the grid are missing below "
                      "(each failure's spec and traceback were printed when it happened):"))
-    display(X.missing_cells(failed).style.hide(axis="index"))
-cells = X.trained_health(results)
-ch.glue(executor=executor, n_runs=len(jobs) - len(failed), health_percent=f"{B.HEALTH_FRACTION:.0%}",
+    display(cross_paper.missing_cells(failed).style.hide(axis="index"))
+cells = cross_paper.trained_health(results)
+ch.glue(executor=executor, n_runs=len(jobs) - len(failed), health_percent=f"{benchmark.HEALTH_FRACTION:.0%}",
         healthy_cells=int(cells.eq("healthy").sum()), trained_cells=len(cells),
         wall_minutes=f"{sum(v for k, v in ch.run.step_seconds.items() if k != 'load data') / 60:.1f}")
 
@@ -192,7 +191,7 @@ ch.glue(executor=executor, n_runs=len(jobs) - len(failed), health_percent=f"{B.H
 # on the others as inconclusive.
 
 # %% tags=["hide-input"]
-display(X.health_matrix(results).style
+display(cross_paper.health_matrix(results).style
         .map(lambda v: "" if v in ("healthy", "not trained") else "color: #b00020; font-weight: bold")
         .set_caption("Health of each model per dataset (worst over seeds); held-out normal images only"))
 
@@ -206,7 +205,7 @@ display(X.health_matrix(results).style
 
 # %% tags=["hide-input"]
 display(summary.style.set_caption(f"Image AUROC, mean ± std over {n_seeds} seed(s)"))
-ch.glue(fig_heatmap=X.heatmap(auroc, summary.index))
+ch.glue(fig_heatmap=cross_paper.heatmap(auroc, summary.index))
 plt.close("all")
 
 # %% [markdown]
@@ -230,12 +229,12 @@ plt.close("all")
 # its map, so that map's numbers appear once, on the model's own row.
 
 # %% tags=["hide-input"]
-display(X.summarise(results, "image_ap").text.loc[summary.index].style
+display(cross_paper.summarise(results, "image_ap").text.loc[summary.index].style
         .set_caption("Average precision, mean ± std over seeds"))
-display(X.summarise(results, "f1_max").text.loc[summary.index].style
+display(cross_paper.summarise(results, "f1_max").text.loc[summary.index].style
         .set_caption("Image F1-max, mean ± std over seeds"))
 for metric, caption in (("pixel_auroc", "Pixel AUROC over every test pixel"), ("aupro", "AUPRO (FPR ≤ 0.3)")):
-    pixel = X.summarise(results, metric)
+    pixel = cross_paper.summarise(results, metric)
     has_pixels = pixel.mean.dropna(how="all").dropna(axis=1, how="all")
     if has_pixels.empty:
         display(Markdown(f"*No dataset with masks in this run: no {caption.split(' (')[0]}.*"))
@@ -253,7 +252,7 @@ for metric, caption in (("pixel_auroc", "Pixel AUROC over every test pixel"), ("
 # ours are grey and {glue:text}`ben_image_size` pixels, under this build's budget).
 
 # %% tags=["hide-input"]
-mvtec = X.mvtec_records(results, sets)
+mvtec = cross_paper.mvtec_records(results, sets)
 for name in dict.fromkeys(r["category"] for r in mvtec):
     display(references.styled(references.comparison_table(mvtec, name, source="benchmark"),
                               f"{name}: mean over seeds (ours) and outside references"))
@@ -269,10 +268,10 @@ if not mvtec:
 # between methods of this page only.
 
 # %% tags=["hide-input"]
-cost = X.cost_table(results, auroc)
+cost = cross_paper.cost_table(results, auroc)
 display(tables.styled(cost, index=True,
                       caption=f"Mean fit time and scoring time per image ({ch.device}), and mean image AUROC"))
-ch.glue(fig_cost=X.cost_figure(cost, ch.device))
+ch.glue(fig_cost=cross_paper.cost_figure(cost, ch.device))
 plt.close("all")
 
 # %% [markdown]
@@ -294,14 +293,14 @@ plt.close("all")
 labels = list(dict.fromkeys(results.method))
 if example_maps:
     display(widgets.precomputed_slider("dataset", [s.name for s in sets],
-                                       lambda name: X.maps_figure(next(s for s in sets if s.name == name),
-                                                                  example_maps, labels, seeds[0]), fmt="{}"))
+                                       lambda name: cross_paper.maps_figure(next(s for s in sets if s.name == name),
+                                                                            example_maps, labels, seeds[0]), fmt="{}"))
 
 # %% [markdown]
 # ## Verdict
 
 # %% tags=["hide-input"]
-lines = X.verdict(auroc, cost, n_seeds, ch.device, results)
+lines = cross_paper.verdict(auroc, cost, n_seeds, ch.device, results)
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
@@ -333,5 +332,5 @@ display(Markdown("\n".join(lines)))
 # compared with ours.
 
 # %% tags=["remove-cell"]
-ch.run.results.update(X.results_record(results, auroc, cost, seeds, methods, lines), mvtec_metrics=mvtec)
+ch.run.results.update(cross_paper.results_record(results, auroc, cost, seeds, methods, lines), mvtec_metrics=mvtec)
 print("results written to", ch.run.save())

@@ -68,34 +68,33 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from adlib import chapter, claims, detectors, health, kept_runs, metrics, references, tables, widgets
-from adlib import params as P
-from adlib.models import fadaeinejad as F
-from adlib.papers import fadaeinejad as fad
+from adlib import chapter, claims, detectors, health, kept_runs, metrics, params, references, tables, widgets
+from adlib.models import fadaeinejad as cae_model
+from adlib.papers import fadaeinejad
 
 ch = chapter.setup("fadaeinejad_cae_pixels", globals(), _names_before, {
-    "category": P.text(optional=True),
-    "image_size": P.integer(32, 1024),
-    "n_train": P.integer(1, 100_000),
-    "augmented_size": P.integer(1, 1_000_000),
-    "noise_std": P.number(0.0, 0.5),
-    "n_test_good": P.integer(0, 10_000),
-    "n_test_per_defect": P.integer(1, 10_000),
-    "n_val_per_defect": P.integer(1, 10_000),
-    "iterations": P.integer(1, 1_000_000),
-    "batch_size": P.integer(1, 4096),
-    "lr": P.number(1e-6, 1.0),
-    "latent": P.integer(1, 100_000),
-    "latent_sizes": P.Spec((list, tuple)),
-    "tau_grid_step": P.number(0.001, 0.2),
-    "slider_step": P.number(0.01, 0.35),
-    "real_max_train": P.integer(1, 100_000),
-    "real_max_test_per_type": P.integer(2, 100_000),
+    "category": params.text(optional=True),
+    "image_size": params.integer(32, 1024),
+    "n_train": params.integer(1, 100_000),
+    "augmented_size": params.integer(1, 1_000_000),
+    "noise_std": params.number(0.0, 0.5),
+    "n_test_good": params.integer(0, 10_000),
+    "n_test_per_defect": params.integer(1, 10_000),
+    "n_val_per_defect": params.integer(1, 10_000),
+    "iterations": params.integer(1, 1_000_000),
+    "batch_size": params.integer(1, 4096),
+    "lr": params.number(1e-6, 1.0),
+    "latent": params.integer(1, 100_000),
+    "latent_sizes": params.Spec((list, tuple)),
+    "tau_grid_step": params.number(0.001, 0.2),
+    "slider_step": params.number(0.01, 0.35),
+    "real_max_train": params.integer(1, 100_000),
+    "real_max_test_per_type": params.integer(2, 100_000),
 })
-fad.check_parameters(ch.params, ch.data_root)
+fadaeinejad.check_parameters(ch.params, ch.data_root)
 
 # %% tags=["remove-cell"]
-TAUS = fad.tau_grid(tau_grid_step)
+TAUS = fadaeinejad.tau_grid(tau_grid_step)
 ch.glue(iterations=iterations, image_size=image_size, latent=latent, tau_step=tau_grid_step, lr=lr,
         batch_size=batch_size,
         latent_sizes=", ".join(map(str, latent_sizes)))
@@ -129,14 +128,14 @@ def glue_figure(**figures):
 
 # %% tags=["hide-input"]
 with ch.run.step("data"):
-    split = fad.load_data(ch.data_root, category, image_size=image_size, n_train=n_train,
-                          n_test_good=n_test_good, n_test_per_defect=n_test_per_defect,
-                          n_val_per_defect=n_val_per_defect, real_max_train=real_max_train,
-                          real_max_test_per_type=real_max_test_per_type, seed=seed)
+    split = fadaeinejad.load_data(ch.data_root, category, image_size=image_size, n_train=n_train,
+                                  n_test_good=n_test_good, n_test_per_defect=n_test_per_defect,
+                                  n_val_per_defect=n_val_per_defect, real_max_train=real_max_train,
+                                  real_max_test_per_type=real_max_test_per_type, seed=seed)
 ch.run.add_dataset(**split.dataset)
 ch.glue(data_source=split.source, n_train=len(split.train), n_held=len(split.held_out),
         n_good=len(split.data.train), n_val=len(split.val), n_test=len(split.test))
-glue_figure(fig_data=fad.figure_data(split))
+glue_figure(fig_data=fadaeinejad.figure_data(split))
 display(split.counts())
 
 # %% [markdown]
@@ -163,9 +162,10 @@ display(split.counts())
 
 # %% tags=["hide-input"]
 display(Markdown("**Encoder (Table 1)** (C = image channels, L = latent size, K = image_size / 32)"))
-display(fad.layer_table(F.ENCODER_ROWS).style.hide(axis="index"))
+display(fadaeinejad.layer_table(cae_model.ENCODER_ROWS).style.hide(axis="index"))
 display(Markdown("**Decoder (Table 2 as printed; rows marked *dropped* are removed)**"))
-display(fad.layer_table(F.DECODER_ROWS_AS_PRINTED, F.DECODER_ROWS_DROPPED).style.hide(axis="index"))
+display(fadaeinejad.layer_table(cae_model.DECODER_ROWS_AS_PRINTED, cae_model.DECODER_ROWS_DROPPED)
+        .style.hide(axis="index"))
 
 # %% [markdown]
 # ## Training (their Fig 4)
@@ -189,11 +189,11 @@ display(fad.layer_table(F.DECODER_ROWS_AS_PRINTED, F.DECODER_ROWS_DROPPED).style
 # learning rate and seed ({func}`adlib.papers.fadaeinejad.fit_models`).
 
 # %%
-models, healths = fad.fit_models(split, latent_sizes, latent, channels=split.train.shape[1],
-                                 image_size=image_size, seed=seed, iterations=iterations,
-                                 batch_size=batch_size, device=ch.device, step=ch.run.step,
-                                 work_size=image_size, lr=lr, augment_to=augmented_size, noise_std=noise_std)
-fad.record_health(ch.run, healths, split, seed)
+models, healths = fadaeinejad.fit_models(split, latent_sizes, latent, channels=split.train.shape[1],
+                                         image_size=image_size, seed=seed, iterations=iterations,
+                                         batch_size=batch_size, device=ch.device, step=ch.run.step,
+                                         work_size=image_size, lr=lr, augment_to=augmented_size, noise_std=noise_std)
+fadaeinejad.record_health(ch.run, healths, split, seed)
 cae = models[latent]                                   # the paper's latent size
 r_val = cae.predict(split.images("val")).maps         # (N, H, W) residual maps of the validation images
 test_prediction = cae.predict(split.images("test"))
@@ -216,7 +216,8 @@ r_test = test_prediction.maps
 # %% tags=["hide-input"]
 display(health.styled_table(ch.run.health)
         .set_caption("Health of each CAE on held-out good training images only"))
-ch.glue(health_text=fad.health_sentence(healths), likeness=fad.likeness_sentence(healths[latent], latent),
+ch.glue(health_text=fadaeinejad.health_sentence(healths),
+        likeness=fadaeinejad.likeness_sentence(healths[latent], latent),
         limit_error=health.ERROR_RATIO_MAX,
         limit_spread=health.SPREAD_MIN, limit_tail=health.TAIL_DROP_MAX)
 
@@ -230,8 +231,8 @@ ch.glue(aug_text=(f"in this run to {cae.training_images} images" if cae.training
                   f"not in this run (the profile sets augmented_size = {augmented_size}, below the "
                   f"{len(split.train)} training images, so they are used as they are)"),
         params=cae.parameter_count, params_paper=paper_cae.parameter_count,
-        final_loss=fad.final_loss(cae.history), train_seconds=cae.history.seconds)
-glue_figure(fig_loss=fad.figure_loss(cae.history))
+        final_loss=fadaeinejad.final_loss(cae.history), train_seconds=cae.history.seconds)
+glue_figure(fig_loss=fadaeinejad.figure_loss(cae.history))
 
 # %% [markdown]
 # At {glue:text}`fad_image_size` pixels the model has {glue:text}`fad_params:,` parameters
@@ -255,22 +256,22 @@ glue_figure(fig_loss=fad.figure_loss(cae.history))
 # mean of our P and R by construction.
 
 # %%
-per_defect, chosen_tau = fad.per_defect_scores(r_val, r_test, split, TAUS)
+per_defect, chosen_tau = fadaeinejad.per_defect_scores(r_val, r_test, split, TAUS)
 
 # %% tags=["hide-input"]
 display(Markdown("**At the paper's τ, ours beside their Table 3**"))
-if set(split.defects).isdisjoint(fad.published_table().defect):
+if set(split.defects).isdisjoint(fadaeinejad.published_table().defect):
     display(Markdown(f"*The paper's category is hazelnut; this run's is **{split.data.name}**, whose defect "
                      f"types ({', '.join(split.defects)}) are not hazelnut's. The table keeps their Table 3 "
                      "layout (pixel precision, recall and F1 per defect type at their τ) for our data; the "
                      "paper's columns stay empty.*"))
-display(tables.styled(fad.comparison_table(per_defect)))
+display(tables.styled(fadaeinejad.comparison_table(per_defect)))
 display(Markdown("**At the τ chosen on the validation split**"))
-display(tables.styled(fad.validation_table(per_defect)))
+display(tables.styled(fadaeinejad.validation_table(per_defect)))
 display(Markdown("**The other rows of their Table 3** (methods they quote from the MVTec AD paper, "
                  "not re-run here; pooled over all hazelnut defect types)"))
-display(tables.styled(fad.published_other_methods(), digits=2))   # two decimals, as printed in the paper
-ch.glue(inconsistent=fad.inconsistent_rows())
+display(tables.styled(fadaeinejad.published_other_methods(), digits=2))   # two decimals, as printed in the paper
+ch.glue(inconsistent=fadaeinejad.inconsistent_rows())
 ch.glue(**{f"f1_paper_tau_{r.defect}": float(r.f1) for r in per_defect[per_defect.tau_source == "paper"].itertuples()})
 
 # %% [markdown]
@@ -286,8 +287,8 @@ ch.glue(**{f"f1_paper_tau_{r.defect}": float(r.f1) for r in per_defect[per_defec
 # ## F1 per test image (their Figs 5–8)
 
 # %% tags=["hide-input"]
-per_image = fad.per_image_f1(r_test, split)
-glue_figure(fig_per_image=fad.figure_per_image(per_image))
+per_image = fadaeinejad.per_image_f1(r_test, split)
+glue_figure(fig_per_image=fadaeinejad.figure_per_image(per_image))
 
 # %% [markdown]
 # ```{glue:figure} fad_fig_per_image
@@ -303,7 +304,7 @@ glue_figure(fig_per_image=fad.figure_per_image(per_image))
 # 1's prediction is the map thresholded at τ ({func}`adlib.models.fadaeinejad.detect`).
 
 # %% tags=["hide-input"]
-glue_figure(fig_panels=fad.figure_panels(cae, split, r_test))
+glue_figure(fig_panels=fadaeinejad.figure_panels(cae, split, r_test))
 
 # %% [markdown]
 # ```{glue:figure} fad_fig_panels
@@ -330,9 +331,9 @@ glue_figure(fig_panels=fad.figure_panels(cae, split, r_test))
 # pooled F1 of every defect type's test images at that τ.
 
 # %% tags=["hide-input"]
-slider_taus = fad.slider_taus(slider_step)
-display(widgets.precomputed_slider("threshold τ", slider_taus, lambda tau: fad.slider_frame(split, r_test, tau),
-                                   default_index=int(np.argmin(np.abs(np.array(slider_taus) - F.PAPER_TAU))),
+slider_taus = fadaeinejad.slider_taus(slider_step)
+display(widgets.precomputed_slider("threshold τ", slider_taus, lambda tau: fadaeinejad.slider_frame(split, r_test, tau),
+                                   default_index=int(np.argmin(np.abs(np.array(slider_taus) - cae_model.PAPER_TAU))),
                                    fmt="{:.3g}"))
 
 # %% [markdown]
@@ -342,9 +343,9 @@ display(widgets.precomputed_slider("threshold τ", slider_taus, lambda tau: fad.
 # and the whole curve: pooled F1 of each defect type's test images against τ.
 
 # %% tags=["hide-input"]
-sweep = fad.tau_sweep(r_test, split, TAUS, chosen_tau)
-fig_examples, example_type = fad.figure_tau_examples(split, r_test)
-glue_figure(fig_tau_sweep=fad.figure_tau_sweep(sweep), fig_tau_examples=fig_examples)
+sweep = fadaeinejad.tau_sweep(r_test, split, TAUS, chosen_tau)
+fig_examples, example_type = fadaeinejad.figure_tau_examples(split, r_test)
+glue_figure(fig_tau_sweep=fadaeinejad.figure_tau_sweep(sweep), fig_tau_examples=fig_examples)
 ch.glue(tau_example_type=example_type)
 
 # %% [markdown]
@@ -376,13 +377,13 @@ ch.glue(tau_example_type=example_type)
 # test images together with the good ones:
 
 # %% tags=["hide-input"]
-field = fad.field_metrics(test_prediction, split)
+field = fadaeinejad.field_metrics(test_prediction, split)
 pixel_auroc = field["pixel_auroc"]
-auroc_by_defect = fad.auroc_by_defect(r_test, split)
+auroc_by_defect = fadaeinejad.auroc_by_defect(r_test, split)
 ch.glue(pixel_auroc=pixel_auroc, pixel_auroc_text=metrics.auroc_text(pixel_auroc),   # below 0.5: labelled inverted
         aupro=field["aupro"])
 display(tables.styled(pd.DataFrame({"defect": list(auroc_by_defect), "pixel AUROC": list(auroc_by_defect.values())})))
-mvtec = ([{"category": split.data.name, "method": fad.model_label(latent), **field,
+mvtec = ([{"category": split.data.name, "method": fadaeinejad.model_label(latent), **field,
            "health": healths[latent].status, "published": None}] if ch.data_root else [])
 if mvtec:
     display(references.styled(references.comparison_table(mvtec, split.data.name),
@@ -401,11 +402,11 @@ else:
 # pixel AUROC, from one seed.
 
 # %%
-latent_rows = fad.latent_sweep(models, split, TAUS)
+latent_rows = fadaeinejad.latent_sweep(models, split, TAUS)
 
 # %% tags=["hide-input"]
 display(tables.styled(pd.DataFrame(latent_rows)))
-glue_figure(fig_latent=fad.figure_latent(latent_rows))
+glue_figure(fig_latent=fadaeinejad.figure_latent(latent_rows))
 
 # %% [markdown]
 # ```{glue:figure} fad_fig_latent
@@ -423,7 +424,7 @@ glue_figure(fig_latent=fad.figure_latent(latent_rows))
 # ones, with where and when it ran:
 
 # %% tags=["remove-input"]
-display(Markdown(kept_runs.kept_beside(ch.name, fad.headline(per_defect), profile)))
+display(Markdown(kept_runs.kept_beside(ch.name, fadaeinejad.headline(per_defect), profile)))
 
 # %% [markdown]
 # ## Verdict
@@ -442,9 +443,9 @@ display(Markdown(kept_runs.kept_beside(ch.name, fad.headline(per_defect), profil
 # a difference within it is *no difference*.
 
 # %% tags=["hide-input"]
-claim_rows = fad.claims(r_test, split, sweep, healths, latent)
+claim_rows = fadaeinejad.claims(r_test, split, sweep, healths, latent)
 display(Markdown(claims.markdown(claim_rows)))
-lines = fad.verdict(per_defect, sweep, latent_rows, healths=healths, main_latent=latent)
+lines = fadaeinejad.verdict(per_defect, sweep, latent_rows, healths=healths, main_latent=latent)
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
@@ -467,9 +468,9 @@ ch.run.results.update(
     per_defect=per_defect.to_dict(orient="records"), pixel_auroc=pixel_auroc, field_metrics=field,
     mvtec_metrics=mvtec,
     pixel_auroc_by_defect=auroc_by_defect, tau_sweep=sweep, latent_sweep=latent_rows, per_image_f1=per_image,
-    training={"final_loss": fad.final_loss(cae.history), "seconds": cae.history.seconds,
+    training={"final_loss": fadaeinejad.final_loss(cae.history), "seconds": cae.history.seconds,
               "augmented_images": cae.training_images},
-    published_table3=fad.published_table().to_dict(orient="records"),
-    published_table3_other_methods=fad.published_other_methods().to_dict(orient="records"),
-    verdict=lines, claims=claim_rows, headline=fad.headline(per_defect))   # headline: F1 per defect type at the paper's τ
+    published_table3=fadaeinejad.published_table().to_dict(orient="records"),
+    published_table3_other_methods=fadaeinejad.published_other_methods().to_dict(orient="records"),
+    verdict=lines, claims=claim_rows, headline=fadaeinejad.headline(per_defect))   # headline: F1 per defect type at the paper's τ
 print("results written to", ch.run.save())

@@ -78,12 +78,12 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from adlib import chapter, claims, detectors, health, kept_runs, references, widgets
-from adlib.papers import saeedi as S
+from adlib.papers import saeedi
 
-ch = chapter.setup("saeedi_cpcae_knn", globals(), _names_before, S.parameter_specs())
-S.check_parameters(ch.params)
+ch = chapter.setup("saeedi_cpcae_knn", globals(), _names_before, saeedi.parameter_specs())
+saeedi.check_parameters(ch.params)
 ch.glue(iterations=iterations, k=k, k_baseline=k_baseline, work_size=work_size, patch=patch, stride=stride,
-        latent=latent, l1=l1, backbone=backbone, map_split=map_split, test_every=S.TEST_EVERY,
+        latent=latent, l1=l1, backbone=backbone, map_split=map_split, test_every=saeedi.TEST_EVERY,
         feature_size=feature_size or image_size)
 
 # %% [markdown]
@@ -108,15 +108,15 @@ ch.glue(iterations=iterations, k=k, k_baseline=k_baseline, work_size=work_size, 
 
 # %%
 with ch.run.step("load data"):
-    data, notes, source = S.load_categories(
+    data, notes, source = saeedi.load_categories(
         ch.data_root, categories=categories, image_size=image_size, colour=colour, max_train=max_train,
         max_test_normal=max_test_normal, max_test_defective=max_test_defective, max_uncertain=max_uncertain,
         run=ch.run)
-    data, held_out = S.hold_out_health(data, seed=seed)
+    data, held_out = saeedi.hold_out_health(data, seed=seed)
 
 # %% tags=["hide-input"]
-ch.glue(source=source, health_percent=100 * S.HEALTH_FRACTION)
-display(S.overview_table(data, held_out).style.hide(axis="index"))
+ch.glue(source=source, health_percent=100 * saeedi.HEALTH_FRACTION)
+display(saeedi.overview_table(data, held_out).style.hide(axis="index"))
 for note in notes:
     display(Markdown(note))
 
@@ -158,11 +158,11 @@ for name, d in data.items():
     with ch.run.step(f"CPCAE + k-NN {name}"):
         proposed[name].fit(d.train, iterations=iterations, batch_size=batch_size, device=ch.device)
         analyses[name] = proposed[name].analyse(d.test, k_max=max(k_values))
-    healths[name] = S.check_health(proposed[name], held_out[name], ch.run, dataset=name, model=S.CPCAE_MODEL,
-                                   seed=seed)
+    healths[name] = saeedi.check_health(proposed[name], held_out[name], ch.run, dataset=name, model=saeedi.CPCAE_MODEL,
+                                        seed=seed)
 
 # %% tags=["hide-input"]
-fig = S.loss_figure({name: detector.history for name, detector in proposed.items()})
+fig = saeedi.loss_figure({name: detector.history for name, detector in proposed.items()})
 ch.glue(fig_loss=fig)
 plt.close(fig)
 
@@ -208,22 +208,23 @@ baselines = {
 }
 scores, maps = {}, {}
 for name, d in data.items():
-    scores[name] = S.collect(analyses[name].prediction, S.predict_uncertain(proposed[name], d),
-                             {"Proposed": None, "AE (L2)": "ae_l2", "GMP": "gmp"})
+    scores[name] = saeedi.collect(analyses[name].prediction, saeedi.predict_uncertain(proposed[name], d),
+                                  {"Proposed": None, "AE (L2)": "ae_l2", "GMP": "gmp"})
     maps[name] = {"Proposed": analyses[name].prediction.maps}
     for method, (key, hyperparameters) in baselines.items():
         detector = detectors.get(key, channels=d.channels, image_size=image_size, seed=seed, **hyperparameters)
         with ch.run.step(f"{method} {name}"):
             detector.fit(d.train, device=ch.device)
             prediction = detector.predict(d.test)
-            scores[name].update(S.collect(prediction, S.predict_uncertain(detector, d), {method: None}))
+            scores[name].update(saeedi.collect(prediction, saeedi.predict_uncertain(detector, d), {method: None}))
             maps[name][method] = prediction.maps
-        S.check_health(detector, held_out[name], ch.run, dataset=name, model=S.BASELINE_MODELS[method], seed=seed)
-metrics = S.evaluate(scores, data)
+        saeedi.check_health(detector, held_out[name], ch.run, dataset=name, model=saeedi.BASELINE_MODELS[method],
+                            seed=seed)
+metrics = saeedi.evaluate(scores, data)
 
 # %% tags=["hide-input"]
-if S.single_class_note(metrics):
-    display(Markdown(S.single_class_note(metrics)))
+if saeedi.single_class_note(metrics):
+    display(Markdown(saeedi.single_class_note(metrics)))
 
 # %% [markdown]
 # ## Did the models learn?
@@ -243,7 +244,7 @@ if S.single_class_note(metrics):
 # %% tags=["hide-input"]
 display(health.styled_table(ch.run.health)
         .set_caption("Health of each model on held-out normal training cells only"))
-ch.glue(health_text=S.health_sentence(ch.run.health), limit_error=health.ERROR_RATIO_MAX,
+ch.glue(health_text=saeedi.health_sentence(ch.run.health), limit_error=health.ERROR_RATIO_MAX,
         limit_spread=health.SPREAD_MIN, limit_tail=health.TAIL_DROP_MAX)
 
 # %% [markdown]
@@ -260,8 +261,8 @@ ch.glue(health_text=S.health_sentence(ch.run.health), limit_error=health.ERROR_R
 # normal ones: it is labelled *inverted*, with 100 − AUROC beside it.
 
 # %% tags=["hide-input"]
-display(S.table4_text(metrics).style.hide(axis="index"))
-ch.glue(**S.mean_glue(metrics))
+display(saeedi.table4_text(metrics).style.hide(axis="index"))
+ch.glue(**saeedi.mean_glue(metrics))
 
 # %% [markdown]
 # Over the categories of this run, the mean AUC is {glue:text}`sae_auc_proposed` % for
@@ -300,10 +301,10 @@ ch.glue(**S.mean_glue(metrics))
 # backs no claim.
 
 # %% tags=["hide-input"]
-mvtec = S.mvtec_records(scores, maps, data, healths) if source == "MVTec-layout folders" else []
+mvtec = saeedi.mvtec_records(scores, maps, data, healths) if source == "MVTec-layout folders" else []
 if mvtec:
-    mvtec += S.field_records(data, held_out, field_methods, iterations=iterations, seed=seed, device=ch.device,
-                             run=ch.run)
+    mvtec += saeedi.field_records(data, held_out, field_methods, iterations=iterations, seed=seed, device=ch.device,
+                                  run=ch.run)
 for name in dict.fromkeys(r["category"] for r in mvtec):
     display(references.styled(references.comparison_table(mvtec, name),
                               f"{name}: the field's metrics (ours: this run) and outside references"))
@@ -320,9 +321,9 @@ if not mvtec:
 # p = 1*. A score that tracks the experts' confidence rises from left to right.
 
 # %% tags=["hide-input"]
-uncertain = S.uncertain_table(scores, data, metrics)
+uncertain = saeedi.uncertain_table(scores, data, metrics)
 if len(uncertain) and uncertain[["n (p = 1/3)", "n (p = 2/3)"]].to_numpy().sum():
-    display(S.labelled(uncertain, ["p = 1/3", "p = 2/3", "p = 1"]).style.hide(axis="index")
+    display(saeedi.labelled(uncertain, ["p = 1/3", "p = 2/3", "p = 1"]).style.hide(axis="index")
             .set_caption("AUC (%) of normal test cells against each defect probability"))
 else:
     display(Markdown("*This data has no uncertain cells (MVTec labels are binary).*"))
@@ -342,21 +343,21 @@ else:
 other_split, ablation_healths = {}, {}
 if "other_split" in ablations:
     other = {**settings, "map_split": "holdout" if map_split == "none" else "none"}
-    for name in S.valid(metrics):
+    for name in saeedi.valid(metrics):
         d = data[name]
         detector = detectors.get("saeedi_cpcae", channels=d.channels, image_size=image_size, seed=seed, **other)
         with ch.run.step(f"CPCAE + k-NN {name} ({other['map_split']})"):
             detector.fit(d.train, iterations=iterations, batch_size=batch_size, device=ch.device)
             other_split[name] = (detector.predict(d.test).scores, detector.bank_size)
-        ablation_healths[name] = S.check_health(detector, held_out[name], ch.run, dataset=name, seed=seed,
-                                                model=f"CPCAE (map_split={other['map_split']!r})")
-ablation = S.ablation_table(metrics, scores, data, map_split, gmp="gmp" in ablations, other_split=other_split)
+        ablation_healths[name] = saeedi.check_health(detector, held_out[name], ch.run, dataset=name, seed=seed,
+                                                     model=f"CPCAE (map_split={other['map_split']!r})")
+ablation = saeedi.ablation_table(metrics, scores, data, map_split, gmp="gmp" in ablations, other_split=other_split)
 
 # %% tags=["hide-input"]
 if len(ablation):
-    display(S.labelled(ablation, ["AUC"]).style.hide(axis="index"))
-    if S.ablation_summary(ablation):
-        display(Markdown(S.ablation_summary(ablation)))
+    display(saeedi.labelled(ablation, ["AUC"]).style.hide(axis="index"))
+    if saeedi.ablation_summary(ablation):
+        display(Markdown(saeedi.ablation_summary(ablation)))
 if "other_split" not in ablations:
     display(Markdown(f"*This profile ({profile}) leaves out the `map_split` row: it would train a second CPCAE "
                      "per category. That design choice stays unchecked here.*"))
@@ -368,8 +369,8 @@ if ablation_healths:
 # ## ROC curves (their Figs 7–8)
 
 # %% tags=["hide-input"]
-curves = S.roc_curves(scores, data, metrics)
-fig = S.roc_figure(curves, metrics)
+curves = saeedi.roc_curves(scores, data, metrics)
+fig = saeedi.roc_figure(curves, metrics)
 ch.glue(fig_roc=fig)
 plt.close(fig)
 
@@ -386,7 +387,7 @@ plt.close(fig)
 # others in grey.
 
 # %% tags=["hide-input"]
-selector = S.roc_selector(curves, metrics)
+selector = saeedi.roc_selector(curves, metrics)
 if selector is not None:
     display(selector)
 
@@ -400,10 +401,10 @@ if selector is not None:
 # exceed the number of bank maps.
 
 # %% tags=["hide-input"]
-k_options = S.k_options(k_values, k, analyses)
-auc_by_k = S.auc_by_k(analyses, data, k_options, S.valid(metrics))
+k_options = saeedi.k_options(k_values, k, analyses)
+auc_by_k = saeedi.auc_by_k(analyses, data, k_options, saeedi.valid(metrics))
 if auc_by_k and k_options:
-    display(widgets.precomputed_slider("k", k_options, lambda kk: S.k_frame(auc_by_k, metrics, kk),
+    display(widgets.precomputed_slider("k", k_options, lambda kk: saeedi.k_frame(auc_by_k, metrics, kk),
                                        default_index=k_options.index(k) if k in k_options else 0, fmt="{:d}"))
 
 # %% [markdown]
@@ -416,7 +417,7 @@ if auc_by_k and k_options:
 # with a number (the silhouette of the two classes in each feature space) rather than by eye.
 
 # %% tags=["hide-input"]
-fig = S.tsne_figure(analyses, data, seed=seed)
+fig = saeedi.tsne_figure(analyses, data, seed=seed)
 ch.glue(fig_tsne=fig)
 plt.close(fig)
 
@@ -431,7 +432,7 @@ plt.close(fig)
 # ## Inputs, reconstructions and anomaly maps (their Figs 9–10)
 
 # %% tags=["hide-input"]
-fig = S.panels_figure(analyses, data, panels)
+fig = saeedi.panels_figure(analyses, data, panels)
 ch.glue(fig_panels=fig)
 plt.close(fig)
 
@@ -452,7 +453,7 @@ plt.close(fig)
 # ones, with where and when it ran:
 
 # %% tags=["remove-input"]
-display(Markdown(kept_runs.kept_beside(ch.name, S.headline(metrics), profile)))
+display(Markdown(kept_runs.kept_beside(ch.name, saeedi.headline(metrics), profile)))
 
 # %% [markdown]
 # ## Verdict
@@ -476,12 +477,12 @@ display(Markdown(kept_runs.kept_beside(ch.name, S.headline(metrics), profile)))
 # objects, each paired interval must clear zero; on ELPV cells the claims are untested.
 
 # %% tags=["hide-input"]
-intervals = S.intervals(scores, data, metrics, n=bootstrap, seed=seed)
-separation = S.label_separation(analyses, data, S.valid(metrics))
-claim_rows = S.claims(metrics, intervals, healths, source)
+intervals = saeedi.intervals(scores, data, metrics, n=bootstrap, seed=seed)
+separation = saeedi.label_separation(analyses, data, saeedi.valid(metrics))
+claim_rows = saeedi.claims(metrics, intervals, healths, source)
 display(Markdown(claims.markdown(claim_rows)))
-verdict = S.verdict(metrics, intervals, healths, separation=separation, ablation=ablation,
-                    ablation_healths=ablation_healths)
+verdict = saeedi.verdict(metrics, intervals, healths, separation=separation, ablation=ablation,
+                         ablation_healths=ablation_healths)
 display(Markdown("\n".join(verdict)))
 
 # %% [markdown]
@@ -509,10 +510,10 @@ display(Markdown("\n".join(verdict)))
 
 # %% tags=["remove-cell"]
 ch.run.results.update({
-    "scores": metrics, "mvtec_metrics": mvtec, "mean": S.mean_records(metrics), "uncertain": uncertain.to_dict(orient="records"),
-    "ablations": ablation.to_dict(orient="records"), "auc_difference_intervals": S.interval_records(intervals), "separation": separation,
+    "scores": metrics, "mvtec_metrics": mvtec, "mean": saeedi.mean_records(metrics), "uncertain": uncertain.to_dict(orient="records"),
+    "ablations": ablation.to_dict(orient="records"), "auc_difference_intervals": saeedi.interval_records(intervals), "separation": separation,
     "auc_by_k": {name: {str(kk): v[0] for kk, v in by.items()} for name, by in auc_by_k.items()},
-    "published_table4": S.published_table().to_dict(orient="records"),
+    "published_table4": saeedi.published_table().to_dict(orient="records"),
     "train_seconds": {name: detector.history.seconds for name, detector in proposed.items()},
-    "data_notes": notes, "verdict": verdict, "claims": claim_rows, "headline": S.headline(metrics)})
+    "data_notes": notes, "verdict": verdict, "claims": claim_rows, "headline": saeedi.headline(metrics)})
 print("results written to", ch.run.save())

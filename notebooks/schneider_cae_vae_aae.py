@@ -44,7 +44,7 @@ results_dir = "book/generated"
 models = ["CAE", "VAE", "AAE"]
 image_size = 128          # side of each synthetic image
 square = 8                # side of a chess square
-calibrate_strength = True # choose the two defect strengths with S.calibrate (no model trained)
+calibrate_strength = True # choose the two defect strengths with schneider.calibrate (no model trained)
 chess_shift = 0.5         # chess defect strength, in squares (used when not calibrating)
 line_contrast = 0.35      # noise defect strength (used when not calibrating)
 acquisition_noise = 0.08  # std of the noise added to every synthetic image
@@ -70,10 +70,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from adlib import chapter, claims, kept_runs, metrics, references, tables
-from adlib.papers import schneider as S
+from adlib.papers import schneider
 
-ch = chapter.setup("schneider_cae_vae_aae", globals(), _names_before, S.PARAMETERS)
-S.check_parameters(ch.params)
+ch = chapter.setup("schneider_cae_vae_aae", globals(), _names_before, schneider.PARAMETERS)
+schneider.check_parameters(ch.params)
 ch.glue(iterations=iterations, patch=patch_size, aae_lr=aae_adversarial_lr, texture_iterations=texture_iterations)
 
 # %% [markdown]
@@ -116,20 +116,20 @@ ch.glue(iterations=iterations, patch=patch_size, aae_lr=aae_adversarial_lr, text
 # a model that learnt the normal structure should come close to it.
 
 # %% tags=["hide-input"]
-strengths, calibration = S.calibrate(image_size=image_size, square=square, noise_std=acquisition_noise,
-                                     antialias=antialias, smoothing=noise_smoothing)
+strengths, calibration = schneider.calibrate(image_size=image_size, square=square, noise_std=acquisition_noise,
+                                             antialias=antialias, smoothing=noise_smoothing)
 if not calibrate_strength:
     strengths = {"chess": chess_shift, "noise": line_contrast}
 display(calibration.pivot(index="strength", columns="dataset", values="reference IoU").style.format(
     "{:.3f}", na_rep="").format_index("{:g}").set_caption("reference IoU (a perfect reconstruction's) per defect strength"))
-sets = S.synthetic_sets(image_size, square, seed, strengths=strengths, noise_std=acquisition_noise,
-                        antialias=antialias, smoothing=noise_smoothing, run=ch.run)
-held_out = S.held_out_normals(image_size, square, seed, strengths=strengths, noise_std=acquisition_noise,
-                              antialias=antialias, smoothing=noise_smoothing)
-ch.glue(fig_examples=S.figure_examples(sets), antialias=antialias, acq_noise=acquisition_noise,
+sets = schneider.synthetic_sets(image_size, square, seed, strengths=strengths, noise_std=acquisition_noise,
+                                antialias=antialias, smoothing=noise_smoothing, run=ch.run)
+held_out = schneider.held_out_normals(image_size, square, seed, strengths=strengths, noise_std=acquisition_noise,
+                                      antialias=antialias, smoothing=noise_smoothing)
+ch.glue(fig_examples=schneider.figure_examples(sets), antialias=antialias, acq_noise=acquisition_noise,
         strength_rule="calibrated as above" if calibrate_strength else "given as parameters",
-        **{f"paper_iou_{n}": S.paper_iou(n) for n in sets}, **{f"strength_{n}": strengths[n] for n in sets},
-        **{f"reference_{n}": S.synthetic.reference_iou(sets[n]) for n in sets})
+        **{f"paper_iou_{n}": schneider.paper_iou(n) for n in sets}, **{f"strength_{n}": strengths[n] for n in sets},
+        **{f"reference_{n}": schneider.synthetic.reference_iou(sets[n]) for n in sets})
 plt.close("all")
 
 # %% [markdown]
@@ -161,15 +161,15 @@ plt.close("all")
 # predicts the maps of the anomalous ones and thresholds them (next section):
 
 # %%
-result = S.run_table1(sets, models, patch=patch_size, square=square, iterations=iterations,
-                      batch_size=batch_size, lr=lr, seed=seed, device=ch.device, held_out=held_out,
-                      aae_adversarial_lr=aae_adversarial_lr, run=ch.run)
+result = schneider.run_table1(sets, models, patch=patch_size, square=square, iterations=iterations,
+                              batch_size=batch_size, lr=lr, seed=seed, device=ch.device, held_out=held_out,
+                              aae_adversarial_lr=aae_adversarial_lr, run=ch.run)
 
 # %% [markdown]
 # The training curves (reconstruction MSE per pixel; for the VAE without its KL term):
 
 # %% tags=["hide-input"]
-ch.glue(fig_loss=S.figure_losses(result))
+ch.glue(fig_loss=schneider.figure_losses(result))
 plt.close("all")
 
 # %% [markdown]
@@ -194,9 +194,10 @@ plt.close("all")
 # rise above its best (`spike`, at most 0.5 of the drop).
 
 # %% tags=["hide-input"]
-display(tables.styled(S.health_table(ch.run.health),
+display(tables.styled(schneider.health_table(ch.run.health),
                       caption="health of each model, on held-out normal images only (no test image, no label)"))
-ch.glue(held_seed=S.HELD_OUT_SEED, health_text=Markdown(S.health_text(ch.run.health)))   # markdown: bold status
+ch.glue(held_seed=schneider.HELD_OUT_SEED,
+        health_text=Markdown(schneider.health_text(ch.run.health)))   # markdown: bold status
 
 # %% [markdown]
 # {glue:md}`sch_health_text`
@@ -211,7 +212,7 @@ ch.glue(held_seed=S.HELD_OUT_SEED, health_text=Markdown(S.health_text(ch.run.hea
 # the pixel **recall**, not the usual accuracy.
 
 # %% tags=["hide-input"]
-display(tables.styled(S.compare_table1(result.table)).format("{:.1f}", subset=["time s (ours)"], na_rep="–"))
+display(tables.styled(schneider.compare_table1(result.table)).format("{:.1f}", subset=["time s (ours)"], na_rep="–"))
 
 # %% [markdown]
 # Our training times are for {glue:text}`sch_iterations` iterations on
@@ -221,16 +222,16 @@ display(tables.styled(S.compare_table1(result.table)).format("{:.1f}", subset=["
 # {glue:text}`sch_paper_aae_ratio:.1f`) and the VAE {glue:text}`sch_vae_ratio:.2f` times:
 
 # %% tags=["hide-input"]
-ratios = S.time_ratios(result.table)
+ratios = schneider.time_ratios(result.table)
 display(ratios.style.format("{:.2f}×").set_caption("training time relative to the CAE (ours)"))
-ch.glue(paper_aae_ratio=S.paper_time_ratio("AAE"),
+ch.glue(paper_aae_ratio=schneider.paper_time_ratio("AAE"),
         **{f"{k.lower()}_ratio": float(ratios[k].mean()) if k in ratios else float("nan") for k in ("AAE", "VAE")})
 
 # %% [markdown]
 # ## Masks per model (their Fig 4)
 
 # %% tags=["hide-input"]
-ch.glue(fig_masks=S.figure_masks(sets, result))
+ch.glue(fig_masks=schneider.figure_masks(sets, result))
 plt.close("all")
 
 # %% [markdown]
@@ -250,7 +251,7 @@ plt.close("all")
 # %% tags=["hide-input"]
 kind0 = "CAE" if "CAE" in models else models[0]
 for name in sets:
-    display(S.threshold_slider(name, sets[name], result.maps[name, kind0], result.best[name, kind0], kind0))
+    display(schneider.threshold_slider(name, sets[name], result.maps[name, kind0], result.best[name, kind0], kind0))
 
 # %% [markdown]
 # ## Real textures: regular vs stochastic (their Figs 6, 8, 9)
@@ -268,20 +269,20 @@ for name in sets:
 # per-patch errors (`detector.patch_errors`) of normal and defective test patches:
 
 # %%
-texture_runs = [S.run_texture(name, size=texture_size, patch=patch_size, iterations=texture_iterations,
-                              batch_size=batch_size, lr=lr, seed=seed, device=ch.device, snapshots=snapshots,
-                              run=ch.run) for name in textures]
+texture_runs = [schneider.run_texture(name, size=texture_size, patch=patch_size, iterations=texture_iterations,
+                                      batch_size=batch_size, lr=lr, seed=seed, device=ch.device, snapshots=snapshots,
+                                      run=ch.run) for name in textures]
 
 # %% tags=["hide-input"]
 display(tables.styled(pd.DataFrame({r.name: r.metrics for r in texture_runs}).T.rename_axis("texture").reset_index()))
 texture_records = [r for r in ch.run.health if r["dataset"].startswith("texture:")]
-display(tables.styled(S.health_table(texture_records), caption="health of the CAE on each texture "
+display(tables.styled(schneider.health_table(texture_records), caption="health of the CAE on each texture "
                       "(held out: the defect-free photograph below the training region)"))
-ch.glue(texture_health_text=Markdown(S.health_text(texture_records, expected_collapse="texture:gravel")))
+ch.glue(texture_health_text=Markdown(schneider.health_text(texture_records, expected_collapse="texture:gravel")))
 
 # %% tags=["hide-input"]
-ch.glue(fig_hist=S.figure_histograms(texture_runs), fig_epochs=S.figure_snapshots(texture_runs),
-        fig_failure=S.figure_failure(texture_runs),
+ch.glue(fig_hist=schneider.figure_histograms(texture_runs), fig_epochs=schneider.figure_snapshots(texture_runs),
+        fig_failure=schneider.figure_failure(texture_runs),
         **{f"tex_contrast_{r.name}": r.metrics["contrast_kept"] for r in texture_runs},
         **{f"tex_auroc_{r.name}": metrics.auroc_text(r.metrics["patch_auroc"]) for r in texture_runs})
 plt.close("all")
@@ -336,17 +337,17 @@ plt.close("all")
 # these data.
 
 # %%
-real_runs = [S.run_real(folder, image_size=real_image_size, patch=patch_size, iterations=real_iterations,
-                        batch_size=batch_size, lr=lr, seed=seed, device=ch.device, max_train=real_max_train,
-                        max_test_per_type=real_max_test_per_type, run=ch.run)
-             for folder in S.real_categories(ch.data_root)]
+real_runs = [schneider.run_real(folder, image_size=real_image_size, patch=patch_size, iterations=real_iterations,
+                                batch_size=batch_size, lr=lr, seed=seed, device=ch.device, max_train=real_max_train,
+                                max_test_per_type=real_max_test_per_type, run=ch.run)
+             for folder in schneider.real_categories(ch.data_root)]
 
 # %% tags=["hide-input"]
 if real_runs:
-    display(S.figure_histograms(real_runs))
+    display(schneider.figure_histograms(real_runs))
     display(tables.styled(pd.DataFrame({r.name: r.metrics for r in real_runs}).T.rename_axis("category").reset_index()))
     for name in (r.name for r in real_runs):
-        display(references.styled(references.comparison_table(S.mvtec_records(real_runs), name),
+        display(references.styled(references.comparison_table(schneider.mvtec_records(real_runs), name),
                                   f"{name}: the CAE (this run) and outside references"))
     plt.close("all")
 else:
@@ -361,7 +362,7 @@ else:
 # ones, with where and when it ran:
 
 # %% tags=["remove-input"]
-display(Markdown(kept_runs.kept_beside(ch.name, S.headline(result.table), profile)))
+display(Markdown(kept_runs.kept_beside(ch.name, schneider.headline(result.table), profile)))
 
 # %% [markdown]
 # ## Verdict
@@ -374,10 +375,11 @@ display(Markdown(kept_runs.kept_beside(ch.name, S.headline(result.table), profil
 # not tested claims.
 
 # %% tags=["hide-input"]
-claim_rows = S.claims(result, sets, {r.name: r.metrics for r in texture_runs}, {r.name: r.health for r in texture_runs})
+claim_rows = schneider.claims(result, sets, {r.name: r.metrics for r in texture_runs},
+                              {r.name: r.health for r in texture_runs})
 display(Markdown(claims.markdown(claim_rows)))
-lines = S.verdict(result.table, {r.name: r.metrics for r in texture_runs}, healths=result.health,
-                  texture_healths={r.name: r.health for r in texture_runs})
+lines = schneider.verdict(result.table, {r.name: r.metrics for r in texture_runs}, healths=result.health,
+                          texture_healths={r.name: r.health for r in texture_runs})
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
@@ -402,7 +404,7 @@ ch.run.results.update(
                          "threshold"]].to_dict(orient="records"),
     strengths=strengths, calibration=calibration.to_dict(orient="records"),
     textures={r.name: r.metrics for r in texture_runs}, real_data={r.name: r.metrics for r in real_runs},
-    mvtec_metrics=S.mvtec_records(real_runs),
+    mvtec_metrics=schneider.mvtec_records(real_runs),
     claims=claim_rows,
-    published_table1=S.PUBLISHED["table1"], verdict=lines, headline=S.headline(result.table))
+    published_table1=schneider.PUBLISHED["table1"], verdict=lines, headline=schneider.headline(result.table))
 print("results written to", ch.run.save())

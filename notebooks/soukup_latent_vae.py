@@ -82,10 +82,10 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from adlib import chapter, claims, detectors, health, kept_runs, tables, widgets
-from adlib.papers import soukup as sou
+from adlib.papers import soukup
 
-ch = chapter.setup("soukup_latent_vae", globals(), _names_before, sou.parameter_specs())
-lambdas = sou.check_parameters(ch.params, ch.data_root)
+ch = chapter.setup("soukup_latent_vae", globals(), _names_before, soukup.parameter_specs())
+lambdas = soukup.check_parameters(ch.params, ch.data_root)
 run = ch.run
 ch.glue(iterations=iterations, final_iterations=final_iterations, patch=patch_size, n_lambdas=len(lambdas),
         bins=ce_bins, epsilon=f"{ce_epsilon:g}", eps_bits=float(-np.log2(ce_epsilon)), n_boot=n_boot,
@@ -123,14 +123,14 @@ ch.glue(iterations=iterations, final_iterations=final_iterations, patch=patch_si
 # an empty D stops the run with a message naming the file or the count.
 
 # %%
-sets = sou.load_patch_sets(patterns, ch.data_root, patch_size=patch_size, n_train=n_train, n_valid=n_valid,
-                           n_defect=n_defect, n_select=n_select, web_size=web_size, n_flaws=n_flaws, pitch=pitch,
-                           real_scale=real_scale, real_max_images=real_max_images, seed=seed, run=run)
+sets = soukup.load_patch_sets(patterns, ch.data_root, patch_size=patch_size, n_train=n_train, n_valid=n_valid,
+                              n_defect=n_defect, n_select=n_select, web_size=web_size, n_flaws=n_flaws, pitch=pitch,
+                              real_scale=real_scale, real_max_images=real_max_images, seed=seed, run=run)
 names = list(sets)
 
 # %% tags=["hide-input"]
-display(sou.dataset_table(sets))
-ch.glue(fig_data=sou.data_figure(sets))
+display(soukup.dataset_table(sets))
+ch.glue(fig_data=soukup.data_figure(sets))
 plt.close("all")
 
 # %% [markdown]
@@ -162,15 +162,15 @@ plt.close("all")
 
 # %%
 vae = dict(patch=patch_size, depth=depth, base_channels=base_channels, latent_dim=latent_dim, lr=lr)
-search = sou.lambda_search(sets, lambdas, seed=seed, iterations=iterations, batch_size=batch_size,
-                           device=ch.device, run=run, **vae)
+search = soukup.lambda_search(sets, lambdas, seed=seed, iterations=iterations, batch_size=batch_size,
+                              device=ch.device, run=run, **vae)
 selected = search.selected
 
 # %% tags=["hide-input"]
 display(search.separation_table().style.format("{:.3f}").format_index("{:g}").highlight_max(axis=0, props="font-weight: bold")
         .set_caption("λ search: mean AUROC of both losses, V against D_sel (bold: selected)"))
 display(Markdown("Selected λ per pattern: " + ", ".join(f"**{n}**: {selected[n]:g}" for n in names)))
-ch.glue(n_paper_lambda=int(sum(np.isclose(v, sou.PUBLISHED["lambda"]) for v in selected.values())),
+ch.glue(n_paper_lambda=int(sum(np.isclose(v, soukup.PUBLISHED["lambda"]) for v in selected.values())),
         n_patterns=len(names))
 
 # %% [markdown]
@@ -198,9 +198,9 @@ for name, s in sets.items():
         with run.step(f"train {name} final λ={lam:g}"):
             final[name].fit(s.train, iterations=final_iterations, batch_size=batch_size, device=ch.device)
     with run.step(f"score {name} final"):
-        scores[name] = sou.set_scores(final[name], s)      # both losses of every patch of T, V and D
-healths = sou.final_health(search, final, sets)            # each model's check on V (held-out normals)
-sou.record_health(run, search, final, healths)
+        scores[name] = soukup.set_scores(final[name], s)      # both losses of every patch of T, V and D
+healths = soukup.final_health(search, final, sets)            # each model's check on V (held-out normals)
+soukup.record_health(run, search, final, healths)
 
 # %% [markdown]
 # ### Did the models learn?
@@ -236,7 +236,7 @@ ch.glue(n_final_healthy=sum(h.usable for h in healths.values()), n_search_models
 # pattern trains to the end.
 
 # %% tags=["hide-input"]
-ch.glue(fig_training=sou.training_figure(final, selected, iterations))
+ch.glue(fig_training=soukup.training_figure(final, selected, iterations))
 plt.close("all")
 
 # %% [markdown]
@@ -249,7 +249,7 @@ plt.close("all")
 # ```
 
 # %% tags=["hide-input"]
-ch.glue(fig_recon=sou.reconstruction_figure(sets, final))
+ch.glue(fig_recon=soukup.reconstruction_figure(sets, final))
 plt.close("all")
 
 # %% [markdown]
@@ -268,7 +268,7 @@ plt.close("all")
 # orders of magnitude above valid ones.
 
 # %% tags=["hide-input"]
-ch.glue(fig_hist=sou.histogram_figure(scores, selected))
+ch.glue(fig_hist=soukup.histogram_figure(scores, selected))
 plt.close("all")
 
 # %% [markdown]
@@ -288,8 +288,8 @@ plt.close("all")
 # λ (or the grid value closest to it).
 
 # %% tags=["hide-input"]
-display(widgets.precomputed_slider("λ", lambdas, lambda lam: sou.lambda_frame(search, lam),
-                                   default_index=sou.paper_lambda_index(lambdas), fmt="{:.0e}"))
+display(widgets.precomputed_slider("λ", lambdas, lambda lam: soukup.lambda_frame(search, lam),
+                                   default_index=soukup.paper_lambda_index(lambdas), fmt="{:.0e}"))
 
 # %% [markdown]
 # ## Table I: cross-entropy between the loss histograms
@@ -328,20 +328,20 @@ display(widgets.precomputed_slider("λ", lambdas, lambda lam: sou.lambda_frame(s
 # Pattern 1 beside our first weave and their Pattern 2 beside our second.
 
 # %%
-ce = sou.cross_entropy(scores, selected, bins=ce_bins, epsilon=ce_epsilon)
-table1 = sou.table1(ce)
+ce = soukup.cross_entropy(scores, selected, bins=ce_bins, epsilon=ce_epsilon)
+table1 = soukup.table1(ce)
 with run.step("Table I intervals"):
-    intervals = sou.table1_intervals(scores, ce_bins, ce_epsilon, n_boot=n_boot, seed=seed)
-split = sou.split_driven(ce)
+    intervals = soukup.table1_intervals(scores, ce_bins, ce_epsilon, n_boot=n_boot, seed=seed)
+split = soukup.split_driven(ce)
 
 # %% tags=["hide-input"]
 ch.glue(h_t_min=float(ce.H_T.min()), h_t_max=float(ce.H_T.max()), log2_bins=float(np.log2(ce_bins)),
         split_patterns=", ".join(n for n, v in split.items() if v) or "none")
 display(tables.styled(table1, digits=2,
                       caption="Table I: cross-entropy H(p, q) in bits, ours beside the published values"))
-display(tables.styled(sou.kl_table(ce), digits=2,
+display(tables.styled(soukup.kl_table(ce), digits=2,
                       caption="The same, less the entropy of p: the Kullback-Leibler divergence D(p‖q) in bits"))
-display(tables.styled(sou.table1_interval_table(intervals, split), digits=2,
+display(tables.styled(soukup.table1_interval_table(intervals, split), digits=2,
                       caption="H(reconstruction) − H(latent) per Table I case, with its 95 % bootstrap interval"))
 
 # %% [markdown]
@@ -365,16 +365,16 @@ display(tables.styled(sou.table1_interval_table(intervals, split), digits=2,
 
 # %%
 with run.step("bootstrap"):
-    reliability = sou.reliability(scores, n_boot=n_boot, seed=seed)
-    ratio_ci = sou.latent_ratio_ci(scores, n_boot=n_boot, seed=seed)
-by_flaw = sou.auroc_by_flaw(sets, scores)
+    reliability = soukup.reliability(scores, n_boot=n_boot, seed=seed)
+    ratio_ci = soukup.latent_ratio_ci(scores, n_boot=n_boot, seed=seed)
+by_flaw = soukup.auroc_by_flaw(sets, scores)
 
 # %% tags=["hide-input"]
-display(tables.styled(sou.reliability_table(reliability),
+display(tables.styled(soukup.reliability_table(reliability),
                       caption="D against V: AUROC, average precision and F1-max of each score (selected λ)"))
 if len(by_flaw):
-    display(tables.styled(sou.by_flaw_table(by_flaw), caption="AUROC per flaw kind: the D patches of one kind against V"))
-ch.glue(fig_roc=sou.roc_figure(scores, reliability))
+    display(tables.styled(soukup.by_flaw_table(by_flaw), caption="AUROC per flaw kind: the D patches of one kind against V"))
+ch.glue(fig_roc=soukup.roc_figure(scores, reliability))
 plt.close("all")
 
 # %% [markdown]
@@ -406,7 +406,7 @@ macs = timed.multiply_accumulates()
 # %% tags=["hide-input"]
 ch.glue(speedup=timing["speedup"], t_encoder_ms=1000 * timing["encoder"], t_full_ms=1000 * timing["full"],
         mac_ratio=macs["full"] / macs["encoder"])
-display(tables.styled(sou.timing_table(timing), digits=2))
+display(tables.styled(soukup.timing_table(timing), digits=2))
 
 # %% [markdown]
 # Scoring with the encoder alone took {glue:text}`sou_t_encoder_ms:.2f` ms per batch, the
@@ -429,7 +429,7 @@ display(tables.styled(sou.timing_table(timing), digits=2))
 # ones, with where and when it ran:
 
 # %% tags=["remove-input"]
-display(Markdown(kept_runs.kept_beside(ch.name, sou.headline(table1), profile)))
+display(Markdown(kept_runs.kept_beside(ch.name, soukup.headline(table1), profile)))
 
 # %% [markdown]
 # ## Verdict
@@ -451,10 +451,11 @@ display(Markdown(kept_runs.kept_beside(ch.name, sou.headline(table1), profile)))
 # inconclusive unless every search candidate is healthy.
 
 # %% tags=["hide-input"]
-claim_rows = sou.claims(scores, healths, split, {**timing, "device": str(ch.device)})
+claim_rows = soukup.claims(scores, healths, split, {**timing, "device": str(ch.device)})
 display(Markdown(claims.markdown(claim_rows)))
-lines = sou.verdict(reliability, ce, sou.latent_ratio(scores), selected, timing["speedup"], str(ch.device),
-                    healths=healths, search_healths=search.health, ratio_ci=ratio_ci, intervals=intervals, split=split)
+lines = soukup.verdict(reliability, ce, soukup.latent_ratio(scores), selected, timing["speedup"], str(ch.device),
+                       healths=healths, search_healths=search.health, ratio_ci=ratio_ci, intervals=intervals,
+                       split=split)
 display(Markdown(lines[0] + "\n\n" + "\n".join(lines[1:])))
 
 # %% [markdown]
@@ -478,7 +479,7 @@ display(Markdown(lines[0] + "\n\n" + "\n".join(lines[1:])))
 # (see above). AUROC, AP, bootstrap intervals and the measured speed ratio are additions.
 
 # %% tags=["remove-cell"]
-run.results.update(sou.reliability_results(reliability), mvtec_metrics=sou.mvtec_records(reliability, healths))
+run.results.update(soukup.reliability_results(reliability), mvtec_metrics=soukup.mvtec_records(reliability, healths))
 run.results.update({
     "cross_entropy": ce[["pattern", "loss", "lambda", "H_TV", "H_TD", "H_VD", "H_T", "H_V"]].to_dict(orient="records"),
     "auroc_by_flaw": by_flaw.to_dict(orient="records"),
@@ -491,14 +492,14 @@ run.results.update({
     "lambda_search": search.table.to_dict(orient="records"),
     "cross_entropy_settings": {"bins": ce_bins, "epsilon": ce_epsilon,
                                "edges": "equal width over the pooled range of T, V and D, per pattern and loss"},
-    "gaussian_fits": sou.gaussian_fits(scores),
-    "published_table1": sou.published_table().to_dict(orient="records"),
-    "verdict": (verdict := {**sou.tally(reliability, ce, [n for n in names if healths[n].usable], intervals, split),
+    "gaussian_fits": soukup.gaussian_fits(scores),
+    "published_table1": soukup.published_table().to_dict(orient="records"),
+    "verdict": (verdict := {**soukup.tally(reliability, ce, [n for n in names if healths[n].usable], intervals, split),
                             "summary": lines[0], "lines": lines}),
     "claims": claim_rows,
     "latent_ratio": {n: dict(zip(("ratio", "low", "high"), v)) for n, v in ratio_ci.items()},
     "table1_intervals": intervals.to_dict(orient="records"), "table1_split_driven": split,
     # the results overview's published-vs-ours rows: H(T,D) of each loss, our weaves beside their patterns
-    "headline": sou.headline(table1),
+    "headline": soukup.headline(table1),
 })
 print("results written to", run.save())

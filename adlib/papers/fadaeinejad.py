@@ -18,20 +18,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from adlib import claims as C
-from adlib import detectors, health, metrics, plots, runtime
-from adlib import params as P
+from adlib import detectors, health, metrics, params, plots, runtime
+from adlib.claims import Data, decide_parts, judge, paired_interval
 from adlib.data import folders, objects
-from adlib.models import fadaeinejad as F
+from adlib.models import fadaeinejad as cae_model
 
 # The paper's numbers, as printed (Table 3 lists recall before precision).
 PUBLISHED = {
-    "input_size": F.PAPER_INPUT_SIZE,          # pixels (hazelnut images resized to 256×256)
-    "latent": F.PAPER_LATENT,
+    "input_size": cae_model.PAPER_INPUT_SIZE,          # pixels (hazelnut images resized to 256×256)
+    "latent": cae_model.PAPER_LATENT,
     "train_images": 390,                       # good hazelnut training images ...
     "augmented_images": 2000,                  # ... augmented to about 2,000
-    "tau": F.PAPER_TAU,                        # Algorithm 1's threshold ...
-    "tau_by_defect": dict(F.PAPER_TAU_BY_DEFECT),   # ... except for hole
+    "tau": cae_model.PAPER_TAU,                        # Algorithm 1's threshold ...
+    "tau_by_defect": dict(cae_model.PAPER_TAU_BY_DEFECT),   # ... except for hole
     # Table 3, their CAE on each hazelnut defect type at their τ
     "table3": {
         "print": {"recall": 0.22, "precision": 0.82, "f1": 0.35},
@@ -63,21 +62,21 @@ def tau_grid(step: float) -> np.ndarray:
     return np.round(np.arange(step, TAU_MAX + 1e-9, step), 4)
 
 
-def check_parameters(params: dict, data_root: str | None = None) -> None:
+def check_parameters(values: dict, data_root: str | None = None) -> None:
     """What ``adlib.params`` specs cannot say: the CAE's size rule, the augmentation count (of
     the synthetic data; ``data_root`` is the resolved real-data folder) and the latent sizes."""
-    if params["image_size"] % 32:
-        raise P.ParameterError(f"image_size={params['image_size']} must be a multiple of 32 (the CAE halves "
-                               f"it five times)")
-    if data_root is None and params["n_train"] < HEALTH_MINIMUM + 1:
-        raise P.ParameterError(f"n_train={params['n_train']} must be at least {HEALTH_MINIMUM + 1}: "
-                               f"{HEALTH_MINIMUM} good images are held out for the health check")
-    if params["augmented_size"] < params["n_train"] and data_root is None:
-        raise P.ParameterError(f"augmented_size={params['augmented_size']} must be at least "
-                               f"n_train={params['n_train']}")
-    sizes = params["latent_sizes"]
+    if values["image_size"] % 32:
+        raise params.ParameterError(f"image_size={values['image_size']} must be a multiple of 32 (the CAE halves "
+                                    f"it five times)")
+    if data_root is None and values["n_train"] < HEALTH_MINIMUM + 1:
+        raise params.ParameterError(f"n_train={values['n_train']} must be at least {HEALTH_MINIMUM + 1}: "
+                                    f"{HEALTH_MINIMUM} good images are held out for the health check")
+    if values["augmented_size"] < values["n_train"] and data_root is None:
+        raise params.ParameterError(f"augmented_size={values['augmented_size']} must be at least "
+                                    f"n_train={values['n_train']}")
+    sizes = values["latent_sizes"]
     if not sizes or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes):
-        raise P.ParameterError(f"latent_sizes={sizes!r} must be a non-empty list of positive integers")
+        raise params.ParameterError(f"latent_sizes={sizes!r} must be a non-empty list of positive integers")
 
 
 # ----------------------------------------------------------------------------- data
@@ -142,8 +141,8 @@ def load_data(data_root: str | None, category: str | None, *, image_size: int, n
                                           f"expected {folders.MVTEC_LAYOUT}")
         by_name = {p.name: p for p in found}
         if category is not None and category not in by_name:
-            raise P.ParameterError(f"category={category!r} is not under {data_root}; found "
-                                   f"{', '.join(sorted(by_name))}")
+            raise params.ParameterError(f"category={category!r} is not under {data_root}; found "
+                                        f"{', '.join(sorted(by_name))}")
         chosen = by_name[category] if category else by_name.get("hazelnut", found[0])
         data = objects.load_category_with_masks(chosen, size=image_size, max_train=real_max_train,
                                                 max_test_per_type=real_max_test_per_type)
@@ -180,7 +179,7 @@ def layer_table(rows, dropped=()) -> pd.DataFrame:
 def _published(rows: dict, key: str) -> pd.DataFrame:
     table = pd.DataFrame([{key: name, "recall (paper)": r["recall"], "precision (paper)": r["precision"],
                            "F1 (paper)": r["f1"]} for name, r in rows.items()])
-    table["F1 from their P, R"] = [F.harmonic_f1(p, r) for p, r in
+    table["F1 from their P, R"] = [cae_model.harmonic_f1(p, r) for p, r in
                                    zip(table["precision (paper)"], table["recall (paper)"])]
     return table
 
@@ -219,10 +218,10 @@ def per_defect_scores(r_val: np.ndarray, r_test: np.ndarray, split: Split,
     and at the τ of ``taus`` that maximises F1 on the validation images; and those τ."""
     rows, chosen_tau = [], {}
     for d in split.defects:
-        chosen_tau[d] = F.best_tau(*_by_type(r_val, split, "val", d), taus)
+        chosen_tau[d] = cae_model.best_tau(*_by_type(r_val, split, "val", d), taus)
         maps, masks = _by_type(r_test, split, "test", d)
-        for source, tau in (("paper", F.paper_tau(d)), ("validation", chosen_tau[d])):
-            s = F.pixel_scores(maps, masks, tau)
+        for source, tau in (("paper", cae_model.paper_tau(d)), ("validation", chosen_tau[d])):
+            s = cae_model.pixel_scores(maps, masks, tau)
             rows.append({"defect": d, "tau_source": source, "tau": tau, "precision": s.precision,
                          "recall": s.recall, "f1": s.f1, "images": len(maps)})
     return pd.DataFrame(rows), chosen_tau
@@ -245,7 +244,7 @@ def validation_table(per_defect: pd.DataFrame) -> pd.DataFrame:
 
 def per_image_f1(r_test: np.ndarray, split: Split) -> dict[str, list[float]]:
     """F1 of each test image at the paper's τ, per defect type (their Figs 5–8)."""
-    return {d: F.per_image_f1(*_by_type(r_test, split, "test", d), F.paper_tau(d)).tolist()
+    return {d: cae_model.per_image_f1(*_by_type(r_test, split, "test", d), cae_model.paper_tau(d)).tolist()
             for d in split.defects}
 
 
@@ -254,7 +253,7 @@ def tau_sweep(r_test: np.ndarray, split: Split, taus: np.ndarray,
     """Pooled test F1 of each defect type at every τ (their §7.1 as a curve), with the τ the
     validation split chose: ``{"taus", "f1": {defect: curve}, "validation_tau"}``."""
     return {"taus": [float(t) for t in taus],
-            "f1": {d: F.f1_curve(*_by_type(r_test, split, "test", d), taus).tolist() for d in split.defects},
+            "f1": {d: cae_model.f1_curve(*_by_type(r_test, split, "test", d), taus).tolist() for d in split.defects},
             "validation_tau": dict(chosen_tau)}
 
 
@@ -400,7 +399,7 @@ def figure_per_image(per_image: dict[str, list[float]]) -> plt.Figure:
         values = np.asarray(values)
         ax.bar(np.arange(len(values)), values)
         ax.axhline(values.mean(), color="k", ls="--", lw=1)
-        ax.set(title=plots.wrap(f"{d} (τ = {F.paper_tau(d):g}): mean {values.mean():.2f}", 3.0, 11),
+        ax.set(title=plots.wrap(f"{d} (τ = {cae_model.paper_tau(d):g}): mean {values.mean():.2f}", 3.0, 11),
                xlabel="test image", ylim=(0, 1))
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("F1")
@@ -409,13 +408,13 @@ def figure_per_image(per_image: dict[str, list[float]]) -> plt.Figure:
 
 
 def figure_panels(detector, split: Split, r_test: np.ndarray,
-                  tau_of: Callable[[str], float] = F.paper_tau) -> plt.Figure:
+                  tau_of: Callable[[str], float] = cae_model.paper_tau) -> plt.Figure:
     """Input, output, Algorithm 1's prediction and the ground truth of the first test image of
     each defect type (their Figs 9–12, one row per type)."""
     first = [split.first(d) for d in split.defects]
     images = split.images("test")[first]
     recon = detector.reconstruct(images)
-    rows = [[x, y, F.detect(r_test[k], tau_of(d)), split.masks("test")[k]]
+    rows = [[x, y, cae_model.detect(r_test[k], tau_of(d)), split.masks("test")[k]]
             for x, y, k, d in zip(images, recon, first, split.defects)]
     return plots.image_grid(rows, row_labels=split.defects,
                             col_labels=["input", "output", "prediction", "ground truth"], cell=2.0)
@@ -425,9 +424,9 @@ def slider_frame(split: Split, r_test: np.ndarray, tau: float) -> tuple[plt.Figu
     """One frame of the τ slider: the defect pixels found at ``tau`` on the first test image of
     each defect type, and a caption with each type's pooled test F1 at ``tau``."""
     x_test = split.images("test")
-    row = [plots.overlay(x_test[split.first(d)], F.detect(r_test[split.first(d)], tau)) for d in split.defects]
+    row = [plots.overlay(x_test[split.first(d)], cae_model.detect(r_test[split.first(d)], tau)) for d in split.defects]
     fig = plots.image_grid([row], col_labels=split.defects, cell=1.8)
-    scores = ", ".join(f"{d} {F.pixel_scores(*_by_type(r_test, split, 'test', d), tau).f1:.2f}"
+    scores = ", ".join(f"{d} {cae_model.pixel_scores(*_by_type(r_test, split, 'test', d), tau).f1:.2f}"
                        for d in split.defects)
     return fig, f"<b>τ = {tau:.2f}</b>: F1 {scores}"
 
@@ -459,7 +458,8 @@ def figure_tau_examples(split: Split, r_test: np.ndarray) -> tuple[plt.Figure, s
     defect = max(split.defects, key=lambda d: int(_by_type(r_test, split, "test", d)[1].sum()))
     k = split.first(defect)
     image, mask = split.images("test")[k], split.masks("test")[k]
-    row = [plots.overlay(image, mask), image] + [plots.overlay(image, F.detect(r_test[k], t)) for t in FIG14_TAUS]
+    row = [plots.overlay(image, mask), image] + [plots.overlay(image, cae_model.detect(r_test[k], t))
+                                                 for t in FIG14_TAUS]
     fig = plots.image_grid([row], col_labels=["ground truth", "test image"] + [f"τ = {t:g}" for t in FIG14_TAUS],
                            cell=2.0)
     return fig, defect
@@ -498,7 +498,7 @@ def _tau_lines(per_defect: pd.DataFrame, sweep: dict, bad: str | None = None) ->
     f1 = per_defect.set_index(["defect", "tau_source"])["f1"]
     for d, (low, high, _) in ends.items():
         lines.append(f"- **τ, {d}**: F1 {low:.2f} at τ = 0.1, {f1[d, 'paper']:.2f} at the paper's τ = "
-                     f"{F.paper_tau(d):g}, {high:.2f} at τ = {TAU_MAX:g}; the validation split chose τ = "
+                     f"{cae_model.paper_tau(d):g}, {high:.2f} at τ = {TAU_MAX:g}; the validation split chose τ = "
                      f"{sweep['validation_tau'][d]:.2f}, where the test F1 is {f1[d, 'validation']:.2f}.")
     n = len(falls)
     summary = (f"on the validation sweep, F1 at τ = 0.1 and at τ = {TAU_MAX:g} both fall more than {TAU_MARGIN} "
@@ -586,20 +586,20 @@ def verdict(per_defect, sweep: dict, latent_rows: list[dict], published: pd.Data
 def _image_counts(r_test: np.ndarray, split: Split, defect: str, taus) -> np.ndarray:
     """(N, len(taus), 3): each test image's TP, FP, FN at every τ (pixels with residual > τ)."""
     maps, masks = _by_type(r_test, split, "test", defect)
-    return np.stack([np.stack(F.pixel_counts(m, k, taus), axis=1) for m, k in zip(maps, masks)])
+    return np.stack([np.stack(cae_model.pixel_counts(m, k, taus), axis=1) for m, k in zip(maps, masks)])
 
 
 def _pooled(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pooled precision, recall, F1 per τ of (images, τ, TP/FP/FN) counts."""
-    return F.precision_recall_f1(*counts.sum(axis=0).T)
+    return cae_model.precision_recall_f1(*counts.sum(axis=0).T)
 
 
-def claim_data(split: Split) -> C.Data:
+def claim_data(split: Split) -> Data:
     """The paper's data is MVTec AD hazelnut; a build on another category (or the synthetic
     objects) judges a stand-in, named, and never shows a Δ against their Table 3."""
     name = split.dataset.get("name", "")
     same = name == "mvtec:hazelnut"
-    return C.Data("MVTec AD hazelnut", split.source, same, available=same)
+    return Data("MVTec AD hazelnut", split.source, same, available=same)
 
 
 def claims(r_test: np.ndarray, split: Split, sweep: dict, healths: dict, main_latent: int) -> list[dict]:
@@ -625,27 +625,27 @@ def claims(r_test: np.ndarray, split: Split, sweep: dict, healths: dict, main_la
             f = _pooled(c[idx])[2]
             return float(min(f[1] - f[0], f[1] - f[2]))
 
-        parts[d] = (float(min(f1[1] - f1[0], f1[1] - f1[2])), C.paired_interval(fall, len(counts)))
+        parts[d] = (float(min(f1[1] - f1[0], f1[1] - f1[2])), paired_interval(fall, len(counts)))
     text = "Too high or too low a threshold τ lowers the per-pixel F1 (their §7.1)"
-    status, weakest = C.decide_parts({d: iv for d, (_, iv) in parts.items()}, TAU_MARGIN)
-    rows.append(C.judge(text, data, status=status, models=models, ours=parts[weakest][0], interval=parts[weakest][1],
-                        interval_method=method + f" ({weakest})", unit="F1 drop to the nearer end",
-                        note=(f"at τ = {TAU_MAX:g} no pixel is flagged for {', '.join(trivial)}: that side holds "
+    status, weakest = decide_parts({d: iv for d, (_, iv) in parts.items()}, TAU_MARGIN)
+    rows.append(judge(text, data, status=status, models=models, ours=parts[weakest][0], interval=parts[weakest][1],
+                      interval_method=method + f" ({weakest})", unit="F1 drop to the nearer end",
+                      note=(f"at τ = {TAU_MAX:g} no pixel is flagged for {', '.join(trivial)}: that side holds "
                               f"trivially" if trivial else "")))
     gaps = {}
     for d in split.defects:
-        counts = _image_counts(r_test, split, d, [F.paper_tau(d)])
+        counts = _image_counts(r_test, split, d, [cae_model.paper_tau(d)])
 
         def gap(idx, c=counts):
             precision, recall, _ = _pooled(c[idx])
             return float(precision[0] - recall[0])
 
-        gaps[d] = (gap(np.arange(len(counts))), C.paired_interval(gap, len(counts)))
+        gaps[d] = (gap(np.arange(len(counts))), paired_interval(gap, len(counts)))
     table3 = PUBLISHED["table3"]
-    status, weakest = C.decide_parts({d: iv for d, (_, iv) in gaps.items()}, 0.0)
-    rows.append(C.judge("The CAE's pixel precision exceeds its recall at the paper's τ (their Table 3)", data,
-                        status=status, models=models,
-                        ours=gaps[weakest][0], interval=gaps[weakest][1], interval_method=method + f" ({weakest})",
-                        published=(table3[weakest]["precision"] - table3[weakest]["recall"]
+    status, weakest = decide_parts({d: iv for d, (_, iv) in gaps.items()}, 0.0)
+    rows.append(judge("The CAE's pixel precision exceeds its recall at the paper's τ (their Table 3)", data,
+                      status=status, models=models,
+                      ours=gaps[weakest][0], interval=gaps[weakest][1], interval_method=method + f" ({weakest})",
+                      published=(table3[weakest]["precision"] - table3[weakest]["recall"]
                                    if weakest in table3 else None), unit="precision − recall"))
     return rows

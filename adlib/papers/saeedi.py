@@ -22,12 +22,11 @@ from PIL import Image
 from sklearn.manifold import TSNE
 from sklearn.metrics import roc_curve, silhouette_score
 
-from adlib import metrics as M
-from adlib import params as P
-from adlib import claims as C
-from adlib import detectors, health, plots, references, runtime, widgets
+from adlib import detectors, health, params, plots, references, runtime, widgets
+from adlib.claims import Data, decide_parts, judge
 from adlib.data import elpv, folders
 from adlib.detectors.base import Detector, Prediction
+from adlib.metrics import auroc_rows, auroc_text, image_auroc_ap, image_metrics, pixel_metrics
 from adlib.patches import resize
 
 MVTEC_OBJECTS = ["bottle", "cable", "capsule", "hazelnut", "metal_nut", "pill", "toothbrush", "transistor"]
@@ -66,48 +65,48 @@ TEST_EVERY = 4                                # ELPV: every 4th normal cell (by 
 TSNE_PERPLEXITY = 20.0                        # lowered to (n − 1) / 3 for small test sets
 
 
-def parameter_specs() -> dict[str, P.Spec]:
+def parameter_specs() -> dict[str, params.Spec]:
     """The chapter's parameters beyond the common ones (:data:`adlib.params.COMMON`)."""
     return {
-        "categories": P.Spec((list, tuple), optional=True),
-        "image_size": P.integer(32, 4096),
-        "colour": P.flag(),
-        "work_size": P.integer(16, 2048),
-        "patch": P.integer(8, 512),
-        "stride": P.integer(1, 512),
-        "latent": P.integer(1, 100_000),
-        "width": P.integer(1, 1024),
-        "l1": P.number(0.0, 100.0),
-        "iterations": P.integer(1, 10_000_000),
-        "batch_size": P.integer(1, 65_536),
-        "backbone": P.text(),
-        "weights_path": P.text(optional=True),
-        "feature_size": P.Spec(int, 32, 4096, optional=True),
-        "k": P.integer(1, 100_000),
-        "k_baseline": P.integer(1, 100_000),
-        "k_values": P.Spec((list, tuple)),
-        "map_split": P.choice("none", "holdout"),
-        "max_train": P.Spec(int, 2, 10_000_000, optional=True),
-        "max_test_normal": P.Spec(int, 1, 10_000_000, optional=True),
-        "max_test_defective": P.Spec(int, 1, 10_000_000, optional=True),
-        "max_uncertain": P.Spec(int, 0, 10_000_000, optional=True),
-        "panels": P.integer(1, 20),
-        "ablations": P.choices_list("gmp", "other_split"),
-        "bootstrap": P.integer(10, 1_000_000),
-        "field_methods": P.choices_list(*FIELD_METHODS),
+        "categories": params.Spec((list, tuple), optional=True),
+        "image_size": params.integer(32, 4096),
+        "colour": params.flag(),
+        "work_size": params.integer(16, 2048),
+        "patch": params.integer(8, 512),
+        "stride": params.integer(1, 512),
+        "latent": params.integer(1, 100_000),
+        "width": params.integer(1, 1024),
+        "l1": params.number(0.0, 100.0),
+        "iterations": params.integer(1, 10_000_000),
+        "batch_size": params.integer(1, 65_536),
+        "backbone": params.text(),
+        "weights_path": params.text(optional=True),
+        "feature_size": params.Spec(int, 32, 4096, optional=True),
+        "k": params.integer(1, 100_000),
+        "k_baseline": params.integer(1, 100_000),
+        "k_values": params.Spec((list, tuple)),
+        "map_split": params.choice("none", "holdout"),
+        "max_train": params.Spec(int, 2, 10_000_000, optional=True),
+        "max_test_normal": params.Spec(int, 1, 10_000_000, optional=True),
+        "max_test_defective": params.Spec(int, 1, 10_000_000, optional=True),
+        "max_uncertain": params.Spec(int, 0, 10_000_000, optional=True),
+        "panels": params.integer(1, 20),
+        "ablations": params.choices_list("gmp", "other_split"),
+        "bootstrap": params.integer(10, 1_000_000),
+        "field_methods": params.choices_list(*FIELD_METHODS),
     }
 
 
-def check_parameters(params: dict) -> None:
+def check_parameters(values: dict) -> None:
     """What the specs cannot say (the patch grid must cover the working size, k values), before
     any work: the detector checks its hyperparameters when it is built."""
     try:
-        detectors.get("saeedi_cpcae", **{key: params[key] for key in ("work_size", "patch", "stride")})
+        detectors.get("saeedi_cpcae", **{key: values[key] for key in ("work_size", "patch", "stride")})
     except ValueError as err:
-        raise P.ParameterError(str(err)) from None
-    if not params["k_values"] or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
-                                         for v in params["k_values"]):
-        raise P.ParameterError(f"k_values={params['k_values']} must be a list of positive integers")
+        raise params.ParameterError(str(err)) from None
+    if not values["k_values"] or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                                         for v in values["k_values"]):
+        raise params.ParameterError(f"k_values={values['k_values']} must be a list of positive integers")
 
 
 # ----------------------------------------------------------------------------- data
@@ -163,7 +162,7 @@ def load_categories(data_root: str | None, *, categories, image_size: int, colou
     if categories:
         missing = sorted(set(categories) - set(names))
         if missing:
-            raise P.ParameterError(f"categories {missing} are not in {data_root} (found {names})")
+            raise params.ParameterError(f"categories {missing} are not in {data_root} (found {names})")
         found = [p for p in found if p.name in categories]
     elif set(MVTEC_OBJECTS) <= set(names):
         found = [p for p in found if p.name in MVTEC_OBJECTS]
@@ -245,7 +244,7 @@ def health_sentence(records: list[dict]) -> str:
 
 # ----------------------------------------------------------------------------- AUC text
 
-auc_text = functools.partial(M.auroc_text, percent=True)       # AUCs here are in %
+auc_text = functools.partial(auroc_text, percent=True)       # AUCs here are in %
 
 
 def labelled(table: pd.DataFrame, auc_columns, auc_rows=None) -> pd.DataFrame:
@@ -297,7 +296,7 @@ def evaluate(scores: dict, data: dict[str, Category], methods=METHODS) -> dict[s
                 out[name][method] = {"auc": None, "ap": None, "note": note}
                 continue
             s = by_method[method][0]
-            auc, ap = M.image_auroc_ap(s[labels == 0], s[labels == 1])
+            auc, ap = image_auroc_ap(s[labels == 0], s[labels == 1])
             out[name][method] = {"auc": auc, "ap": ap}
     return out
 
@@ -315,11 +314,11 @@ def mvtec_records(scores: dict, maps: dict, data: dict[str, Category], healths: 
             continue
         for method in METHODS:
             s = by_method[method][0]
-            row = {"category": name, "method": method, **M.image_metrics(s[d.labels == 0], s[d.labels == 1]),
+            row = {"category": name, "method": method, **image_metrics(s[d.labels == 0], s[d.labels == 1]),
                    "pixel_auroc": None, "aupro": None}
             method_map = maps.get(name, {}).get(method)
             if method_map is not None and d.masks is not None:
-                row.update(M.pixel_metrics(method_map, d.masks))
+                row.update(pixel_metrics(method_map, d.masks))
             trained = method in ("Proposed", "AE (L2)")
             row["health"] = healths[name].status if trained else "not trained"
             row["published"] = (PUBLISHED[method]["auc"][MVTEC_OBJECTS.index(name)] / 100
@@ -354,10 +353,10 @@ def field_records(data: dict[str, Category], held_out: dict[str, np.ndarray], me
             s = prediction.scores
             row = {"category": name, "method": cls.label, "source": references.MEASURED, "family": cls.family,
                    "steps": steps if cls.trained else None,
-                   **M.image_metrics(s[d.labels == 0], s[d.labels == 1]), "pixel_auroc": None, "aupro": None,
+                   **image_metrics(s[d.labels == 0], s[d.labels == 1]), "pixel_auroc": None, "aupro": None,
                    "fit_seconds": detector.fit_seconds, "health": report.status, "published": None}
             if prediction.maps is not None and d.masks is not None:
-                row.update(M.pixel_metrics(prediction.maps, d.masks))
+                row.update(pixel_metrics(prediction.maps, d.masks))
             rows.append(row)
     return rows
 
@@ -427,7 +426,7 @@ def uncertain_table(scores: dict, data: dict[str, Category], metrics: dict) -> p
             row = {"category": name, "method": method}
             for p, label in ((1 / 3, "p = 1/3"), (2 / 3, "p = 2/3")):
                 chosen = s_unc[np.abs(d.uncertain_p - p) < 1e-6] if len(s_unc) else s_unc
-                row[label] = 100 * M.image_auroc_ap(s_test[d.labels == 0], chosen)[0] if len(chosen) else None
+                row[label] = 100 * image_auroc_ap(s_test[d.labels == 0], chosen)[0] if len(chosen) else None
                 row[f"n ({label})"] = len(chosen)
             row["p = 1"] = 100 * metrics[name][method]["auc"]
             rows.append(row)
@@ -440,7 +439,7 @@ def auc_by_k(analyses: dict, data: dict[str, Category], k_options, names) -> dic
     out = {}
     for name in names:
         labels, distances = data[name].labels, analyses[name].distances
-        out[name] = {kk: M.image_auroc_ap(distances[:, :kk].mean(1)[labels == 0], distances[:, :kk].mean(1)[labels == 1])
+        out[name] = {kk: image_auroc_ap(distances[:, :kk].mean(1)[labels == 0], distances[:, :kk].mean(1)[labels == 1])
                      for kk in k_options}
     return out
 
@@ -462,10 +461,10 @@ def ablation_table(metrics: dict, scores: dict, data: dict[str, Category], map_s
         variants = {f"as above (parallel + cascade pooling, map_split={map_split!r})": (proposed["auc"], proposed["ap"])}
         if gmp:
             s = scores[name]["GMP"][0]
-            variants["global max pooling of the map features"] = M.image_auroc_ap(s[labels == 0], s[labels == 1])
+            variants["global max pooling of the map features"] = image_auroc_ap(s[labels == 0], s[labels == 1])
         if other_split and name in other_split:
             s, bank = other_split[name]
-            variants[f"map_split={other!r} ({bank} bank maps)"] = M.image_auroc_ap(s[labels == 0], s[labels == 1])
+            variants[f"map_split={other!r} ({bank} bank maps)"] = image_auroc_ap(s[labels == 0], s[labels == 1])
         rows += [{"category": name, "variant": v, "AUC": 100 * auc, "AP": 100 * ap, "ΔAUC": 100 * (auc - proposed["auc"])}
                  for v, (auc, ap) in variants.items()]
     return pd.DataFrame(rows)
@@ -501,9 +500,9 @@ def bootstrap_auc_difference(labels, scores_a, scores_b, n: int = 1000, seed: in
     lab = labels[idx]
     keep = (lab.min(axis=1) == 0) & (lab.max(axis=1) == 1)
     idx, lab = idx[keep], lab[keep]
-    diffs = M.auroc_rows(lab, scores_a[idx]) - M.auroc_rows(lab, scores_b[idx])
+    diffs = auroc_rows(lab, scores_a[idx]) - auroc_rows(lab, scores_b[idx])
     low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
-    full = M.auroc_rows(labels[None], scores_a[None])[0] - M.auroc_rows(labels[None], scores_b[None])[0]
+    full = auroc_rows(labels[None], scores_a[None])[0] - auroc_rows(labels[None], scores_b[None])[0]
     return float(full), float(low), float(high)
 
 
@@ -660,7 +659,7 @@ def headline(metrics: dict) -> list[dict]:
             for method in ("Proposed", "AE (L2)", "Deep Feature") if method in auc]
 
 
-def _judged(names: list[str], source: str) -> tuple[list[str], str, C.Data]:
+def _judged(names: list[str], source: str) -> tuple[list[str], str, Data]:
     """(the categories a claim is judged on, a note on those left out, its data). The paper
     judged MVTec AD's eight objects, each with its own row of Table 4, so a category of ours
     that is one of them is the paper's data for that row; other MVTec-layout categories (e.g.
@@ -672,7 +671,7 @@ def _judged(names: list[str], source: str) -> tuple[list[str], str, C.Data]:
     shown = ", ".join(judged) if judged else "no category with normal and defective test images"
     if theirs and len(theirs) < len(MVTEC_OBJECTS):
         shown += f" ({len(theirs)} of the paper's {len(MVTEC_OBJECTS)} objects; each against its own Table 4 row)"
-    return judged, left_out, C.Data(about, f"{shown} ({source})", bool(theirs))
+    return judged, left_out, Data(about, f"{shown} ({source})", bool(theirs))
 
 
 def _gap_claim(text: str, baselines, metrics: dict, ci: dict, healths: dict | None, source: str) -> dict:
@@ -682,14 +681,14 @@ def _gap_claim(text: str, baselines, metrics: dict, ci: dict, healths: dict | No
     parts = {(n, b): ci[n][b] for n in names for b in baselines if b in ci.get(n, {})}
     models = {f"{CPCAE_MODEL} on {n}": healths[n] for n in names if healths and n in healths}
     if not parts:
-        return C.judge(text, data, models=models, unit="AUC points", no_interval="no category with both classes",
-                       note=left_out)
-    status, (name, weakest) = C.decide_parts({k: (100 * lo, 100 * hi) for k, (_, lo, hi) in parts.items()}, 0.0)
+        return judge(text, data, models=models, unit="AUC points", no_interval="no category with both classes",
+                     note=left_out)
+    status, (name, weakest) = decide_parts({k: (100 * lo, 100 * hi) for k, (_, lo, hi) in parts.items()}, 0.0)
     gap, low, high = parts[name, weakest]
     published = (PUBLISHED["Proposed"]["auc"][MVTEC_OBJECTS.index(name)] - PUBLISHED[weakest]["auc"][MVTEC_OBJECTS.index(name)]
                  if name in MVTEC_OBJECTS else None)
-    return C.judge(text, data, status=status, models=models, ours=100 * gap, interval=(100 * low, 100 * high),
-                   interval_method=f"95 % paired bootstrap over the test images; of {len(parts)} (category, "
+    return judge(text, data, status=status, models=models, ours=100 * gap, interval=(100 * low, 100 * high),
+                 interval_method=f"95 % paired bootstrap over the test images; of {len(parts)} (category, "
                                    f"baseline) gaps, the one that decides: proposed − {weakest} on {name}",
                    published=published, unit="AUC points", note=left_out, seeds=1)   # one CPCAE per category
 

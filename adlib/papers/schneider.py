@@ -29,9 +29,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from adlib import claims as C
-from adlib import detectors, health, metrics, plots, references, widgets
-from adlib import params as P
+from adlib import detectors, health, metrics, params, plots, references, widgets
+from adlib.claims import Data, decide_parts, judge, paired_interval
 from adlib.data import folders, synthetic
 from adlib.data import textures as texture_data
 from adlib.patches import grid_patches, pad_to_grid
@@ -67,39 +66,39 @@ DEFECTIVE_SHARE = 0.05     # a patch is defective when at least this share of it
 
 # The chapter's parameters (besides the common ones: profile, seed, device, data_root, results_dir).
 PARAMETERS = {
-    "models": P.choices_list("CAE", "VAE", "AAE", nonempty=True),
-    "image_size": P.integer(32, 2048, doc="side of each synthetic image"),
-    "square": P.integer(2, 256, doc="side of a chess square"),
-    "calibrate_strength": P.flag(doc="choose chess_shift and line_contrast by calibrate()"),
-    "chess_shift": P.number(0.0, 4.0, doc="chess defect strength: largest displacement, in squares"),
-    "line_contrast": P.number(0.0, 1.0, doc="noise defect strength: the line's brightness above the background"),
-    "acquisition_noise": P.number(0.0, 0.5, doc="std of the noise added to every synthetic image"),
-    "antialias": P.integer(1, 16, doc="sub-pixel samples per axis when rendering the chess board"),
-    "noise_smoothing": P.number(0.0, 20.0, doc="Gaussian smoothing (pixels) of the noise set's background"),
-    "patch_size": P.integer(16, 512, doc="the models' input; a multiple of 16"),
-    "iterations": P.integer(1, 1_000_000, doc="minibatch steps per model on the synthetic sets"),
-    "batch_size": P.integer(1, 4096),
-    "lr": P.number(1e-6, 1.0),
-    "aae_adversarial_lr": P.number(1e-7, 1.0, doc="learning rate of the AAE's critic and encoder-vs-critic step"),
-    "textures": P.choices_list("brick", "gravel", "grass"),
-    "texture_size": P.integer(64, 2048),
-    "texture_iterations": P.integer(1, 1_000_000, doc="steps on a texture or a real category"),
-    "snapshots": P.integer(1, 20, doc="reconstructions kept over training (Fig 8)"),
-    "real_image_size": P.integer(32, 2048, doc="real images are resized to this side"),
-    "real_max_train": P.integer(1, 100_000),
-    "real_max_test_per_type": P.integer(1, 100_000),
-    "real_iterations": P.integer(1, 10_000_000, doc="CAE training steps per real category"),
+    "models": params.choices_list("CAE", "VAE", "AAE", nonempty=True),
+    "image_size": params.integer(32, 2048, doc="side of each synthetic image"),
+    "square": params.integer(2, 256, doc="side of a chess square"),
+    "calibrate_strength": params.flag(doc="choose chess_shift and line_contrast by calibrate()"),
+    "chess_shift": params.number(0.0, 4.0, doc="chess defect strength: largest displacement, in squares"),
+    "line_contrast": params.number(0.0, 1.0, doc="noise defect strength: the line's brightness above the background"),
+    "acquisition_noise": params.number(0.0, 0.5, doc="std of the noise added to every synthetic image"),
+    "antialias": params.integer(1, 16, doc="sub-pixel samples per axis when rendering the chess board"),
+    "noise_smoothing": params.number(0.0, 20.0, doc="Gaussian smoothing (pixels) of the noise set's background"),
+    "patch_size": params.integer(16, 512, doc="the models' input; a multiple of 16"),
+    "iterations": params.integer(1, 1_000_000, doc="minibatch steps per model on the synthetic sets"),
+    "batch_size": params.integer(1, 4096),
+    "lr": params.number(1e-6, 1.0),
+    "aae_adversarial_lr": params.number(1e-7, 1.0, doc="learning rate of the AAE's critic and encoder-vs-critic step"),
+    "textures": params.choices_list("brick", "gravel", "grass"),
+    "texture_size": params.integer(64, 2048),
+    "texture_iterations": params.integer(1, 1_000_000, doc="steps on a texture or a real category"),
+    "snapshots": params.integer(1, 20, doc="reconstructions kept over training (Fig 8)"),
+    "real_image_size": params.integer(32, 2048, doc="real images are resized to this side"),
+    "real_max_train": params.integer(1, 100_000),
+    "real_max_test_per_type": params.integer(1, 100_000),
+    "real_iterations": params.integer(1, 10_000_000, doc="CAE training steps per real category"),
 }
 
 
-def check_parameters(params: dict) -> None:
+def check_parameters(values: dict) -> None:
     """The checks that involve several parameters (``chapter.setup`` checks each one)."""
-    patch, image, square = params["patch_size"], params["image_size"], params["square"]
+    patch, image, square = values["patch_size"], values["image_size"], values["square"]
     if patch % 16:
-        raise P.ParameterError(f"patch_size={patch} must be a multiple of 16")
+        raise params.ParameterError(f"patch_size={patch} must be a multiple of 16")
     if patch > image or image % square or patch % square:
-        raise P.ParameterError(f"need patch_size <= image_size and both multiples of square "
-                               f"(got {patch}, {image}, {square})")
+        raise params.ParameterError(f"need patch_size <= image_size and both multiples of square "
+                                    f"(got {patch}, {image}, {square})")
 
 
 def published_table1() -> pd.DataFrame:
@@ -659,7 +658,7 @@ def iou_gap_interval(run: Table1Run, sets: dict, name: str) -> tuple[float, floa
         iou = {k: c[idx, 0].sum() / max(c[idx, 1].sum(), 1) for k, c in counts.items()}
         return float(max(iou["VAE"], iou["AAE"]) - iou["CAE"])
 
-    return C.paired_interval(gap, len(sets[name].masks))
+    return paired_interval(gap, len(sets[name].masks))
 
 
 SYNTHETIC_DATA = "chess and noise sets (generated as the paper describes; its images are not published)"
@@ -680,39 +679,39 @@ def claims(run: Table1Run, sets: dict, textures: dict | None = None, texture_hea
                      f" < {LOCALISES:.0%} of the reference {reference[n]:.3f})"
                   for n in iou.index if math.isfinite(reference[n]) and iou.loc[n].max() < LOCALISES * reference[n]}
         judged = [n for n in iou.index if n not in failed]
-        data = C.Data(SYNTHETIC_DATA, ", ".join(judged or list(iou.index)) + " (regenerated)", False, available=False)
+        data = Data(SYNTHETIC_DATA, ", ".join(judged or list(iou.index)) + " (regenerated)", False, available=False)
         models = {f"{m} on {n}": run.health[n, m] for n in iou.index for m in ("CAE", "VAE", "AAE")
                   if (n, m) in run.health}
         intervals = {n: iou_gap_interval(run, sets, n) for n in judged}
         gaps = {n: float(max(iou.loc[n, "VAE"], iou.loc[n, "AAE"]) - iou.loc[n, "CAE"]) for n in judged}
-        status, worst = (C.decide_parts(intervals, NEARLY_AS_GOOD, above=False) if judged
+        status, worst = (decide_parts(intervals, NEARLY_AS_GOOD, above=False) if judged
                          else ("not established", None))
         published = published_table1().pivot(index="dataset", columns="model", values="IoU")
         paper_gap = float((published[["VAE", "AAE"]].max(axis=1) - published["CAE"]).max())
-        rows.append(C.judge(nearly, data, status=status, models=models,
-                            ours=gaps[worst] if worst else None, interval=intervals[worst] if worst else None,
-                            interval_method=f"95 % paired bootstrap over the anomalous test images, on {worst}"
+        rows.append(judge(nearly, data, status=status, models=models,
+                          ours=gaps[worst] if worst else None, interval=intervals[worst] if worst else None,
+                          interval_method=f"95 % paired bootstrap over the anomalous test images, on {worst}"
                                             + (f" (of {len(judged)} sets, the one that decides)" if len(judged) > 1 else ""),
                             no_interval="no set where a model localises", published=paper_gap, unit="IoU gap",
                             failed_task="; ".join(failed.values()) if not judged else None,
                             seeds=1,                         # run_table1 trains one model per set and kind
                             note="; ".join(f"{why}: left out" for why in failed.values()) if judged else ""))
     else:
-        rows.append(C.judge(nearly, C.Data(SYNTHETIC_DATA, "not run", False, available=False),
-                            no_interval="needs the CAE, VAE and AAE", no_models="not run"))
+        rows.append(judge(nearly, Data(SYNTHETIC_DATA, "not run", False, available=False),
+                          no_interval="needs the CAE, VAE and AAE", no_models="not run"))
     stochastic = "All three fail on stochastic textures (collapse to the mean, weaker detection)"
-    about_textures = C.Data("their industrial materials (photometric-stereo images, not published)",
-                            "brick and gravel crops (embedded photographs)", False, available=False)
+    about_textures = Data("their industrial materials (photometric-stereo images, not published)",
+                          "brick and gravel crops (embedded photographs)", False, available=False)
     if {"brick", "gravel"} <= set(textures):
         regular, gravel = textures["brick"], textures["gravel"]
         collapsed, weaker = _texture_outcome(regular, gravel)
-        rows.append(C.judge(stochastic, about_textures, status="not established",
-                            models=_texture_models(texture_healths or {}),
-                            ours=f"{'collapses' if collapsed else 'keeps its contrast'}, patch AUROC "
+        rows.append(judge(stochastic, about_textures, status="not established",
+                          models=_texture_models(texture_healths or {}),
+                          ours=f"{'collapses' if collapsed else 'keeps its contrast'}, patch AUROC "
                                  f"{metrics.auroc_text(gravel['patch_auroc'])} on gravel vs "
                                  f"{metrics.auroc_text(regular['patch_auroc'])} on brick",
                             no_interval="one CAE on one pair of textures: a pattern, not a tested difference",
                             note="CAE on brick (regular) and gravel (stochastic)"))
     else:
-        rows.append(C.judge(stochastic, about_textures, no_interval="needs brick and gravel", no_models="not run"))
+        rows.append(judge(stochastic, about_textures, no_interval="needs brick and gravel", no_models="not run"))
     return rows

@@ -24,11 +24,10 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import roc_curve
 
-from adlib import claims as C
-from adlib import detectors, health, plots, runtime
-from adlib.metrics import auroc_rows, auroc_text
-from adlib import params as P
+from adlib import detectors, health, params, plots, runtime
+from adlib.claims import Data, decide, decide_parts, judge, paired_interval, percentile_interval, resamples
 from adlib.data import folders, textile
+from adlib.metrics import auroc_rows, auroc_text
 from adlib.models.soukup import Reliability, bootstrap_auroc_ap, cross_entropy_table, gaussian_fit, separation
 from adlib.models.soukup import shared_edges
 
@@ -624,36 +623,38 @@ def verdict(rel: dict, ce: pd.DataFrame, ratios: dict[str, float], selected: dic
 def parameter_specs() -> dict:
     """The chapter's parameters and their ranges (beyond the common ones)."""
     return {
-        "patterns": P.choices_list(*textile.PATTERNS), "patch_size": P.integer(8, 512), "depth": P.integer(1, 6),
-        "base_channels": P.integer(1, 256), "latent_dim": P.integer(1, 4096), "lambdas": P.Spec((list, tuple), nonempty=True),
-        "iterations": P.integer(1, 1_000_000), "final_iterations": P.integer(1, 1_000_000),
-        "batch_size": P.integer(1, 4096), "lr": P.number(1e-6, 1.0),
-        "n_train": P.integer(1, 1_000_000), "n_valid": P.integer(2, 1_000_000),
-        "n_defect": P.integer(2, 1_000_000), "n_select": P.integer(2, 1_000_000),
-        "web_size": P.integer(64, 8192), "n_flaws": P.integer(1, 1000), "pitch": P.number(3.0, 64.0),
-        "ce_bins": P.integer(2, 10_000), "ce_epsilon": P.number(1e-300, 0.1), "n_boot": P.integer(0, 100_000),
-        "timing_batch": P.integer(1, 100_000), "timing_repeats": P.integer(1, 10_000),
-        "timing_warmup": P.integer(0, 1000), "real_scale": P.number(0.01, 4.0),
-        "real_max_images": P.integer(1, 1_000_000),
+        "patterns": params.choices_list(*textile.PATTERNS), "patch_size": params.integer(8, 512),
+        "depth": params.integer(1, 6), "base_channels": params.integer(1, 256),
+        "latent_dim": params.integer(1, 4096), "lambdas": params.Spec((list, tuple), nonempty=True),
+        "iterations": params.integer(1, 1_000_000), "final_iterations": params.integer(1, 1_000_000),
+        "batch_size": params.integer(1, 4096), "lr": params.number(1e-6, 1.0),
+        "n_train": params.integer(1, 1_000_000), "n_valid": params.integer(2, 1_000_000),
+        "n_defect": params.integer(2, 1_000_000), "n_select": params.integer(2, 1_000_000),
+        "web_size": params.integer(64, 8192), "n_flaws": params.integer(1, 1000),
+        "pitch": params.number(3.0, 64.0), "ce_bins": params.integer(2, 10_000),
+        "ce_epsilon": params.number(1e-300, 0.1), "n_boot": params.integer(0, 100_000),
+        "timing_batch": params.integer(1, 100_000), "timing_repeats": params.integer(1, 10_000),
+        "timing_warmup": params.integer(0, 1000), "real_scale": params.number(0.01, 4.0),
+        "real_max_images": params.integer(1, 1_000_000),
     }
 
 
 def check_parameters(p: dict, data_root: str | None) -> list[float]:
     """What the ranges cannot say (raises ``ParameterError``); returns the λ grid, sorted."""
     if p["patch_size"] % 2 ** p["depth"]:
-        raise P.ParameterError(f"patch_size={p['patch_size']} must be a multiple of 2**depth={2 ** p['depth']}")
+        raise params.ParameterError(f"patch_size={p['patch_size']} must be a multiple of 2**depth={2 ** p['depth']}")
     lambdas = p["lambdas"]
     if not lambdas or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1e3
                               for v in lambdas):
-        raise P.ParameterError(f"lambdas={lambdas!r} must be a non-empty list of numbers in [0, 1000]")
+        raise params.ParameterError(f"lambdas={lambdas!r} must be a non-empty list of numbers in [0, 1000]")
     if p["final_iterations"] < p["iterations"]:
-        raise P.ParameterError(f"final_iterations={p['final_iterations']} must be >= iterations={p['iterations']} "
+        raise params.ParameterError(f"final_iterations={p['final_iterations']} must be >= iterations={p['iterations']} "
                              f"(the selected model trains on beyond the search)")
     if p["patterns"] and p["patch_size"] > p["web_size"]:
-        raise P.ParameterError(f"patch_size={p['patch_size']} is larger than web_size={p['web_size']}; the webs "
+        raise params.ParameterError(f"patch_size={p['patch_size']} is larger than web_size={p['web_size']}; the webs "
                              f"must hold a patch")
     if not p["patterns"] and not data_root:
-        raise P.ParameterError("patterns is empty and no data_root / ADLIB_DATA was given: nothing to run")
+        raise params.ParameterError("patterns is empty and no data_root / ADLIB_DATA was given: nothing to run")
     return sorted(float(v) for v in lambdas)
 
 
@@ -662,15 +663,15 @@ def auroc_gap_interval(scores: dict, name: str) -> tuple[float, float] | None:
     ``name``: the same V and D patches resampled for both losses, within V and within D."""
     labels, rec = _labelled(scores, name, "reconstruction")
     _, lat = _labelled(scores, name, "latent")
-    idx = C.resamples(len(labels), strata=labels)
-    return C.percentile_interval(auroc_rows(labels[idx], rec[idx]) - auroc_rows(labels[idx], lat[idx]))
+    idx = resamples(len(labels), strata=labels)
+    return percentile_interval(auroc_rows(labels[idx], rec[idx]) - auroc_rows(labels[idx], lat[idx]))
 
 
 def speedup_interval(timing: dict) -> tuple[float, float] | None:
     """95 % bootstrap interval of the speed-up (median full over median encoder-only time),
     resampling the interleaved timed calls in pairs."""
     full, encoder = (np.asarray(timing["calls"][k]) for k in ("full", "encoder"))
-    return C.paired_interval(lambda idx: float(np.median(full[idx]) / np.median(encoder[idx])), len(full))
+    return paired_interval(lambda idx: float(np.median(full[idx]) / np.median(encoder[idx])), len(full))
 
 
 PAPER_DATA = "their own woven-fabric photographs (not published)"
@@ -691,33 +692,33 @@ def claims(scores: dict, healths: dict, split: dict[str, bool], timing: dict | N
     left_out.update({n: f"{n}: held-out normals as far from training as the defects (split-driven)"
                      for n in scores if n not in left_out and split.get(n)})
     judged = [n for n in scores if n not in left_out]
-    data = C.Data(PAPER_DATA, ", ".join(judged or list(scores)), False, available=False)
+    data = Data(PAPER_DATA, ", ".join(judged or list(scores)), False, available=False)
     note = "; ".join(f"{why}: left out" for why in left_out.values())
     if not judged:
-        rows = [C.judge(text, data, models={f"VAE on {n}": healths[n] for n in scores}, no_interval="no pattern left",
-                        failed_task=None if any(not h.usable for h in healths.values()) else note)]
+        rows = [judge(text, data, models={f"VAE on {n}": healths[n] for n in scores}, no_interval="no pattern left",
+                      failed_task=None if any(not h.usable for h in healths.values()) else note)]
     else:
         intervals = {n: auroc_gap_interval(scores, n) for n in judged}
-        status, weakest = C.decide_parts(intervals, 0.0)
+        status, weakest = decide_parts(intervals, 0.0)
         (labels, rec), (_, lat) = _labelled(scores, weakest, "reconstruction"), _labelled(scores, weakest, "latent")
         gap = float(auroc_rows(labels[None], rec[None])[0] - auroc_rows(labels[None], lat[None])[0])
-        rows = [C.judge(text, data, status=status,
-                        models={f"VAE on {n}": healths[n] for n in judged}, ours=gap, interval=intervals[weakest],
-                        interval_method=f"95 % paired bootstrap over V and D patches, on {weakest}"
+        rows = [judge(text, data, status=status,
+                      models={f"VAE on {n}": healths[n] for n in judged}, ours=gap, interval=intervals[weakest],
+                      interval_method=f"95 % paired bootstrap over V and D patches, on {weakest}"
                                         + (f" (of {len(judged)} patterns, the one that decides)" if len(judged) > 1 else ""),
                         unit="AUROC gap (reconstruction − latent)", note=note,
                         seeds=1)]                            # one final model per pattern
     speed = f"Encoder-only (latent) scoring is more than {PUBLISHED['speedup']:g}× faster than the full model"
-    device = C.Data("their GPU (unnamed)", f"this build's device ({timing.get('device', '?')})" if timing else "not run",
-                    False, available=False)
+    device = Data("their GPU (unnamed)", f"this build's device ({timing.get('device', '?')})" if timing else "not run",
+                  False, available=False)
     if timing and timing.get("calls"):
         interval = speedup_interval(timing)
-        rows.append(C.judge(speed, device, status=C.decide(interval, PUBLISHED["speedup"]), ours=timing["speedup"],
-                            interval=interval, interval_method="95 % bootstrap over the interleaved timed calls",
-                            published=PUBLISHED["speedup"], unit="×", no_models=TIMING_NOT_HEALTH))
+        rows.append(judge(speed, device, status=decide(interval, PUBLISHED["speedup"]), ours=timing["speedup"],
+                          interval=interval, interval_method="95 % bootstrap over the interleaved timed calls",
+                          published=PUBLISHED["speedup"], unit="×", no_models=TIMING_NOT_HEALTH))
     else:
-        rows.append(C.judge(speed, device, no_interval="not timed in this build", published=PUBLISHED["speedup"],
-                            unit="×", no_models="not timed"))
+        rows.append(judge(speed, device, no_interval="not timed in this build", published=PUBLISHED["speedup"],
+                          unit="×", no_models="not timed"))
     return rows
 
 

@@ -3,7 +3,7 @@ experiment run through :mod:`adlib.detectors` as :mod:`adlib.grid` jobs, the mod
 and the paper's claims (the tables, figures and detailed verdict lines are in
 :mod:`adlib.papers.zhu_results`).
 
-    settings = method_settings(params)                   # detector + budget per method
+    settings = method_settings(ch.params)                # detector + budget per method
     run = run_one_class(dataset, [8, 3], seeds=[0], methods=ALL_METHODS, settings=settings, device="cpu")
     runs = {dataset.name: run}
     rows = claims(runs, method_healths(runs))             # the verdict table's rows
@@ -30,9 +30,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from adlib import claims as C
-from adlib import detectors, grid, health, metrics, runtime
-from adlib import params as P
+from adlib import detectors, grid, health, metrics, params, runtime
+from adlib.claims import MIN_SEEDS, Data, decide, judge, paired_interval
 from adlib.data import oneclass
 
 # the chapter's method names and the detector behind each
@@ -56,51 +55,51 @@ HEALTH_FRACTION = health.HOLD_OUT_FRACTION
 
 # the chapter's parameters (beyond adlib.params.COMMON)
 PARAMETERS = {
-    "datasets": P.Spec((list, tuple), nonempty=True),
-    "classes": P.Spec((list, tuple), optional=True, nonempty=True),
-    "n_seeds": P.integer(1, 20),
-    "train_fraction": P.number(0.05, 0.95),
-    "max_train_per_class": P.Spec(int, 1, 10_000_000, optional=True),
-    "methods": P.choices_list(*ALL_METHODS),
-    "encoder_width": P.integer(4, 512),
-    "stem_stride": P.integer(1, 2),
-    "decoder_ngf": P.integer(2, 512),
-    "rot_iterations": P.integer(1, 10_000_000),
-    "rot_batch": P.integer(1, 4096),
-    "rot_lr": P.number(1e-6, 10.0),
-    "dec_iterations": P.integer(1, 10_000_000),
-    "dec_batch": P.integer(1, 4096),
-    "dec_lr": P.number(1e-7, 1.0),
-    "cae_iterations": P.integer(1, 10_000_000),
-    "svdd_iterations": P.integer(1, 10_000_000),
-    "svdd_lr": P.number(1e-7, 1.0),
-    "ocsvm_nu": P.number(1e-4, 1.0),
-    "pca_variance": P.number(0.01, 0.9999),
-    "lam": P.number(0.0, 1000.0),
-    "precision": P.choice("auto", "fp32", "bf16"),
-    "executor": P.text(doc="serial, processes, local or a Dask scheduler address (adlib.grid)"),
-    "workers": P.Spec(int, 1, 64, optional=True),
-    "classes_dir": P.text(),
-    "download": P.flag(),
-    "figure_class": P.integer(0, 1000),
-    "figure_images": P.integer(1, 16),
+    "datasets": params.Spec((list, tuple), nonempty=True),
+    "classes": params.Spec((list, tuple), optional=True, nonempty=True),
+    "n_seeds": params.integer(1, 20),
+    "train_fraction": params.number(0.05, 0.95),
+    "max_train_per_class": params.Spec(int, 1, 10_000_000, optional=True),
+    "methods": params.choices_list(*ALL_METHODS),
+    "encoder_width": params.integer(4, 512),
+    "stem_stride": params.integer(1, 2),
+    "decoder_ngf": params.integer(2, 512),
+    "rot_iterations": params.integer(1, 10_000_000),
+    "rot_batch": params.integer(1, 4096),
+    "rot_lr": params.number(1e-6, 10.0),
+    "dec_iterations": params.integer(1, 10_000_000),
+    "dec_batch": params.integer(1, 4096),
+    "dec_lr": params.number(1e-7, 1.0),
+    "cae_iterations": params.integer(1, 10_000_000),
+    "svdd_iterations": params.integer(1, 10_000_000),
+    "svdd_lr": params.number(1e-7, 1.0),
+    "ocsvm_nu": params.number(1e-4, 1.0),
+    "pca_variance": params.number(0.01, 0.9999),
+    "lam": params.number(0.0, 1000.0),
+    "precision": params.choice("auto", "fp32", "bf16"),
+    "executor": params.text(doc="serial, processes, local or a Dask scheduler address (adlib.grid)"),
+    "workers": params.Spec(int, 1, 64, optional=True),
+    "classes_dir": params.text(),
+    "download": params.flag(),
+    "figure_class": params.integer(0, 1000),
+    "figure_images": params.integer(1, 16),
 }
 
 
-def check_parameters(params: dict[str, Any]) -> None:
+def check_parameters(values: dict[str, Any]) -> None:
     """What :data:`PARAMETERS`' ranges cannot say, as a :class:`adlib.params.ParameterError`."""
-    datasets, classes = params["datasets"], params["classes"]
+    datasets, classes = values["datasets"], values["classes"]
     if not datasets:
-        raise P.ParameterError("parameter 'datasets' is empty; give at least one of mnist_subset, MNIST, "
-                               "FashionMNIST, CIFAR10 or imagefolder:<path>")
+        raise params.ParameterError("parameter 'datasets' is empty; give at least one of mnist_subset, MNIST, "
+                                    "FashionMNIST, CIFAR10 or imagefolder:<path>")
     if not all(isinstance(d, str) for d in datasets):
-        raise P.ParameterError(f"parameter 'datasets'={datasets!r} must be a list of names")
+        raise params.ParameterError(f"parameter 'datasets'={datasets!r} must be a list of names")
     if classes is not None and not all(isinstance(k, int) and not isinstance(k, bool) for k in classes):
-        raise P.ParameterError(f"parameter 'classes'={classes!r} must be a list of class indices or None")
-    if params["encoder_width"] % 4:
-        raise P.ParameterError(f"parameter 'encoder_width'={params['encoder_width']} must be a multiple of 4")
-    if not params["methods"]:
-        raise P.ParameterError("parameter 'methods' is empty; valid: " + ", ".join(ALL_METHODS))
+        raise params.ParameterError(f"parameter 'classes'={classes!r} must be a list of class indices or None")
+    if values["encoder_width"] % 4:
+        raise params.ParameterError(f"parameter 'encoder_width'={values['encoder_width']} must be a multiple of 4")
+    if not values["methods"]:
+        raise params.ParameterError("parameter 'methods' is empty; valid: " + ", ".join(ALL_METHODS))
 
 
 # ----------------------------------------------------------------------------- settings and data
@@ -116,9 +115,9 @@ class MethodSetting:
     precision: str = "auto"        # training precision (adlib.precision)
 
 
-def method_settings(params: dict[str, Any]) -> dict[str, MethodSetting]:
+def method_settings(values: dict[str, Any]) -> dict[str, MethodSetting]:
     """Each method's detector, hyperparameters and budget from the chapter's parameters."""
-    p = params
+    p = values
     network = {"width": p["encoder_width"], "stem_stride": p["stem_stride"]}
     precision = p["precision"]
     return {
@@ -476,24 +475,24 @@ def _class_mean_interval(values: pd.Series) -> tuple[float, float] | None:
     None with fewer than :data:`adlib.claims.MIN_SEEDS` seeds: run-to-run spread is then unknown."""
     values = values.dropna()
     seeds = values.groupby(level="class").size()
-    if values.empty or seeds.min() < C.MIN_SEEDS:
+    if values.empty or seeds.min() < MIN_SEEDS:
         return None
     classes, _ = pd.factorize(values.index.get_level_values("class"))
     v = values.to_numpy()
-    return C.paired_interval(lambda idx: float(np.mean(np.bincount(classes[idx], v[idx]) / np.bincount(classes[idx]))),
-                             len(v), strata=classes)
+    return paired_interval(lambda idx: float(np.mean(np.bincount(classes[idx], v[idx]) / np.bincount(classes[idx]))),
+                           len(v), strata=classes)
 
 
-def _claim_data(runs: dict[str, OneClassRun], name: str | None, cells: pd.DataFrame, paper: str) -> C.Data:
+def _claim_data(runs: dict[str, OneClassRun], name: str | None, cells: pd.DataFrame, paper: str) -> Data:
     about = f"{paper}, all 10 normal classes"
     if name is None:
-        return C.Data(about, f"nothing: no {paper}-like dataset in this build", False)
+        return Data(about, f"nothing: no {paper}-like dataset in this build", False)
     run = runs[name]
     classes = sorted(set(cells.index.get_level_values("class")))
     n_seeds = int(cells.groupby(level="class").size().min()) if len(cells) else 0
     full = name == paper and len(classes) == len(run.class_names)
     shown = "all 10 classes" if full else f"normal classes {', '.join(run.class_names[k] for k in classes)}"
-    return C.Data(about, f"{name}, {shown}, {n_seeds} seed(s)", full)
+    return Data(about, f"{name}, {shown}, {n_seeds} seed(s)", full)
 
 
 def claims(runs: dict[str, OneClassRun], healths: dict) -> list[dict]:
@@ -506,7 +505,7 @@ def claims(runs: dict[str, OneClassRun], healths: dict) -> list[dict]:
     cells = _cells(runs, name) if name else pd.DataFrame()
     data = _claim_data(runs, name, cells, "MNIST")
     method = "bootstrap of the seeds within each class (classes fixed), 95 %"
-    few = f"fewer than {C.MIN_SEEDS} seeds per class: run-to-run spread unknown"
+    few = f"fewer than {MIN_SEEDS} seeds per class: run-to-run spread unknown"
 
     def models(*methods):
         return {label: h for m in methods for label, h in healths.get(name, {}).get(m, {}).items()}
@@ -518,21 +517,21 @@ def claims(runs: dict[str, OneClassRun], healths: dict) -> list[dict]:
         if {"Two-stage", baseline} <= set(cells.columns):
             gaps = cells["Two-stage"] - cells[baseline]
             interval = _class_mean_interval(gaps)
-            rows.append(C.judge(text, data, status=C.decide(interval, 0.0), models=models("Two-stage", baseline),
-                                ours=float(gaps.groupby(level="class").mean().mean()), interval=interval,
-                                interval_method=method, no_interval=few, published=paper_gap, unit="AUROC points"))
+            rows.append(judge(text, data, status=decide(interval, 0.0), models=models("Two-stage", baseline),
+                              ours=float(gaps.groupby(level="class").mean().mean()), interval=interval,
+                              interval_method=method, no_interval=few, published=paper_gap, unit="AUROC points"))
         else:
-            rows.append(C.judge(text, data, published=paper_gap, unit="AUROC points",
-                                no_interval=f"needs the two-stage model and {baseline} in the run",
-                                no_models="not run"))
+            rows.append(judge(text, data, published=paper_gap, unit="AUROC points",
+                              no_interval=f"needs the two-stage model and {baseline} in the run",
+                              no_models="not run"))
     ocgan = PUBLISHED["OCGAN"]["MNIST"]
     text = f"The two-stage model is competitive with OCGAN ({ocgan:.1f} on MNIST): within one point or above"
     if "Two-stage" in cells.columns:
         interval = _class_mean_interval(cells["Two-stage"])
-        rows.append(C.judge(text, data, status=C.decide(interval, ocgan - 1), models=models("Two-stage"),
-                            ours=float(cells["Two-stage"].groupby(level="class").mean().mean()), interval=interval,
-                            interval_method=method, no_interval=few, published=ocgan, unit="AUROC %"))
+        rows.append(judge(text, data, status=decide(interval, ocgan - 1), models=models("Two-stage"),
+                          ours=float(cells["Two-stage"].groupby(level="class").mean().mean()), interval=interval,
+                          interval_method=method, no_interval=few, published=ocgan, unit="AUROC %"))
     else:
-        rows.append(C.judge(text, data, published=ocgan, unit="AUROC %", no_interval="needs the two-stage model",
-                            no_models="not run"))
+        rows.append(judge(text, data, published=ocgan, unit="AUROC %", no_interval="needs the two-stage model",
+                          no_models="not run"))
     return rows
