@@ -78,6 +78,7 @@ def write_samples(folder: Path, data_root: str | None = None) -> dict[str, str]:
         slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
         path = folder / f"{slug}.jpg"
         folder.mkdir(parents=True, exist_ok=True)
+        # display choice: quality 85, the usual web setting (a sample picture; nothing is measured on it)
         fig.savefig(path, format="jpg", pil_kwargs={"quality": 85}, facecolor="white")
         plt.close(fig)
         written[name] = f"{folder.name}/{path.name}"

@@ -82,7 +82,7 @@ def read_mask(path: Path, image_path: Path, image_shape: tuple[int, int],
                             f"mask {path} is {img.size[0]}×{img.size[1]} but its image "
                             f"{image_path} is {source.size[0]}×{source.size[1]}")
                 img = img.convert("L").resize((size, size), Image.NEAREST)
-            return np.asarray(img.convert("L")) > 127
+            return np.asarray(img.convert("L")) > 127     # masks are 0/255: mid-grey splits them, whatever resizing blurred
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as err:
         raise ValueError(f"cannot read mask {path}: {err}") from None
 

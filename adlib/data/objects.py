@@ -143,7 +143,7 @@ def _crack(obj: _Object, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
                 branches.append((y, x, heading + rng.choice([-1, 1]) * rng.uniform(0.5, 1.0), n // 2))
     width = max(int(round(size / 128)), 0)
     crack = morphology.dilation(lines, morphology.disk(width)) if width else lines
-    crack &= obj.inside > 0.99
+    crack &= obj.inside > 0.99         # fully on the object, not its antialiased rim
     image = obj.image.copy()
     darkness = rng.uniform(0.15, 0.3)
     image[crack] = image[crack] * darkness
@@ -166,7 +166,7 @@ def _cut(obj: _Object, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
     rr, cc = draw.polygon([tip[0], a[0], b[0]], [tip[1], a[1], b[1]], shape=(size, size))
     wedge = np.zeros((size, size), bool)
     wedge[rr, cc] = True
-    wedge &= obj.inside > 0.5
+    wedge &= obj.inside > 0.5          # what the cut removes: pixels at least half object
     kernel = np.array([0.86, 0.76, 0.56]) * rng.uniform(0.9, 1.05)
     shade = 0.85 + 0.15 * _smooth_noise(rng, size, 1.5)[..., None] * 0.3
     image = obj.image.copy()
@@ -212,7 +212,7 @@ def _print(obj: _Object, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
     ink_cover = np.asarray(canvas, dtype=np.float64) / 255.0 * (obj.inside > 0.99)
     ink = np.array([0.05, 0.05, 0.08]) if rng.uniform() < 0.5 else np.array([0.93, 0.9, 0.85])
     image = obj.image * (1 - ink_cover[..., None]) + ink[None, None, :] * ink_cover[..., None]
-    return image, ink_cover > 0.25
+    return image, ink_cover > 0.25     # over a quarter inked: the faint antialiased edge of a glyph left out
 
 
 _MAKERS = {"crack": _crack, "cut": _cut, "hole": _hole, "print": _print}
@@ -236,7 +236,7 @@ def hazelnut_like(n_train: int = 390, n_test_good: int = 40, n_test_per_defect: 
                   size: int = 256, defects: tuple[str, ...] | list[str] = DEFECTS,
                   seed: int = 0, name: str = "hazelnut-like") -> ObjectSet:
     """A synthetic hazelnut-like category (defaults: MVTec AD hazelnut's counts and size)."""
-    if size < 32:
+    if size < 32:      # a floor, not tuned: the defects scale with the image and would shrink to a few pixels
         raise ValueError(f"size={size} is too small: use at least 32 pixels")
     if n_train < 1 or n_test_per_defect < 0 or n_test_good < 0:
         raise ValueError("need at least one training image and non-negative test counts")

@@ -39,7 +39,7 @@ class AnomalySet:
 
 
 def _check(size: int, n_normal: int, n_anomalous: int) -> None:
-    if size < 32:
+    if size < 32:      # the chess board's default square is 16 px: 32 is the smallest image with two squares a side
         raise ValueError(f"size={size} is too small: use at least 32 pixels")
     if n_normal < 1 or n_anomalous < 1:
         raise ValueError("need at least one normal and one anomalous image")

@@ -109,7 +109,7 @@ def weave(pattern: str = "plain", size: int | tuple[int, int] = 256, pitch: floa
     if pattern not in WEAVES:
         raise ValueError(f"unknown weave {pattern!r}; choose one of {sorted(WEAVES)}")
     height, width = (size, size) if isinstance(size, int) else size
-    if pitch < 3:
+    if pitch < 3:      # yarns vary down to half the pitch (_yarn_edges): at 3 px the thinnest is still 1.5 px wide
         raise ValueError(f"pitch={pitch} must be at least 3 pixels")
     rng = np.random.default_rng(seed)
     warp_edges = _yarn_edges(width, pitch, jitter, rng)
@@ -388,7 +388,7 @@ def _read_mask(path: Path, image_path: Path, shape: tuple[int, int], scale: floa
         m = m.convert("L")
         if scale != 1:
             m = m.resize((shape[1], shape[0]), Image.NEAREST)
-        return np.asarray(m) > 127
+        return np.asarray(m) > 127      # masks are 0/255: mid-grey splits them, as adlib.data.folders does
 
 
 def mvtec_patch_sets(folder: str | Path, patch_size: int = 64, n_train: int = 1000,

@@ -18,6 +18,16 @@ from adlib.metrics import auroc_text
 
 # The families that reconstruct (detectors.base.FAMILIES): "autoencoders" in the answer below.
 AUTOENCODER_FAMILIES = (base.PIXEL_AE, base.FEATURE_AE, base.HYBRID_AE, base.AE_LATENT)
+# Below this best-autoencoder AUROC a dataset counts as "every autoencoder fails": 0.1 above chance,
+# about one standard error of an AUROC at chance on the quick profile's 25 + 25 test images
+# (Hanley-McNeil: √(51 / (12 · 25 · 25)) ≈ 0.08), so not distinguishable from guessing. A rule of thumb.
+FAIL_AUROC = 0.6
+# Variants "matter more than the seed" when their spread on a dataset exceeds this many standard
+# deviations of one method's seeds (a rough two-sided 95 % band of seed noise). A rule of thumb.
+SEED_NOISE_SDS = 2
+# Display choice: the heatmap's colours span 0.3–1, so that chance (0.5) is already dark and most
+# colours go to 0.6–1, where the methods differ; a lower AUROC is drawn as 0.3 (its number is printed).
+HEATMAP_FLOOR = 0.3
 
 
 def dataset_table(sets) -> pd.DataFrame:
@@ -200,7 +210,7 @@ def heatmap(auroc: Summary, order):
     table.columns = [plots.wrap(v, 4.0 / table.shape[1], 9) for v in table.columns]   # ~4 in left for cells
     tick_lines = max(v.count("\n") + 1 for v in table.columns)
     fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 0.45 * len(order) + 1.2 + 0.16 * tick_lines))
-    sns.heatmap(table, annot=True, fmt=".2f", vmin=0.3, vmax=1.0, cmap="viridis", annot_kws={"fontsize": 9},
+    sns.heatmap(table, annot=True, fmt=".2f", vmin=HEATMAP_FLOOR, vmax=1.0, cmap="viridis", annot_kws={"fontsize": 9},
                 cbar_kws={"label": "image AUROC (mean over seeds)", "pad": 0.02}, ax=ax)
     ax.tick_params(axis="x", labelrotation=0)
     ax.set(xlabel="dataset", ylabel="", title="Image AUROC per method and dataset (0.5 = chance)")
@@ -240,6 +250,7 @@ def maps_figure(s, example_maps, labels, seed):
         if image is None:
             ax.text(0.5, 0.5, "no mask", ha="center", va="center", transform=ax.transAxes)
             continue
+        # a map is scaled to its own maximum; 1e-12 only keeps an all-zero map from a zero-width scale
         ax.imshow(image, cmap=cmap, vmin=0, vmax=1.0 if cmap == "gray" else max(float(image.max()), 1e-12))
     fig.tight_layout()
     return fig, f"<b>{s.name}</b>: input, true mask and the anomaly map of each method (seed {seed})."
@@ -291,16 +302,17 @@ def verdict(auroc: Summary, cost: pd.DataFrame, n_seeds: int, device, results: p
         lines.append(line + _inconclusive(results, reconstruction_only))
     chance = [f"{d} ({auroc.mean.loc[autoencoders, d].max():.2f}"
               + (", inconclusive: a model on it is not healthy)" if _unhealthy(results, autoencoders, [d]) else ")")
-              for d in datasets if auroc.mean.loc[autoencoders, d].max() < 0.6]
-    lines.append("- **Where every autoencoder fails** (best autoencoder AUROC below 0.6): "
+              for d in datasets if auroc.mean.loc[autoencoders, d].max() < FAIL_AUROC]
+    lines.append(f"- **Where every autoencoder fails** (best autoencoder AUROC below {FAIL_AUROC}): "
                  + (", ".join(chance) if chance else "nowhere in this run") + ".")
     if n_seeds > 1:
         spread = (auroc.mean.loc[autoencoders].max() - auroc.mean.loc[autoencoders].min()).median()
         noise = auroc.std.loc[autoencoders].median().median()
         lines.append(f"- **Variants vs seeds**: on a dataset the autoencoders span {spread:.3f} AUROC (median over "
                      f"datasets), while one method's seeds differ by a median standard deviation of {noise:.3f}"
-                     + (" — the choice of variant matters more than the seed." if spread > 2 * noise
-                        else " — differences between variants are within the seed noise (2 standard deviations)."))
+                     + (" — the choice of variant matters more than the seed." if spread > SEED_NOISE_SDS * noise
+                        else " — differences between variants are within the seed noise "
+                             f"({SEED_NOISE_SDS} standard deviations)."))
     else:
         lines.append("- One seed only: seed noise not measured.")
     fastest = cost.loc[autoencoders, "fit_seconds"].idxmin()

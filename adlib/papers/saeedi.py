@@ -545,7 +545,7 @@ def label_separation(analyses: dict, data: dict[str, Category], names) -> dict[s
     out = {}
     for name in names:
         labels = data[name].labels
-        if labels.min() == labels.max() or len(labels) < 3:
+        if labels.min() == labels.max() or len(labels) < 3:     # a silhouette needs 2 labels, fewer than samples
             continue
         codes = analyses[name].maps.codes.numpy()
         codes = (codes - codes.mean(0)) / (codes.std(0) + 1e-6)

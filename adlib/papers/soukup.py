@@ -230,7 +230,7 @@ def auroc_by_flaw(sets: dict, scores: dict) -> pd.DataFrame:
         kinds = np.array(sets[name].defect_kinds)
         for kind in sorted(set(kinds)):
             chosen = kinds == kind
-            if chosen.sum() < 2:
+            if chosen.sum() < 2:       # one patch's "AUROC" is only its rank among the V patches: a floor, not tuned
                 continue
             rows.append({"pattern": name, "flaw": kind, "D patches": int(chosen.sum()),
                          **{f"AUROC {loss}": bootstrap_auroc_ap(scores[name]["V"][loss],
@@ -317,6 +317,8 @@ def reconstruction_figure(sets: dict, final: dict):
                             col_labels=["V patch", "reconstruction", "residual²", "D patch (flaw red)",
                                         "reconstruction", "residual²"],
                             cmaps=["gray", "gray", "magma", "gray", "gray", "magma"],
+                            # display choice: residual² saturates at 0.25 (an error of half the intensity range)
+                            # so that the small residuals of a good reconstruction stay visible
                             vmax=[1, 1, 0.25, 1, 1, 0.25], cell=1.9)
 
 
@@ -504,7 +506,7 @@ def _mean_text(ratio: float, ci: tuple[float, float] | None) -> str:
         band = f" [{ci[0]:.2f}, {ci[1]:.2f}]"
         larger, smaller = ci[0] > 1, ci[1] < 1
     else:
-        band, larger, smaller = "", ratio > 1.05, ratio < 0.95
+        band, larger, smaller = "", ratio > 1.05, ratio < 0.95     # no interval: a 5 % tie band, a rule of thumb
     if larger:
         return f"{ratio:.2f}×{band} that of V (larger on average, as the paper found)"
     if smaller:

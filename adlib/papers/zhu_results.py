@@ -283,7 +283,7 @@ def _contrast_line(name: str, row: dict[str, float], healths: dict | None = None
     if blocked:
         return (claim + f"**{blocked}**; the measured contrasts ({cae:.2f}× under the CAE, {two:.2f}× under "
                 f"the two-stage MSE decoder) come from models that did not learn.")
-    if two > 1.05 * cae:
+    if two > 1.05 * cae:       # one run, no interval: within 5 % is a tie (a rule of thumb, as Soukup's ratio)
         ending = "the frozen RotNet encoder does make anomalies harder to reconstruct, as the paper argues."
     elif two >= cae / 1.05:
         ending = "about the same contrast (within 5 %): how the encoder was trained makes no clear difference here."
