@@ -67,10 +67,17 @@ def _defaults(notebook, name: str) -> dict:
     return defaults
 
 
-def merged_parameters(name: str, profile: str, notebooks: Path = ROOT / "notebooks") -> dict:
-    """A profile's parameters on top of the chapter's defaults; unknown names are an error."""
-    defaults = notebook_defaults(name, notebooks)
-    return {**defaults, **_known_params(name, profile, notebooks, defaults)}
+def merged_parameters(name: str, profile: str, notebooks: Path = ROOT / "notebooks", extra: dict | None = None,
+                      defaults: dict | None = None) -> dict:
+    """Every value a chapter runs with under ``profile`` (what :func:`execute` gives papermill):
+    the parameters cell's ``defaults``, the profile's file on top (a name the chapter does not
+    have is an error), then ``extra``, the profile's name, and ``ADLIB_DATA`` as ``data_root``
+    unless the file or ``extra`` sets it."""
+    defaults = notebook_defaults(name, notebooks) if defaults is None else defaults
+    changed = {**_known_params(name, profile, notebooks, defaults), **(extra or {}), "profile": profile}
+    if os.environ.get("ADLIB_DATA") and "data_root" not in changed:
+        changed["data_root"] = os.environ["ADLIB_DATA"]
+    return {**defaults, **changed}
 
 
 def _known_params(name: str, profile: str, notebooks: Path, defaults: dict) -> dict:
@@ -99,9 +106,9 @@ def present_parameters(path: Path, name: str, profile: str, params: dict, defaul
     """On the rendered page, the two parameter cells (the chapter's defaults and papermill's
     injected values) give way to one table of the values this build used, marking those the
     profile changed; the cells stay in the notebook (tagged ``remove-cell``) so it re-runs.
+    ``params``: every value the run used (:func:`merged_parameters`), ``defaults`` the cell's.
     With ``results_file``, a link to download the run's results.json (published beside it)."""
     notebook = nbformat.read(path, as_version=4)
-    used = {**defaults, **params}
     index = 0
     for i, cell in enumerate(notebook.cells):
         tags = cell.metadata.setdefault("tags", [])
@@ -111,7 +118,7 @@ def present_parameters(path: Path, name: str, profile: str, params: dict, defaul
     rows = [f"| `{key}` | {_shown_value(key, value)} | "
             + (f"{_shown_value(key, defaults[key])} → {_shown_value(key, value)}" if key in defaults
                and value != defaults[key] and key not in ("profile", "data_root") else "") + " |"
-            for key, value in used.items() if key not in HIDDEN_PARAMETERS]
+            for key, value in params.items() if key not in HIDDEN_PARAMETERS]
     table = "\n".join(["```{admonition} Parameters of this build", ":class: dropdown", "",
                         f"The `{profile}` profile: the chapter's defaults, changed by "
                         f"`notebooks/params/{profile}/{name}.yaml` where the last column says so.", "",
@@ -131,10 +138,7 @@ def execute(name: str, profile: str, out: Path, notebooks: Path = ROOT / "notebo
         raise FileNotFoundError(f"no chapter source {source}; the chapters are: {chapters}")
     chapter = jupytext.read(source)
     defaults = _defaults(chapter, name)
-    params = {**_known_params(name, profile, notebooks, defaults), **(extra or {})}
-    params["profile"] = profile
-    if os.environ.get("ADLIB_DATA") and "data_root" not in params:
-        params["data_root"] = os.environ["ADLIB_DATA"]
+    params = merged_parameters(name, profile, notebooks, extra, defaults)
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(f".{name}.run-*"):        # left by a run that was killed (SIGKILL)
         shutil.rmtree(stale, ignore_errors=True)
