@@ -209,7 +209,8 @@ def check_methods(names) -> list[str]:
 HEALTH_FRACTION = health.HOLD_OUT_FRACTION     # of each training set, held out for the health check
 
 def run_one(name: str, data: BenchmarkSet, *, seed: int, iterations: int, batch_size: int,
-            device: torch.device) -> tuple[list[dict], dict[str, detectors.Prediction], health.Health]:
+            device: torch.device, until_converged: bool = False
+            ) -> tuple[list[dict], dict[str, detectors.Prediction], health.Health]:
     """Fit detector ``name`` on ``data`` with ``seed`` (less the held-out normals), check its
     health and score the test split.
 
@@ -218,7 +219,8 @@ def run_one(name: str, data: BenchmarkSet, *, seed: int, iterations: int, batch_
     model's :class:`~adlib.health.Health`."""
     detector = build(name, image_size=data.train.shape[-1], seed=seed)
     train, held_out = health.hold_out(data.train, HEALTH_FRACTION, seed=seed)
-    detector.fit(train, iterations=iterations, batch_size=batch_size, device=device, progress=False)
+    detector.fit(train, iterations=iterations, batch_size=batch_size, device=device, progress=False,
+                 until_converged=until_converged)
     model_health = detector.health(held_out)
     start = time.perf_counter()
     prediction = detector.predict(data.test)
@@ -238,5 +240,6 @@ def run_one(name: str, data: BenchmarkSet, *, seed: int, iterations: int, batch_
                  else {"pixel_auroc": float("nan"), "aupro": float("nan")})
         records.append({"dataset": data.name, "method": label, "detector": name, "paper": detector.paper,
                         "seed": seed, **image, **pixel, "health": model_health.status,
+                        "steps": detector.history.iterations if detector.history is not None else None,
                         "fit_seconds": detector.fit_seconds, "score_ms_per_image": score_ms})
     return records, variants, model_health

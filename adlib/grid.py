@@ -67,6 +67,7 @@ class Job:
     data: tuple                        # embedded: (size, n_train, n_test, data seed); folder: (size, n_train, n_test per type)
     settings: tuple = ()               # benchmark.SETTINGS[method] as sorted items
     keep_example: bool = False         # store the first defective test image's map (the figure's seed)
+    until_converged: bool = False      # iterations is a cap: train until the held-out error stops improving
     device: str = "cpu"                # where it runs ("cuda:1"); only its type is part of the key
     code: str = field(default_factory=code_version)
 
@@ -95,7 +96,8 @@ class Job:
         records, predictions, model_health = benchmark.run_one(self.method, data, seed=self.seed,
                                                                iterations=self.iterations,
                                                                batch_size=self.batch_size,
-                                                               device=torch.device(self.device))
+                                                               device=torch.device(self.device),
+                                                               until_converged=self.until_converged)
         example = int(np.flatnonzero(data.labels == 1)[0])
         maps = {label: p.maps[example].round(5).tolist() for label, p in predictions.items()
                 if self.keep_example and p.maps is not None}
@@ -107,12 +109,12 @@ class Job:
 
 
 def jobs_for(sets: Iterable[str], methods: Iterable[str], seeds: list[int], *, data: dict[str, tuple],
-             iterations: int, batch_size: int, device: str = "cpu") -> list[Job]:
+             iterations: int, batch_size: int, device: str = "cpu", until_converged: bool = False) -> list[Job]:
     """The grid: every (dataset, seed, method), ``data[dataset]`` saying how to build it."""
     from adlib import benchmark
 
     return [Job(m, s, k, iterations, batch_size, data[s], tuple(sorted(benchmark.SETTINGS[m].items())),
-                keep_example=k == seeds[0], device=device)
+                keep_example=k == seeds[0], device=device, until_converged=until_converged)
             for s in sets for k in seeds for m in methods]
 
 

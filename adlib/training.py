@@ -39,15 +39,46 @@ class DivergedError(FloatingPointError):
 
 
 @dataclass
+class Convergence:
+    """Train until converged instead of for a fixed number of steps (``iterations`` is then a cap).
+
+    Every ``every`` steps ``monitor(model)`` is read (lower is better; in eval mode, without
+    gradients; default: the mean training loss since the last reading). When it has not
+    improved by ``min_improvement`` (a share of its best value) for ``patience`` readings, the
+    learning rate is cut by ``factor`` (at most ``lr_cuts`` times, as torch's
+    ReduceLROnPlateau); after the last cut the next plateau stops training. The first
+    ``warmup`` steps raise the learning rate linearly from a tenth of its value. The rule
+    adapts to the model and data: no step count is chosen for a dataset."""
+
+    monitor: Callable[[torch.nn.Module], float] | None = None
+    every: int = 50
+    patience: int = 3
+    min_improvement: float = 0.01
+    factor: float = 0.3
+    lr_cuts: int = 2
+    warmup: int = 0
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.patience < 1 or not 0 < self.factor < 1 or self.lr_cuts < 0 or self.warmup < 0:
+            raise ValueError(f"Convergence: every={self.every}, patience={self.patience} must be >= 1, "
+                             f"factor={self.factor} in (0, 1), lr_cuts={self.lr_cuts} and warmup={self.warmup} >= 0")
+
+
+@dataclass
 class History:
     """Per-iteration losses (one dict per iteration), the training wall time, the precision
-    it ran in ("fp32" or "bf16") and, when ``auto`` chose it, the float32 step's GFLOP."""
+    it ran in ("fp32" or "bf16") and, when ``auto`` chose it, the float32 step's GFLOP. Under a
+    :class:`Convergence` rule: the monitored values (step, value), the steps where the
+    learning rate was cut and the step where training stopped (None: it ran to the cap)."""
 
     losses: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     iterations: int = 0
     precision: str = "fp32"
     step_gflop: float | None = None
+    monitored: list[tuple[int, float]] = field(default_factory=list)
+    lr_cut_at: list[int] = field(default_factory=list)
+    stopped_at: int | None = None
 
     def series(self, key: str = "loss") -> list[float]:
         return [row[key] for row in self.losses if key in row]
@@ -63,8 +94,9 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
         seed: int = 0, device: torch.device | str = "cpu", precision: str = "auto",
         progress: bool | None = None, desc: str | None = None,
         callback: Callable[[int, torch.nn.Module], None] | None = None,
-        callback_every: int = 0) -> History:
-    """Train ``model`` for ``iterations`` minibatch steps and return its :class:`History`.
+        callback_every: int = 0, converge: Convergence | None = None) -> History:
+    """Train ``model`` for ``iterations`` minibatch steps (with ``converge``: until converged,
+    at most ``iterations``, see :class:`Convergence`) and return its :class:`History`.
 
     ``precision`` is "fp32", "bf16" (autocast, channels-last) or "auto" (bf16 where it was
     measured faster, see :mod:`adlib.precision`); the model is left in float32 memory layout
@@ -119,6 +151,43 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
             model.train()
 
     pending: list[dict] = []           # losses not read back yet (tensors on the device)
+    bases = [[group["lr"] for group in optimizer.param_groups] for optimizer in optimizers]
+    lr_scale = 1.0                     # the cuts so far (Convergence)
+
+    def set_lr(scale: float) -> None:
+        for optimizer, base in zip(optimizers, bases):
+            for group, value in zip(optimizer.param_groups, base):
+                group["lr"] = value * scale
+
+    best, stale = math.inf, 0
+
+    def converged(step: int) -> bool:
+        """Read the monitor; cut the learning rate or stop on a plateau (True: stop)."""
+        nonlocal best, stale, lr_scale
+        if converge.monitor is None:
+            recent = history.losses[-converge.every:]
+            value = sum(row["loss"] for row in recent) / len(recent)
+        else:
+            model.eval()
+            training_precision, model.precision = model.precision, "fp32"
+            with torch.no_grad():
+                value = float(converge.monitor(model))
+            model.precision = training_precision
+            model.train()
+        history.monitored.append((step, value))
+        if best == math.inf or value < best - converge.min_improvement * abs(best):
+            best, stale = value, 0
+            return False
+        best, stale = min(best, value), stale + 1
+        if stale < converge.patience:
+            return False
+        if len(history.lr_cut_at) >= converge.lr_cuts:
+            return True
+        lr_scale *= converge.factor
+        set_lr(lr_scale)
+        history.lr_cut_at.append(step)
+        stale = 0
+        return False
 
     def read_back(bar) -> None:
         rows = _to_host(pending)
@@ -140,6 +209,8 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
                disable=not progress, mininterval=1.0, leave=False)
     try:
         for step in bar:
+            if converge is not None and step <= converge.warmup:
+                set_lr(lr_scale * (0.1 + 0.9 * step / converge.warmup))
             batch = draw(generator, batch_size)
             if precision == "auto":
                 # the first step runs in float32 and is counted; its cost decides the rest
@@ -153,14 +224,20 @@ def fit(model, data: BatchSource, *, iterations: int, batch_size: int = 32, lr: 
                 read_back(bar)
             if callback_every and step % callback_every == 0:
                 snapshot(step)
+            if converge is not None and step % converge.every == 0 and step < iterations:
+                read_back(bar)
+                if converged(step):
+                    history.stopped_at = step
+                    break
         read_back(bar)
     finally:
         model.precision = "fp32"
         model.to(memory_format=torch.contiguous_format)
+        set_lr(1.0)
     if device.type == "cuda":
         torch.cuda.synchronize()
     history.seconds = time.perf_counter() - start
-    history.iterations = iterations
+    history.iterations = len(history.losses)
     model.eval()
     return history
 

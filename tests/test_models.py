@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from adlib import training
+from adlib import health, training
 from adlib.runtime import seed_everything
 from adlib.models import schneider
 from adlib.patches import assemble, grid_patches, image_anomaly_maps, random_crops, reconstruct_images
@@ -135,3 +135,39 @@ def test_random_crops_on_a_lattice():
     assert ((origins // 64) % 8 == 0).all() and ((origins % 64) % 8 == 0).all()
     with pytest.raises(ValueError, match="smaller than the patch"):
         random_crops(images, 128)
+
+
+def test_training_until_converged_stops_on_a_plateau_after_cutting_the_learning_rate():
+    x = torch.linspace(-1, 1, 50)
+    c = torch.zeros(50)
+    model = _Regression()
+    rule = training.Convergence(every=10, patience=2, lr_cuts=1, warmup=5)
+    history = training.fit(model, (x, 3 * x, c), iterations=5000, batch_size=10, lr=0.1, progress=False,
+                           converge=rule)
+    assert abs(model.w.item() - 3) < 1e-3
+    assert history.stopped_at is not None and history.iterations == history.stopped_at < 5000
+    assert len(history.lr_cut_at) == 1 and history.lr_cut_at[0] < history.stopped_at
+    assert [step for step, _ in history.monitored] == list(range(10, history.stopped_at + 1, 10))
+    # a monitor of the caller's choosing, read in eval mode without gradients
+    seen = []
+    monitor = training.Convergence(monitor=lambda m: seen.append(torch.is_grad_enabled()) or 1.0, every=10,
+                                   patience=1, lr_cuts=0)
+    assert training.fit(_Regression(), (x, 3 * x, c), iterations=100, batch_size=10, lr=0.1, progress=False,
+                        converge=monitor).stopped_at == 20 and seen == [False, False]
+    with pytest.raises(ValueError, match="factor"):
+        training.Convergence(factor=2.0)
+
+
+def test_a_detector_trains_until_converged_on_held_out_images():
+    from adlib import detectors
+
+    images = torch.rand(40, 1, 32, 32) * 0.2 + torch.linspace(0, 0.8, 32).view(1, 1, 1, 32)
+    detector = detectors.get("fadaeinejad_cae", channels=1, image_size=32, seed=0, work_size=32, latent=8)
+    detector.fit(images, iterations=100, batch_size=8, progress=False, until_converged=True)
+    history = detector.history
+    # read every 5 % of the cap (at least 25 steps) on the held-out tenth: its reconstruction error
+    assert [step for step, _ in history.monitored] == [25, 50, 75] and history.iterations <= 100
+    held_out = health.hold_out(images, health.HOLD_OUT_FRACTION, seed=0)[1]
+    error = float(((detector._reconstruct_inputs(held_out) - held_out) ** 2).mean())
+    assert 0 < history.monitored[-1][1] and abs(history.monitored[-1][1] - error) < 0.5 * error
+    assert detector.train_size == (32, 32) and len(detector._fit_part) == 40 - len(held_out)

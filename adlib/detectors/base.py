@@ -138,6 +138,7 @@ class Detector:
         self.fit_seconds = 0.0
         self.device = torch.device("cpu")
         self._fitted = False
+        self._convergence: training.Convergence | None = None
         self._check_hyperparameters()
 
     def __getattr__(self, key: str) -> Any:
@@ -157,8 +158,14 @@ class Detector:
     # -- the interface -----------------------------------------------------------------------------
     def fit(self, images, *, iterations: int | None = None, batch_size: int | None = None,
             device: torch.device | str = "cpu", precision: str = "auto", progress: bool | None = None,
-            callback: Callable[[int, "Detector"], None] | None = None, callback_every: int = 0) -> "Detector":
+            callback: Callable[[int, "Detector"], None] | None = None, callback_every: int = 0,
+            until_converged: bool = False) -> "Detector":
         """Train on defect-free ``images`` (N, C, H, W) in [0, 1]; returns ``self``.
+
+        ``until_converged``: ``iterations`` is a cap, and the main network trains until its
+        error on a seeded tenth of ``images`` held out from training (its reconstruction error,
+        for the models that reconstruct; else its training loss) stops improving, with a
+        warm-up and learning-rate cuts on plateaus (:class:`adlib.training.Convergence`).
 
         ``precision``: "fp32", "bf16" or "auto" (bfloat16 where it was measured faster for the
         network and device, see :mod:`adlib.precision`); ``history.precision`` says which ran.
@@ -176,6 +183,9 @@ class Detector:
         self.precision = precisions.check(precision)
         self.train_size = tuple(x.shape[-2:])
         seed_everything(self.seed)                 # the initial weights come from the seed too
+        self._convergence = self._convergence_rule(x, iterations) if until_converged and self.trained else None
+        if self._convergence is not None and self._convergence.monitor is not None:
+            x = self._fit_part                     # the monitor's images are kept out of training
         with timed(self._time_kind("training")):
             start = time.perf_counter()
             self._fit(x, iterations=iterations, batch_size=batch_size,
@@ -190,6 +200,26 @@ class Detector:
                     inputs = self._model_inputs(x)
                 self.train_mean = None if inputs is None else inputs.mean(dim=0)
         return self
+
+    def _convergence_rule(self, x: torch.Tensor, iterations: int) -> training.Convergence:
+        """Checks every 5 % of the cap (at least 25 steps), patience 3 readings, 1 % improvements,
+        two learning-rate cuts, a warm-up of the first 5 %: shares of the cap, not step counts
+        chosen for one dataset. The monitor is the held-out reconstruction error when the
+        detector reconstructs and there are images to spare (else the training loss)."""
+        every = max(25, iterations // 20)
+        rule = training.Convergence(every=every, warmup=iterations // 20)
+        reconstructs = (self.family in (PIXEL_AE, HYBRID_AE)
+                        and type(self)._reconstruct_inputs is not Detector._reconstruct_inputs)
+        if len(x) < 2 * health_checks.HOLD_OUT_MINIMUM + 1 or not reconstructs:
+            return rule
+        self._fit_part, held_out = health_checks.hold_out(x, health_checks.HOLD_OUT_FRACTION, seed=self.seed)
+        with torch.no_grad():
+            inputs = self._model_inputs(held_out)
+
+        def held_out_error(_network) -> float:
+            return float(((self._reconstruct_inputs(inputs) - inputs) ** 2).mean())
+        rule.monitor = held_out_error
+        return rule
 
     def _time_kind(self, kind: str) -> str:
         """The time-breakdown kind of this detector's work: an untrained baseline's is "baselines"."""
@@ -257,5 +287,5 @@ class Detector:
         hook = (lambda step, _net: callback(step, self)) if callback is not None else None
         return network.fit(batches, iterations=iterations, batch_size=batch_size, seed=self.seed,
                            device=self.device, precision=self.precision, progress=progress,
-                           desc=f"{self.name} (seed {self.seed})",
-                           callback=hook, callback_every=callback_every, **kwargs)
+                           desc=f"{self.name} (seed {self.seed})", callback=hook, callback_every=callback_every,
+                           converge=getattr(self, "_convergence", None), **kwargs)

@@ -80,6 +80,10 @@ class _ZhuDetector(Detector):
     def _model_inputs(self, x):
         return zhu.to_input_size(x)
 
+    def _reconstruct_inputs(self, inputs):
+        # the CAE's reconstruction, the two-stage model's MSE decoder (its forward)
+        return self.network.reconstruct(inputs, batch_size=512)
+
     def _rotnet_health(self, x32: torch.Tensor) -> health.Health:
         return health.assess({**health.loss_checks(self.rotnet_history.series("loss")),
                               **health.rotation_checks(self.rotnet.rotation_accuracy(x32))})
@@ -184,9 +188,6 @@ class ZhuCAE(_ZhuDetector):
         recon = self.network.reconstruct(x32, batch_size=512)
         return Prediction(((x32 - recon) ** 2).flatten(1).mean(1).numpy(),
                           self._residual_maps(x32, recon, x.shape[-2:]))
-
-    def _reconstruct_inputs(self, inputs):
-        return self.network.reconstruct(inputs, batch_size=512)
 
     @torch.no_grad()
     def reconstruct(self, images) -> torch.Tensor:

@@ -50,7 +50,7 @@ def method_catalogue(methods) -> pd.DataFrame:
 
 
 def grid_jobs(sets, embedded, methods, seeds, *, image_size, n_train, n_test, data_seed, real_max_train,
-              real_max_test_per_type, iterations, batch_size, device) -> list[grid.Job]:
+              real_max_test_per_type, iterations, batch_size, device, until_converged=False) -> list[grid.Job]:
     """The benchmark's jobs (:mod:`adlib.grid`), every (dataset, seed, method). ``sets``: the
     embedded sets named ``embedded`` (in that order), then the folder sets; each is registered
     with the grid so that jobs run in this process do not build it again."""
@@ -60,7 +60,8 @@ def grid_jobs(sets, embedded, methods, seeds, *, image_size, n_train, n_test, da
     for s, (key, data) in zip(sets, recipes):
         grid.remember(key, data, s)
     return grid.jobs_for([key for key, _ in recipes], methods, list(seeds), data=dict(recipes),
-                         iterations=iterations, batch_size=batch_size, device=str(device))
+                         iterations=iterations, batch_size=batch_size, device=str(device),
+                         until_converged=until_converged)
 
 
 def run_all(jobs: list[grid.Job], store, *, executor: str = "serial", run=None):
