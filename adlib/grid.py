@@ -103,6 +103,9 @@ class Job:
                 if self.keep_example and p.maps is not None}
         trained = detectors.REGISTRY[self.method].trained
         return {"records": [{k: _plain(v) for k, v in r.items()} for r in records],
+                # every test image's score per reported label: the exam's paired bootstrap resamples them
+                "test_scores": {label: p.scores.round(6).tolist() for label, p in predictions.items()},
+                "test_labels": data.labels.astype(int).tolist(),
                 "health": model_health.record(dataset=data.name, model=records[0]["method"], seed=self.seed)
                 if trained else None,
                 "example_maps": maps, "seconds": round(time.perf_counter() - start, 3)}

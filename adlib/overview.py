@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adlib import benchmark, claims, health, kept_runs, references, tables
+from adlib import claims, kept_runs, references, tables
 from adlib.detectors import base
 from adlib.runtime import atomic_write_bytes
 
@@ -196,48 +196,46 @@ def verdict_section(loaded: list[tuple[str, dict]]) -> list[str]:
     return parts
 
 
-def method_summary(records: list[dict]) -> list[dict]:
-    """Per benchmark method: its family, the mean image AUROC over its usable runs (model healthy or
-    untrained) and how many of its runs were usable; best first, methods with no usable run last."""
-    by: dict[str, dict] = {}
-    for r in records:
-        entry = by.setdefault(r["method"], {"method": r["method"], "family": benchmark.family(r.get("detector", ""), r["method"]),
-                                            "runs": 0, "usable": [], "datasets": set()})
-        entry["runs"] += 1
-        if r.get("health") in health.USABLE and r.get("image_auroc") is not None:
-            entry["usable"].append(r["image_auroc"])
-            entry["datasets"].add(r["dataset"])
-    rows = [{"method": e["method"], "family": e["family"], "runs": e["runs"], "usable_runs": len(e["usable"]),
-             "datasets": len(e["datasets"]), "mean_auroc": sum(e["usable"]) / len(e["usable"]) if e["usable"] else None}
-            for e in by.values()]
-    return sorted(rows, key=lambda r: (r["mean_auroc"] is None, -(r["mean_auroc"] or 0)))
+def _exam(bench: dict | None) -> list[dict]:
+    """The benchmark's exam rows (:func:`adlib.papers.cross_paper.exam`), best first; [] without one."""
+    return list((bench or {}).get("exam") or [])
 
 
 def _best(rows: list[dict], family: str | None = None) -> dict | None:
-    return next((r for r in rows if r["mean_auroc"] is not None and (family is None or r["family"] == family)), None)
+    """The best comparable method of the exam (of ``family``), or None."""
+    return next((r for r in rows if r.get("mean image AUROC") is not None
+                 and (family is None or r["family"] == family)), None)
+
+
+def _mean_text(row: dict) -> str:
+    low, high = row.get("interval") or (None, None)
+    interval = f" [{low:.3f}, {high:.3f}]" if low is not None else ""
+    return f"{row['mean image AUROC']:.3f}{interval}"
 
 
 def _method_text(row: dict | None) -> str:
     if row is None:
-        return "none learnt"
-    return f"{row['method']}, {row['mean_auroc']:.3f} over {row['usable_runs']} run(s) on {row['datasets']} dataset(s)"
+        return "none comparable (no method of the family learnt on every cell)"
+    return f"{row['method']}, {_mean_text(row)} over {row['usable cells'].split(' of ')[1]} cells"
 
 
 def cross_paper_section(bench: dict | None) -> list[str]:
-    """Which family of method wins on this build's data (benchmark records, usable runs only),
+    """Which family of method wins on this build's data (the benchmark's exam: the same cells for all),
     beside anomalib's PatchCore and PaDiM on MVTec AD."""
     parts = ["(cross-paper-answer)=", "## The cross-paper answer: which family works?"]
-    if not bench or not bench.get("records"):
+    if not bench or not _exam(bench):
         return parts + ["*The benchmark chapter did not run in this build.*"]
-    rows = method_summary(bench["records"])
+    rows = _exam(bench)
     sets = sorted({r["dataset"] for r in bench["records"]})
-    parts.append(f"Every method of the {{doc}}`benchmark <benchmark_cross_paper>` on the same {len(sets)} datasets "
-                 f"({', '.join(sets)}). The mean image AUROC counts only runs whose model learnt (healthy or "
-                 "untrained); a method with fewer usable runs is averaged over fewer, possibly easier, datasets.")
-    parts.append(tables.markdown(["method", "family", "mean image AUROC (usable runs)", "usable runs", "datasets"], [
-        [r["method"], r["family"], "–" if r["mean_auroc"] is None else f"{r['mean_auroc']:.3f}",
-         f"{r['usable_runs']} of {r['runs']}", r["datasets"]] for r in rows]))
-    measured = {r["method"].split()[0]: r for r in rows if r["mean_auroc"] is not None}
+    parts.append(f"Every method of the {{doc}}`benchmark <benchmark_cross_paper>` sat the same exam: the same "
+                 f"{len(sets)} datasets ({', '.join(sets)}) and {len(bench.get('seeds') or [])} seed(s). A method's "
+                 "mean image AUROC is given only when its models learnt on every cell (healthy or untrained); "
+                 "otherwise it is *not comparable*. The 95 % intervals are paired bootstraps over test images and "
+                 "seeds; a method *differs from the best* only when the interval of its difference excludes 0.")
+    parts.append(tables.markdown(["method", "family", "mean image AUROC [95 %]", "usable cells", "differs from best"], [
+        [r["method"], r["family"], _mean_text(r) if r.get("mean image AUROC") is not None else r["status"],
+         r["usable cells"], r.get("differs from best") or "–"] for r in rows]))
+    measured = {r["method"].split()[0]: r for r in rows if r.get("mean image AUROC") is not None}
     parts.append("Quoted, not measured here: anomalib's own runs on MVTec AD "
                  f"({references.SOURCE}), mean over its 15 categories, on other data and backbones than this "
                  "build's. Beside each, *measured here*: the same method's mean over this build's datasets "
@@ -245,12 +243,12 @@ def cross_paper_section(bench: dict | None) -> list[str]:
     parts.append(tables.markdown(["model", "quoted: mean image AUROC (MVTec AD)", "quoted: mean pixel AUROC",
                                   "measured here: mean image AUROC (this build's data)"], [
         [model, f"{by[references.MEAN][0]:.3f}", "–" if by[references.MEAN][1] is None else f"{by[references.MEAN][1]:.3f}",
-         f"{measured[model.split()[0]]['mean_auroc']:.3f} ({measured[model.split()[0]]['method']})"
+         f"{_mean_text(measured[model.split()[0]])} ({measured[model.split()[0]]['method']})"
          if model.split()[0] in measured else "–"]
         for model, by in references.ANOMALIB.items() if references.MEAN in by]))
     best, recon, pca = _best(rows), _best(rows, base.PIXEL_AE), _best(rows, base.LINEAR)
-    parts.append(f"**On this build's data**, the best method whose models learnt is {_method_text(best)} "
-                 f"({best['family'] if best else '–'}); the best pixel-space autoencoder that learnt: "
+    parts.append(f"**On this build's data**, the best comparable method is {_method_text(best)} "
+                 f"({best['family'] if best else '–'}); the best comparable pixel-space autoencoder: "
                  f"{_method_text(recon)}; the PCA residual: {_method_text(pca)}.")
     return parts
 
@@ -286,20 +284,20 @@ def answer(generated: Path) -> str:
     rows = claim_rows(loaded)
     counts = claims.status_counts(rows)
     bench = dict(loaded).get("benchmark_cross_paper")
-    summary = method_summary(bench["records"]) if bench and bench.get("records") else []
+    summary = _exam(bench)
     best, recon = _best(summary), _best(summary, base.PIXEL_AE)
     profile = ", ".join(_profiles(loaded))
     text = (f"**The short answer, from this build** (`{profile}` profile): of the papers' {len(rows)} main claims, "
             f"{counts or 'none was stored'}. ")
     if best:
-        text += (f"Across the papers, on the same data, the strongest method whose models learnt is "
-                 f"{best['method']} (family: {best['family']}), with mean image AUROC {best['mean_auroc']:.3f}; the best "
-                 + (f"pixel-space autoencoder reaches {recon['mean_auroc']:.3f} ({recon['method']}). "
-                    if recon else "pixel-space autoencoder: none learnt within this build's budget. "))
-    patchcore = next((r for r in summary if r["method"] == "PatchCore" and r["mean_auroc"] is not None), None)
+        text += (f"Across the papers, on the same data and cells, the strongest comparable method is "
+                 f"{best['method']} (family: {best['family']}), with mean image AUROC {_mean_text(best)}; the best "
+                 + (f"pixel-space autoencoder reaches {_mean_text(recon)} ({recon['method']}). "
+                    if recon else "pixel-space autoencoder: none learnt on every cell within this build's budget. "))
+    patchcore = next((r for r in summary if r["method"] == "PatchCore" and r.get("mean image AUROC") is not None), None)
     quoted = references.ANOMALIB["PatchCore (Wide ResNet-50)"][references.MEAN][0]
     text += ((f"PatchCore, the field's pretrained-feature reference, measured on the same data: "
-              f"{patchcore['mean_auroc']:.3f}. ") if patchcore else
+              f"{_mean_text(patchcore)}. ") if patchcore else
              (f"For scale only, quoted and on other data than this build's: PatchCore reaches {quoted:.3f} on "
               "MVTec AD (anomalib's runs). "))
     text += (

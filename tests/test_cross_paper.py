@@ -108,3 +108,47 @@ def test_summaries_and_record_are_json_ready():
     assert auroc.text.loc["PCA residual (baseline)", "brick"] == "0.550 ± 0.071"
     record = X.results_record(results, auroc, X.cost_table(results, auroc), [0, 1], ["pca"], ["- a line"])
     assert record["records"][0]["pixel_auroc"] is None and record["methods"][0]["detector"] == "pca"
+
+
+def _exam_inputs(bad_cell=("b", 1, "CAE (Schneider)")):
+    rng = np.random.default_rng(0)
+    labels = {d: np.repeat([0, 1], 30) for d in ("a", "b")}
+    rows, scores = [], {}
+    for d in ("a", "b"):
+        for s in (0, 1):
+            for method, detector, separation in (("PatchCore", "patchcore", 3.0), ("PCA residual (baseline)", "pca", 0.3),
+                                                 ("CAE (Schneider)", "schneider_cae", 3.0)):
+                score = rng.normal(size=60) + separation * labels[d]
+                scores[d, s, method] = score
+                status = "collapsed" if (d, s, method) == bad_cell else ("healthy" if detector == "schneider_cae"
+                                                                         else "not trained")
+                auc = float(np.mean(score[30:, None] > score[None, :30]))
+                rows.append({"dataset": d, "seed": s, "method": method, "detector": detector, "image_auroc": auc,
+                             "health": status})
+    return pd.DataFrame(rows), X.Scores(scores, labels)
+
+
+def test_the_exam_ranks_methods_on_the_same_cells_with_paired_intervals():
+    results, scores = _exam_inputs()
+    table = X.exam(results, scores, count=300).set_index("method")
+    assert table.loc["CAE (Schneider)", "status"] == "not comparable (1 of 4 cells not usable)"
+    assert pd.isna(table.loc["CAE (Schneider)", "mean image AUROC"])                  # not averaged over 3 cells
+    best = table.loc["PatchCore"]
+    low, high = best["interval"]
+    assert low <= best["mean image AUROC"] <= high and pd.isna(best["differs from best"])
+    pca = table.loc["PCA residual (baseline)"]
+    assert pca["differs from best"] == "yes" and pca["Δ vs best [95 %]"][1] < 0
+    assert table.index[0] == "PatchCore" and table.loc["PatchCore", "family"] == "memory bank / k-NN"
+    text = X.exam_text(X.exam(results, scores, count=50))
+    assert text.loc[text.method == "CAE (Schneider)", "mean image AUROC"].item() == "–"
+
+
+def test_two_equal_methods_do_not_differ_in_the_exam():
+    results, scores = _exam_inputs(bad_cell=None)
+    same = {key: value for key, value in scores.scores.items() if key[2] == "PatchCore"}
+    scores.scores.update({(d, s, "CAE (Schneider)"): v.copy() for (d, s, _), v in same.items()})
+    results.loc[results.method == "CAE (Schneider)", "image_auroc"] = results.loc[
+        results.method == "PatchCore", "image_auroc"].to_numpy()
+    table = X.exam(results, scores, count=300).set_index("method")
+    others = table.drop(index=table.index[0])
+    assert "no (within noise)" in set(others["differs from best"])

@@ -102,6 +102,13 @@ def _bench_record(method, detector, dataset, auroc, status):
     return {"method": method, "detector": detector, "dataset": dataset, "image_auroc": auroc, "health": status}
 
 
+def _exam_row(method, family, mean=None, interval=None, usable="2 of 2", differs=None):
+    """A row of the benchmark's stored exam (adlib.papers.cross_paper.exam)."""
+    status = "comparable" if mean is not None else f"not comparable ({usable.split()[2]} - {usable.split()[0]} bad)"
+    return {"method": method, "family": family, "usable cells": usable, "mean image AUROC": mean,
+            "interval": interval, "status": status, "differs from best": differs}
+
+
 def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tmp_path):
     _write(tmp_path, "zhu_two_stage_rotnet", {
         "claims": [claims.judge("beats the CAE", claims.Data("MNIST", "MNIST", True), status="partly", ours=2.0,
@@ -117,6 +124,10 @@ def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tm
         _bench_record("CAE (Schneider)", "schneider_cae", "a", 0.99, "collapsed"),      # not counted
         _bench_record("CAE (Schneider)", "schneider_cae", "b", 0.6, "healthy"),
         _bench_record("PCA residual (baseline)", "pca", "a", 0.7, "not trained")],
+        "seeds": [0], "exam": [
+            _exam_row("Deep-feature k-NN (baseline)", "memory bank / k-NN", 0.85, [0.8, 0.9]),
+            _exam_row("CAE (Schneider)", "pixel-space autoencoder", 0.6, [0.5, 0.7], differs="yes"),
+            _exam_row("VAE (Schneider)", "pixel-space autoencoder", usable="1 of 2")],
         "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 60}})
     page = overview.results_page(tmp_path)
     assert page.index("(verdict-table)=") < page.index("(cross-paper-answer)=") < page.index("## The runs of this build")
@@ -124,15 +135,16 @@ def test_the_overview_opens_with_the_verdict_table_and_the_cross_paper_answer(tm
     assert "| beats RotNet | **untested** | 1.0 AUROC points [0.2, 2.0] | 2.4 | – |" in page   # no Δ: other data
     assert "(1 partly holds, 1 is inconclusive, 1 is untested)" in page and "CAE collapsed" in page
     assert "judged on mnist_subset, not the paper's MNIST" in page and "interval: bootstrap" in page
-    assert "| Deep-feature k-NN (baseline) | memory bank / k-NN | 0.850 | 2 of 2 | 2 |" in page
-    assert "| CAE (Schneider) | pixel-space autoencoder | 0.600 | 1 of 2 | 1 |" in page
+    assert "| Deep-feature k-NN (baseline) | memory bank / k-NN | 0.850 [0.800, 0.900] | 2 of 2 | – |" in page
+    assert "| CAE (Schneider) | pixel-space autoencoder | 0.600 [0.500, 0.700] | 2 of 2 | yes |" in page
+    assert "| VAE (Schneider) | pixel-space autoencoder | not comparable" in page
     assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 | – |" in page       # quoted; not measured in this build
     assert "For scale only, quoted and on other data than this build's: PatchCore reaches 0.980" in overview.answer(tmp_path)
     assert "This build ran the `quick` profile on cpu in 11 minutes" in page and "1 of the 0" not in page
     answer = overview.answer(tmp_path)
     assert "of the papers' 3 main claims, 1 partly holds, 1 is inconclusive, 1 is untested" in answer
-    assert "Deep-feature k-NN (baseline) (family: memory bank / k-NN), with mean image AUROC 0.850" in answer
-    assert "pixel-space autoencoder reaches 0.600 (CAE (Schneider))" in answer
+    assert "Deep-feature k-NN (baseline) (family: memory bank / k-NN), with mean image AUROC 0.850 [0.800, 0.900]" in answer
+    assert "pixel-space autoencoder reaches 0.600 [0.500, 0.700] (CAE (Schneider))" in answer
     assert "{ref}`the verdict table <verdict-table>`" in answer
     assert "No chapter has been executed" in overview.answer(tmp_path / "none")
 
@@ -141,8 +153,9 @@ def test_a_measured_patchcore_replaces_the_quoted_one_in_the_answer_and_stands_b
     _write(tmp_path, "benchmark_cross_paper", {"records": [
         _bench_record("PatchCore", "patchcore", "a", 0.95, "not trained"),
         _bench_record("PatchCore", "patchcore", "b", 0.85, "not trained")],
+        "exam": [_exam_row("PatchCore", "memory bank / k-NN", 0.9, [0.85, 0.95])],
         "provenance": {"profile": "quick", "device": "cpu", "wall_seconds": 60}})
     page = overview.results_page(tmp_path)
-    assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 | 0.900 (PatchCore) |" in page
+    assert "| PatchCore (Wide ResNet-50) | 0.980 | 0.980 | 0.900 [0.850, 0.950] (PatchCore) |" in page
     answer = overview.answer(tmp_path)
-    assert "measured on the same data: 0.900" in answer and "0.980" not in answer
+    assert "measured on the same data: 0.900 [0.850, 0.950]" in answer and "0.980" not in answer

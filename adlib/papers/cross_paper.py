@@ -4,15 +4,16 @@ figures and verdict (the protocol, datasets and loop are in :mod:`adlib.benchmar
 from __future__ import annotations
 
 import textwrap
-
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from scipy.stats import rankdata
 
 from adlib import benchmark, detectors, grid, health, plots, references, tables, training
+from adlib.claims import BOOTSTRAP_RESAMPLES, percentile_interval, resamples
 from adlib.detectors import base
 from adlib.metrics import auroc_text
 
@@ -71,9 +72,15 @@ def run_all(jobs: list[grid.Job], store, *, executor: str = "serial", run=None):
     each job's seconds are recorded in it."""
     result = grid.run_grid(jobs, store, executor=executor, progress=training.show_progress())
     records, example_maps = [], {}
+    test_scores: dict[tuple[str, int, str], np.ndarray] = {}
+    test_labels: dict[str, np.ndarray] = {}
     for payload in result.done:
         records += payload["records"]
         name = payload["records"][0]["dataset"]
+        seed = payload["spec"]["seed"]
+        test_scores.update({(name, seed, label): np.asarray(s) for label, s in payload.get("test_scores", {}).items()})
+        if "test_labels" in payload:
+            test_labels[name] = np.asarray(payload["test_labels"])
         example_maps.update({(name, label): np.asarray(m, np.float32) for label, m in payload["example_maps"].items()})
         if run is not None:
             run.step_seconds[f"{name}: {payload['spec']['method']}, seed {payload['spec']['seed']}"] = payload["seconds"]
@@ -82,7 +89,83 @@ def run_all(jobs: list[grid.Job], store, *, executor: str = "serial", run=None):
     table = pd.DataFrame(records)
     metrics = [c for c in (*references.FIELD_COLUMNS, "fit_seconds", "score_ms_per_image") if c in table]
     table[metrics] = table[metrics].astype(float)           # None (a metric that does not apply) -> NaN
-    return table, example_maps, result.failed
+    return table, example_maps, result.failed, Scores(test_scores, test_labels)
+
+
+@dataclass
+class Scores:
+    """Every test image's score per (dataset, seed, method label), and each dataset's test labels."""
+
+    scores: dict[tuple[str, int, str], np.ndarray]
+    labels: dict[str, np.ndarray]
+
+
+def _aurocs(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Image AUROC of each row of (B, n) scores against (B, n) 0/1 labels with the same number of
+    positives in every row (the Mann–Whitney statistic on average ranks, ties counted half)."""
+    ranks = rankdata(scores, axis=1)
+    positives = labels.sum(axis=1)
+    negatives = labels.shape[1] - positives
+    return ((ranks * labels).sum(axis=1) - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def exam(results: pd.DataFrame, scores: Scores, count: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """One exam for every method: the same (dataset, seed) cells for all of them.
+
+    A method's mean image AUROC is reported only when every cell of the grid is usable for it
+    (its model healthy or untrained on every dataset and seed); otherwise it is *not comparable*,
+    with the count of its unusable cells, and stays out of the ranking. The 95 % interval of each
+    mean, and of each comparable method's difference to the best one, comes from one paired
+    bootstrap: every resample draws the test images of each dataset (within normal and
+    defective, the same images for every method and seed) and the seeds (the same for every
+    method and dataset). A difference is called a difference only when its interval excludes 0."""
+    cells = sorted({(d, s) for d, s in zip(results.dataset, results.seed)})
+    datasets, seeds = sorted({d for d, _ in cells}), sorted({s for _, s in cells})
+    grid_full = len(cells) == len(datasets) * len(seeds)
+    rng = np.random.default_rng(seed)
+    image_draws = {d: resamples(len(scores.labels[d]), scores.labels[d], count, seed=int(rng.integers(2**31)))
+                   for d in datasets}
+    seed_draws = rng.integers(0, len(seeds), (count, len(seeds)))
+    rows, means = [], {}
+    for method, group in results.groupby("method", sort=False):
+        usable = group[group.health.isin(health.USABLE)]
+        bad = len(cells) - len({(d, s) for d, s in zip(usable.dataset, usable.seed)})
+        row = {"method": method, "family": benchmark.family(group.detector.iloc[0], method),
+               "usable cells": f"{len(cells) - bad} of {len(cells)}"}
+        if bad or not grid_full or any((d, s, method) not in scores.scores for d, s in cells):
+            rows.append({**row, "mean image AUROC": None, "interval": None,
+                         "status": f"not comparable ({bad} of {len(cells)} cells not usable)" if bad
+                         else "not comparable (cells missing)"})
+            continue
+        per_cell = np.stack([np.stack([_aurocs(scores.scores[d, s, method][image_draws[d]],
+                                               scores.labels[d][image_draws[d]]) for s in seeds], axis=1)
+                             for d in datasets], axis=1)                    # (count, datasets, seeds)
+        resampled = np.take_along_axis(per_cell, seed_draws[:, None, :], axis=2).mean(axis=(1, 2))
+        means[method] = resampled
+        point = float(group.image_auroc.mean())
+        rows.append({**row, "mean image AUROC": point, "interval": percentile_interval(resampled),
+                     "status": "comparable"})
+    table = pd.DataFrame(rows)
+    if means:
+        best = max(means, key=lambda m: table.set_index("method").loc[m, "mean image AUROC"])
+        deltas = {m: percentile_interval(v - means[best]) for m, v in means.items()}
+        table["Δ vs best [95 %]"] = table.method.map(lambda m: deltas.get(m))
+        table["differs from best"] = table.method.map(
+            lambda m: None if m not in deltas or m == best else ("yes" if deltas[m][1] < 0 else "no (within noise)"))
+    order = table["mean image AUROC"].fillna(-1).sort_values(ascending=False).index
+    return table.loc[order].reset_index(drop=True)
+
+
+def exam_text(table: pd.DataFrame) -> pd.DataFrame:
+    """The exam for a page: numbers with their intervals, '–' where a method is not comparable."""
+    def interval(v):
+        return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"[{v[0]:+.3f}, {v[1]:+.3f}]"
+    out = table.copy()
+    out["mean image AUROC"] = [("–" if m is None or np.isnan(m) else f"{m:.3f} [{i[0]:.3f}, {i[1]:.3f}]")
+                               for m, i in zip(table["mean image AUROC"], table["interval"])]
+    if "Δ vs best [95 %]" in out:
+        out["Δ vs best [95 %]"] = out["Δ vs best [95 %]"].map(interval)
+    return out.drop(columns="interval").fillna("–")
 
 
 def missing_cells(failed) -> pd.DataFrame:
