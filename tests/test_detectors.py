@@ -100,3 +100,11 @@ def test_every_detector_and_extra_score_has_a_family_of_the_study():
             assert benchmark.family(name, label) in FAMILIES
     assert benchmark.family("soukup_vae", "VAE latent (Soukup)") != benchmark.family("soukup_vae", "VAE (Soukup)")
     assert benchmark.family("zhu_two_stage", "RotNet (Zhu, stage 1 of the two-stage model)") == "self-supervised"
+
+
+def test_a_hyperparameter_that_a_class_attribute_would_hide_is_refused():
+    from adlib.detectors.base import Detector
+
+    with pytest.raises(TypeError, match="iterations"):
+        class Shadowing(Detector):          # noqa: F841 (defined to be refused)
+            defaults = {"iterations": 5, "width": 2}

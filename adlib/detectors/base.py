@@ -123,6 +123,15 @@ class Detector:
     # (the conformance test and the smoke profile use them)
     quick_check: ClassVar[dict[str, Any]] = {}
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # hyperparameters are read as attributes (__getattr__), which a class attribute of the same
+        # name would silently shadow (``iterations``, ``label``...): refuse such a name at once
+        shadowed = sorted(key for key in cls.defaults if hasattr(cls, key))
+        if shadowed:
+            raise TypeError(f"{cls.__name__}: hyperparameter(s) {shadowed} share a name with a class attribute "
+                            "or method, which would hide them; rename them")
+
     def __init__(self, channels: int = 1, image_size: int = 64, seed: int = 0, **hyperparameters):
         unknown = sorted(set(hyperparameters) - set(self.defaults))
         if unknown:
