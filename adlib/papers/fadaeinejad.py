@@ -340,9 +340,9 @@ def likeness_sentence(main: health.Health, latent: int) -> str:
         return start + ": its outputs follow their inputs"
     return (start + f": its outputs vary much less than the inputs (under {LIKENESS_SPREAD:.0%} of their "
             "spread) and look alike from image to image, close to an average good object. Where the good images "
-            "are nearly identical, as bottles photographed from above are, the mean image is itself a strong "
-            "predictor and beating it is a low bar, so read the maps below as the deviation from an average "
-            "good object rather than from this object's own reconstruction")
+            "are nearly identical, the mean image is itself a strong predictor and beating it is a low bar, so "
+            "read the maps below as the deviation from an average good object rather than from this object's own "
+            "reconstruction")
 
 
 def latent_sweep(models: dict, split: Split, taus: np.ndarray) -> list[dict]:
