@@ -44,7 +44,8 @@ n_seeds = 3
 image_size = 64            # every image is grey, image_size × image_size
 n_train = 200              # defect-free training images per dataset
 n_test = 30                # normal and (as many) defective test images per dataset
-iterations = 200           # the same number of optimiser steps for every trained model
+iterations = 200           # optimiser steps of every trained model (with until_converged: the cap)
+until_converged = False    # train each model until its held-out error stops improving, at most `iterations` steps
 batch_size = 32
 real_max_train = 200       # per MVTec-layout category from data_root
 real_max_test_per_type = 10
@@ -67,6 +68,7 @@ ch = chapter.setup("benchmark_cross_paper", globals(), _names_before, {
     "n_train": params.integer(2, 100_000),
     "n_test": params.integer(2, 100_000),
     "iterations": params.integer(1, 1_000_000),
+    "until_converged": params.flag(),
     "batch_size": params.integer(1, 4096),
     "real_max_train": params.integer(2, 100_000),
     "real_max_test_per_type": params.integer(1, 100_000),
@@ -77,7 +79,10 @@ methods = list(benchmark.METHODS) if methods is None else methods
 if not methods:
     raise params.ParameterError("methods is empty: name at least one of " + ", ".join(benchmark.METHODS))
 seeds = list(range(seed, seed + n_seeds))
-ch.glue(n_seeds=n_seeds, iterations=iterations, batch_size=batch_size, image_size=image_size)
+ch.glue(n_seeds=n_seeds, iterations=iterations, batch_size=batch_size, image_size=image_size,
+        budget=(f"trains until its error on a held-out tenth of its training images stops improving (a warm-up, "
+                f"learning-rate cuts on plateaus, at most {iterations} optimiser steps; "
+                "adlib.training.Convergence)" if until_converged else f"gets {iterations} optimiser steps"))
 
 # %% [markdown]
 # ## The protocol
@@ -88,8 +93,8 @@ ch.glue(n_seeds=n_seeds, iterations=iterations, batch_size=batch_size, image_siz
 #   inspection: a regular surface (brick), a stochastic one (gravel), single objects
 #   (hazelnut-like) and real electroluminescence images of solar cells (ELPV); with
 #   `ADLIB_DATA` every MVTec-layout category found there is added.
-# - **Budget.** Every trained model gets {glue:text}`ben_iterations` optimiser steps at batch
-#   size {glue:text}`ben_batch_size`, from the same seed; each method keeps the optimiser
+# - **Budget.** Every trained model {glue:text}`ben_budget`, at batch size
+#   {glue:text}`ben_batch_size`, from the same seed; each method keeps the optimiser
 #   its paper names (Adam at 10⁻³ where none is named), except two learning rates that the
 #   chapters chose on held-out normal images because the named ones did not train in this
 #   budget (Fadaeinejad's CAE, Zhu's decoders; the method table shows every setting). No
@@ -160,7 +165,8 @@ display(cross_paper.method_catalogue(methods).style.hide(axis="index")
 jobs = cross_paper.grid_jobs(sets, datasets, methods, seeds, image_size=image_size, n_train=n_train, n_test=n_test,
                              data_seed=seed, real_max_train=real_max_train,
                              real_max_test_per_type=real_max_test_per_type,
-                             iterations=iterations, batch_size=batch_size, device=ch.device)
+                             iterations=iterations, batch_size=batch_size, device=ch.device,
+                             until_converged=until_converged)
 results, example_maps, failed, test_scores = cross_paper.run_all(jobs, jobs_dir, executor=executor, run=ch.run)
 if not len(results):
     raise RuntimeError(f"every one of the {len(jobs)} benchmark jobs failed; see the tracebacks above")
