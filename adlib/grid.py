@@ -101,7 +101,7 @@ class Job:
         example = int(np.flatnonzero(data.labels == 1)[0])
         maps = {label: p.maps[example].round(5).tolist() for label, p in predictions.items()
                 if self.keep_example and p.maps is not None}
-        trained = detectors.REGISTRY[self.method].trained
+        trained = detectors.REGISTRY[self.method].takes_steps
         return {"records": [{k: _plain(v) for k, v in r.items()} for r in records],
                 # every test image's score per reported label: the exam's paired bootstrap resamples them
                 "test_scores": {label: p.scores.round(6).tolist() for label, p in predictions.items()},

@@ -101,7 +101,7 @@ SAME_NETWORK = {"saeedi_cpcae": "saeedi_ae_l2"}     # timed once, under the seco
 def untimed_detectors() -> list[str]:
     """Trained detectors of the registry without a TRAIN_CONFIGS entry (a test keeps this empty)."""
     return sorted(name for name, cls in detectors.REGISTRY.items()
-                  if cls.trained and SAME_NETWORK.get(name, name) not in TRAIN_CONFIGS)
+                  if cls.takes_steps and SAME_NETWORK.get(name, name) not in TRAIN_CONFIGS)
 # steps per timed fit and repeats per mode (the paper's RotNet step takes seconds on 2 cores)
 TIMING = {"quick": (30, 3), "paper": (3, 2), "tiny": (1, 1)}
 
@@ -156,7 +156,7 @@ def method_rows(devices: list[torch.device], tiny: bool) -> list[dict]:
             detector.fit(data.train, iterations=steps, batch_size=8 if tiny else 32, device=device, progress=False)
             score = median_seconds(lambda: detector.predict(data.test), device, 1 if tiny else 3)
             # untrained detectors (k-NN on CNN features, PCA) only embed or decompose the training set
-            row[f"fit ms/step {device.type}"] = 1000 * detector.fit_seconds / steps if detector.trained else "–"
+            row[f"fit ms/step {device.type}"] = 1000 * detector.fit_seconds / steps if detector.takes_steps else "–"
             row[f"fit s {device.type}"] = detector.fit_seconds
             row[f"score ms/image {device.type}"] = 1000 * score / len(data.test)
         if len(devices) == 2:
@@ -194,7 +194,7 @@ def feature_rows(device: torch.device, tiny: bool) -> list[dict]:
         total = detector.fit_seconds + predict
         rows.append({"detector": name, "device": device.type,
                      "images": f"{shape['train']} + {shape['test']} × {shape['channels']}×{shape['size']}²",
-                     "steps": steps if cls.trained else "–", "fit s": detector.fit_seconds, "predict s": predict,
+                     "steps": steps if cls.takes_steps else "–", "fit s": detector.fit_seconds, "predict s": predict,
                      "total s": total, "target s": target or "–",
                      "": "" if target is None or tiny else ("ok" if total <= target else "OVER")})
     return rows

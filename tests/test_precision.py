@@ -17,7 +17,7 @@ from adlib.models.schneider import CAE
 # rho(bf16, fp32) - rho(fp32 seed 0, seed 1) ranged -0.02 to +0.23 over every detector with
 # default threads, OMP_NUM_THREADS=1 and taskset -c 0, so 0.2 is about 1.5 SE below the seed's.
 RANK_SLACK = 0.2
-TRAINED = [name for name, cls in detectors.REGISTRY.items() if cls.trained]
+TRAINED = [name for name, cls in detectors.REGISTRY.items() if cls.takes_steps]
 
 
 def _images(n: int, size: int = 32, anomalous: bool = False, seed: int = 0) -> torch.Tensor:

@@ -68,7 +68,7 @@ def test_time_breakdown_counts_each_kind_once_and_sums_to_the_wall_time(tmp_path
     with run.step("a baseline", kind="baselines"):
         time.sleep(0.02)
     images = np.random.default_rng(0).random((8, 1, 32, 32), dtype=np.float32)
-    detectors.get("pca", channels=1, image_size=32, seed=0).fit(images)                 # untrained: baselines
+    detectors.get("pca", channels=1, image_size=32, seed=0).fit(images)                 # time_kind: baselines
     detectors.get("fadaeinejad_cae", channels=1, image_size=32, seed=0, work_size=32).fit(
         images, iterations=2, batch_size=4, progress=False)                              # trained: training
     spent = run.provenance()["time_breakdown"]

@@ -40,7 +40,7 @@ def names() -> list[dict[str, str]]:
     """One row per detector: name, description, paper, image score, whether it localises."""
     return [{"name": cls.name, "label": cls.label, "description": cls.description, "paper": cls.paper or "–",
              "image score": cls.score_rule, "maps": "yes" if cls.localises else "no",
-             "trained": "yes" if cls.trained else "no"} for cls in REGISTRY.values()]
+             "trained": "yes" if cls.takes_steps else "no"} for cls in REGISTRY.values()]
 
 
 # Each module of this package registers its detectors when imported.

@@ -106,7 +106,13 @@ class Detector:
     paper: ClassVar[str] = ""            # bibliography key; "" for baselines of our own
     family: ClassVar[str] = ""           # the kind of method, one of FAMILIES: the benchmark groups by it
     score_rule: ClassVar[str] = ""       # one line: what ``Prediction.scores`` is
-    trained: ClassVar[bool] = True       # False: no optimiser steps (iterations are ignored)
+    # True: fit runs an optimiser (iterations, batch size, until_converged apply) and health checks
+    # what it learnt; False: fit only stores, embeds or decomposes the training set (PatchCore's
+    # memory bank, PCA): nothing learnt can fail, its health is "not trained"
+    takes_steps: ClassVar[bool] = True
+    # where fit and predict count in a chapter's time breakdown: "training" (with "scoring"), or
+    # "baselines" for the methods a chapter runs beside its paper's
+    time_kind: ClassVar[str] = "training"
     localises: ClassVar[bool] = True     # False: ``Prediction.maps`` is None
     defaults: ClassVar[dict[str, Any]] = {}
     # extra scores the benchmark reports as methods of their own: {extra key: label}, and the
@@ -192,7 +198,7 @@ class Detector:
         self.precision = precisions.check(precision)
         self.train_size = tuple(x.shape[-2:])
         seed_everything(self.seed)                 # the initial weights come from the seed too
-        self._convergence = self._convergence_rule(x, iterations) if until_converged and self.trained else None
+        self._convergence = self._convergence_rule(x, iterations) if until_converged and self.takes_steps else None
         if self._convergence is not None and self._convergence.monitor is not None:
             x = self._fit_part                     # the monitor's images are kept out of training
         with timed(self._time_kind("training")):
@@ -204,7 +210,7 @@ class Detector:
                 torch.cuda.synchronize()
             self.fit_seconds = time.perf_counter() - start
             self._fitted = True
-            if self.trained:                       # what the mean-image predictor outputs
+            if self.takes_steps:                       # what the mean-image predictor outputs
                 with torch.no_grad():
                     inputs = self._model_inputs(x)
                 self.train_mean = None if inputs is None else inputs.mean(dim=0)
@@ -231,8 +237,8 @@ class Detector:
         return rule
 
     def _time_kind(self, kind: str) -> str:
-        """The time-breakdown kind of this detector's work: an untrained baseline's is "baselines"."""
-        return kind if self.trained else "baselines"
+        """The time-breakdown kind of this detector's work: a baseline's all counts as "baselines"."""
+        return self.time_kind if self.time_kind == "baselines" else kind
 
     @torch.no_grad()
     def health(self, images) -> health_checks.Health:
@@ -244,7 +250,7 @@ class Detector:
         if len(x) < 2:
             raise ValueError(f"{self.name}: the health check needs at least 2 held-out normal images, got "
                              f"{len(x)}; see adlib.health.hold_out")
-        if not self.trained:
+        if not self.takes_steps:
             return health_checks.NOT_TRAINED
         with timed("scoring"):
             return self._health(x)

@@ -26,7 +26,8 @@ def _downsized(x: torch.Tensor, work_size: int) -> torch.Tensor:
 
 
 class _PixelBaseline(Detector):
-    trained = False
+    takes_steps = False
+    time_kind = "baselines"
 
     def _check_hyperparameters(self) -> None:
         if self.work_size < 4:

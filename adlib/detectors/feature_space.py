@@ -84,7 +84,7 @@ class PatchCore(_FeatureDetector):
     paper = "roth2022patchcore"
     score_rule = ("largest nearest-neighbour patch distance (anomalib without reweighting); the paper's "
                   "reweighted score is extra['reweighted']")
-    trained = False
+    takes_steps = False
     defaults = {**_FeatureDetector.defaults, "coreset_fraction": 0.01, "projection_dim": 128, "neighbours": 9}
 
     def _check_hyperparameters(self) -> None:
@@ -130,7 +130,7 @@ class PaDiM(_FeatureDetector):
                    "subset), Mahalanobis distance map")
     paper = "defard2021padim"
     score_rule = "maximum of the Mahalanobis distance map (upsampled, Gaussian-blurred)"
-    trained = False
+    takes_steps = False
     defaults = {**_FeatureDetector.defaults, "layers": ("block2", "block4", "block10"), "features_kept": 100,
                 "epsilon": 0.01}
 

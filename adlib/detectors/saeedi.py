@@ -214,7 +214,8 @@ class DeepFeatureKNN(Detector):
     description = "Pretrained CNN features of the image (global max pooling), standardised, k-NN distance"
     paper = "perera2019learning"
     score_rule = "k-NN distance (mean squared distance to the k nearest training embeddings)"
-    trained = False
+    takes_steps = False
+    time_kind = "baselines"
     localises = False
     defaults = {"k": 15, "backbone": DEFAULT_BACKBONE, "weights_path": None, "feature_size": 160}
     quick_check = {"feature_size": 32}
@@ -241,7 +242,8 @@ class DeepFeatureKNN(Detector):
 
 class _WorkSizeBaseline(Detector):
     paper = "saeedi2022"
-    trained = False
+    takes_steps = False
+    time_kind = "baselines"
     defaults = {"work_size": 128}
     quick_check = {"work_size": 16}
 

@@ -45,7 +45,7 @@ def method_catalogue(methods) -> pd.DataFrame:
         cls = detectors.REGISTRY[name]
         labels = [cls.label, *cls.reported_extras.values()]
         rows.append({"method": " / ".join(labels), "detector": name, "paper": cls.paper or "–",
-                     "trained": "yes" if cls.trained else "no", "image score": cls.score_rule,
+                     "trained": "yes" if cls.takes_steps else "no", "image score": cls.score_rule,
                      "settings": ", ".join(f"{k}={v}" for k, v in benchmark.SETTINGS[name].items())})
     return pd.DataFrame(rows)
 

@@ -352,7 +352,7 @@ def field_records(data: dict[str, Category], held_out: dict[str, np.ndarray], me
             report = check_health(detector, held_out[name], run, dataset=name, model=f"{cls.label} (field)", seed=seed)
             s = prediction.scores
             row = {"category": name, "method": cls.label, "source": references.MEASURED, "family": cls.family,
-                   "steps": steps if cls.trained else None,
+                   "steps": steps if cls.takes_steps else None,
                    **image_metrics(s[d.labels == 0], s[d.labels == 1]), "pixel_auroc": None, "aupro": None,
                    "fit_seconds": detector.fit_seconds, "health": report.status, "published": None}
             if prediction.maps is not None and d.masks is not None:

@@ -145,7 +145,7 @@ def settings_table(settings: dict[str, MethodSetting], methods) -> pd.DataFrame:
         cls = detectors.REGISTRY[s.detector]
         rows.append({"method": method, "detector": s.detector,
                      "settings": ", ".join(f"{k}={v}" for k, v in s.hyperparameters.items()),
-                     "steps × batch": f"{s.iterations} × {s.batch_size}" if cls.trained else "–",
+                     "steps × batch": f"{s.iterations} × {s.batch_size}" if cls.takes_steps else "–",
                      "image score": cls.score_rule})
     return pd.DataFrame(rows)
 
@@ -351,7 +351,7 @@ def run_class(job: ClassJob) -> dict:
             healths[method] = detector.health(held_out)
             if method == "Two-stage":
                 extra = prediction.extra
-            if not detector.trained:
+            if not detector.takes_steps:
                 untrained[method] = prediction.scores
         out["health"] += [h.record(method=m, seed=s) for m, h in healths.items()]
         out["records"] += [{"dataset": job.dataset, "method": m, "class": k, "seed": s, "auroc": auroc_of(v, anomalous)}
