@@ -126,8 +126,13 @@ def _judge(checks: dict[str, Any], findings: list[tuple[str, str]]) -> Health:
 
 
 # -- the checks ------------------------------------------------------------------------------------
+def _double(t) -> torch.Tensor:
+    """A NumPy array or tensor as a float64 CPU tensor."""
+    return torch.as_tensor(np.asarray(t) if not isinstance(t, torch.Tensor) else t).detach().double().cpu()
+
+
 def _flat(t) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(t) if not isinstance(t, torch.Tensor) else t).detach().double().cpu().flatten(1)
+    return _double(t).flatten(1)
 
 
 def reconstruction_checks(inputs, outputs, train_mean, error=None) -> dict[str, float]:
@@ -139,8 +144,7 @@ def reconstruction_checks(inputs, outputs, train_mean, error=None) -> dict[str, 
     if x.shape != y.shape or len(x) < 2:
         raise ValueError(f"health: need at least 2 held-out inputs and outputs of the same shape, got "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
-    mean = torch.as_tensor(np.asarray(train_mean) if not isinstance(train_mean, torch.Tensor) else train_mean)
-    mean = mean.detach().double().cpu().reshape(1, -1)
+    mean = _double(train_mean).reshape(1, -1)
     if error is None:
         model_mse = float(((y - x) ** 2).mean())
         mean_mse = float(((mean - x) ** 2).mean())
@@ -172,13 +176,11 @@ def detail_checks(inputs, outputs, train_mean) -> dict[str, float]:
     blurred average shape whatever it is shown, or a wrong texture, scores near or above 1 (it
     restores no more detail than the mean image), one that restores edges and texture well
     below it. Inputs that are not images of at least 16×16 pixels give no check ({})."""
-    x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs).detach().double().cpu()
+    x = _double(inputs)
     if x.ndim != 4 or min(x.shape[-2:]) < 16:
         return {}
-    y = torch.as_tensor(np.asarray(outputs) if not isinstance(outputs, torch.Tensor) else outputs)
-    y = y.detach().double().cpu().reshape(x.shape)
-    mean = torch.as_tensor(np.asarray(train_mean) if not isinstance(train_mean, torch.Tensor) else train_mean)
-    mean = mean.detach().double().cpu().reshape(1, *x.shape[1:]).expand_as(x)
+    y = _double(outputs).reshape(x.shape)
+    mean = _double(train_mean).reshape(1, *x.shape[1:]).expand_as(x)
     detail = _detail(x)
     model_error = float(((_detail(y) - detail) ** 2).mean())
     mean_error = float(((_detail(mean) - detail) ** 2).mean())

@@ -40,7 +40,7 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from adlib import benchmark, detectors
-from adlib.detectors import base
+from adlib.detectors import feature_space
 from adlib.models import saeedi, soukup
 from adlib.runtime import atomic_write_json
 
@@ -181,7 +181,7 @@ def feature_rows(device: torch.device, tiny: bool) -> list[dict]:
     test = torch.rand(shape["test"], shape["channels"], shape["size"], shape["size"], generator=generator)
     rows = []
     for name, cls in detectors.REGISTRY.items():
-        if cls.family not in (base.MEMORY_BANK, base.DENSITY, base.FEATURE_AE) or cls.name == "deep_feature_knn":
+        if cls.__module__ != feature_space.__name__:       # PatchCore, PaDiM and the feature-space AEs
             continue
         detector = detectors.get(name, channels=shape["channels"], image_size=shape["size"], seed=0)
         steps = 2 if tiny else cls.iterations

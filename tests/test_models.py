@@ -170,4 +170,4 @@ def test_a_detector_trains_until_converged_on_held_out_images():
     held_out = health.hold_out(images, health.HOLD_OUT_FRACTION, seed=0)[1]
     error = float(((detector._reconstruct_inputs(held_out) - held_out) ** 2).mean())
     assert 0 < history.monitored[-1][1] and abs(history.monitored[-1][1] - error) < 0.5 * error
-    assert detector.train_size == (32, 32) and len(detector._fit_part) == 40 - len(held_out)
+    assert detector.train_size == (32, 32) and len(detector._convergence_rule(images, 100)[1]) == 40 - len(held_out)

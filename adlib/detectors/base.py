@@ -198,9 +198,9 @@ class Detector:
         self.precision = precisions.check(precision)
         self.train_size = tuple(x.shape[-2:])
         seed_everything(self.seed)                 # the initial weights come from the seed too
-        self._convergence = self._convergence_rule(x, iterations) if until_converged and self.takes_steps else None
-        if self._convergence is not None and self._convergence.monitor is not None:
-            x = self._fit_part                     # the monitor's images are kept out of training
+        self._convergence = None
+        if until_converged and self.takes_steps:   # the monitor's images are kept out of training
+            self._convergence, x = self._convergence_rule(x, iterations)
         with timed(self._time_kind("training")):
             start = time.perf_counter()
             self._fit(x, iterations=iterations, batch_size=batch_size,
@@ -216,25 +216,26 @@ class Detector:
                 self.train_mean = None if inputs is None else inputs.mean(dim=0)
         return self
 
-    def _convergence_rule(self, x: torch.Tensor, iterations: int) -> training.Convergence:
+    def _convergence_rule(self, x: torch.Tensor, iterations: int) -> tuple[training.Convergence, torch.Tensor]:
         """Checks every 5 % of the cap (at least 25 steps), patience 3 readings, 1 % improvements,
         two learning-rate cuts, a warm-up of the first 5 %: shares of the cap, not step counts
         chosen for one dataset. The monitor is the held-out reconstruction error when the
-        detector reconstructs and there are images to spare (else the training loss)."""
+        detector reconstructs and there are images to spare (else the training loss). Returns the
+        rule and the images left to train on."""
         every = max(25, iterations // 20)
         rule = training.Convergence(every=every, warmup=iterations // 20)
         reconstructs = (self.family in (PIXEL_AE, HYBRID_AE)
                         and type(self)._reconstruct_inputs is not Detector._reconstruct_inputs)
         if len(x) < 2 * health_checks.HOLD_OUT_MINIMUM + 1 or not reconstructs:
-            return rule
-        self._fit_part, held_out = health_checks.hold_out(x, health_checks.HOLD_OUT_FRACTION, seed=self.seed)
+            return rule, x
+        fit_part, held_out = health_checks.hold_out(x, health_checks.HOLD_OUT_FRACTION, seed=self.seed)
         with torch.no_grad():
             inputs = self._model_inputs(held_out)
 
         def held_out_error(_network) -> float:
             return float(((self._reconstruct_inputs(inputs) - inputs) ** 2).mean())
         rule.monitor = held_out_error
-        return rule
+        return rule, fit_part
 
     def _time_kind(self, kind: str) -> str:
         """The time-breakdown kind of this detector's work: a baseline's all counts as "baselines"."""
